@@ -1,0 +1,50 @@
+"""Run parameters shared by both backends (built-in engine and gem5): one definition, one
+set of defaults, units in every name."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eidola.errors import EidolaError
+
+SYNC_MODES = ("polling", "syncmon")
+REPLAY_MODES = ("dependent", "timed")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    sync: str = "polling"            # polling | syncmon
+    poll_interval_ns: float = 100.0  # start-to-start gap between two polls of one waiter
+    packet_bytes: int = 4096         # writes/reads are cut into packets of this size
+    max_outstanding: int = 64        # unacknowledged packets per stream
+    poll_bytes: int = 64             # memory bytes one polling read costs at the flag's home
+    replay: str = "dependent"        # dependent: stream order only; timed: never before t_ns
+    compute_scale: float = 1.0       # multiplies every compute duration
+    seed: int = 0                    # picks the recorded iteration and draws jitter
+    buffer_bytes: int = 0            # per-link input buffer; 0 = auto (about 2x bandwidth-delay)
+    time_bin_ns: float = 100.0       # initial time-series bin (doubles to stay within max_bins)
+    max_bins: int = 1024
+    series: bool = True              # record link-bytes and polling time series
+    trace: bool = False              # record a per-op timeline (for --trace)
+
+    def __post_init__(self) -> None:
+        if self.sync not in SYNC_MODES:
+            raise EidolaError(f"unknown sync mode '{self.sync}' (polling or syncmon)", field="sync")
+        if self.replay not in REPLAY_MODES:
+            raise EidolaError(f"unknown replay mode '{self.replay}' (dependent or timed)", field="replay")
+        checks = (("poll-interval", self.poll_interval_ns > 0, "must be positive (ns)"),
+                  ("packet-size", 0 < self.packet_bytes < 2**32, "must be between 1 byte and 4 GiB"),
+                  ("max-outstanding", self.max_outstanding >= 1, "must be at least 1"),
+                  ("poll-bytes", self.poll_bytes >= 1, "must be at least 1"),
+                  ("compute-scale", self.compute_scale >= 0, "must not be negative"),
+                  ("seed", self.seed >= 0, "must not be negative"),
+                  ("buffer", self.buffer_bytes >= 0, "must not be negative"),
+                  ("time-bin", self.time_bin_ns > 0, "must be positive (ns)"),
+                  ("max-bins", self.max_bins >= 2, "must be at least 2"))
+        for field, ok, problem in checks:
+            if not ok:
+                raise EidolaError(problem, field=field)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,175 @@
+"""Results of one run, the same for both backends: `summary.json` (small, JSON, units in key
+names) and `results.h5` (bulk series). Files are written atomically: a reader never sees a
+half-written file, and a failed run leaves the outdir as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eidola import __version__
+from eidola.params import RunParams
+from eidola.topology import Topology
+
+UNITS = {
+    "makespan_ns": "ns", "gpu_finish_ns": "ns", "bytes_written": "bytes", "packets": "count",
+    "polling_reads": "count", "polling_bytes": "bytes", "syncmon_notifications": "count",
+    "events": "count", "wall_seconds": "s", "wakeup_latency_ns": "ns", "write_latency_ns": "ns",
+    "bus_bandwidth_gbps": "GB/s (10^9 bytes/s)", "algo_bandwidth_gbps": "GB/s (10^9 bytes/s)",
+    "gpu_stall_ns": "ns",
+}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _latency(h: dict[str, Any]) -> dict[str, float]:
+    return {k: float(h[f"{k}_ns"]) if k != "count" else int(h["count"])
+            for k in ("count", "mean", "p50", "p99", "max")}
+
+
+def _bandwidths(profile_attrs: dict[str, Any], num_gpus: int, makespan_ns: float) -> dict[str, float]:
+    """nccl-tests style algorithm and bus bandwidth for collective profiles (GB/s)."""
+    kind = str(profile_attrs.get("kind", ""))
+    params = profile_attrs.get("parameters") or {}
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = {}
+    size = params.get("size_bytes")
+    if not size or makespan_ns <= 0:
+        return {}
+    n = num_gpus
+    factor = {"allreduce": 2 * (n - 1) / n, "reducescatter": (n - 1) / n, "allgather": (n - 1) / n,
+              "alltoall": (n - 1) / n, "p2p": 1.0}.get(kind)
+    if factor is None:
+        return {}
+    algo = float(size) / makespan_ns  # bytes/ns == GB/s
+    return {"algo_bandwidth_gbps": algo, "bus_bandwidth_gbps": algo * factor}
+
+
+def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, params: RunParams,
+                  profile: Any, profile_path: str | Path | None, wall_seconds: float) -> dict[str, Any]:
+    """The summary dict from the core's raw output (built-in) or the gem5 glue's equivalent."""
+    finish = [float(x) for x in raw["gpu_finish_ns"][: profile.num_gpus]]
+    makespan = max(finish) if finish else 0.0
+    polling_reads = int(np.sum(raw["gpu_polling_reads"]))
+    summary: dict[str, Any] = {
+        "backend": backend,
+        "makespan_ns": makespan,
+        "gpu_finish_ns": finish,
+        "bytes_written": int(np.sum(raw["gpu_bytes_written"])),
+        "packets": int(np.sum(raw["gpu_packets"])),
+        "polling_reads": polling_reads,
+        "polling_bytes": polling_reads * params.poll_bytes,
+        "syncmon_notifications": int(raw["notifications"]),
+        "events": int(raw["events"]),
+        "wall_seconds": float(wall_seconds),
+        "wakeup_latency_ns": _latency(raw["wakeup_latency"]),
+        "write_latency_ns": _latency(raw["write_latency"]),
+        "gpu_stall_ns": [float(x) for x in raw["gpu_stall_ns"][: profile.num_gpus]],
+        "stragglers": [int(g) for g in np.flatnonzero(raw["gpu_straggler"][: profile.num_gpus])],
+    }
+    summary.update(_bandwidths(profile.attrs, profile.num_gpus, makespan))
+    summary["topology"] = topology.to_dict()
+    summary["params"] = params.to_dict()
+    summary["profile"] = {
+        "path": str(profile_path) if profile_path else None,
+        "sha256": sha256_file(profile_path) if profile_path else None,
+        "name": profile.attrs.get("name"),
+        "kind": profile.attrs.get("kind"),
+        "num_gpus": profile.num_gpus,
+        "num_ops": int(sum(len(o) for o in profile.ops)),
+    }
+    summary["eidola_version"] = __version__
+    summary["units"] = UNITS
+    return summary
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_summary(outdir: Path, summary: dict[str, Any]) -> Path:
+    path = Path(outdir) / "summary.json"
+    atomic_write_bytes(path, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary: dict[str, Any]) -> None:
+    """results.h5: time series, latency histograms and (if traced) the per-op timeline."""
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = "eidola-results"
+            f.attrs["version"] = 1
+            f.attrs["summary_json"] = json.dumps(summary, sort_keys=True)
+            ch = topology.channels()
+            f["channel_endpoints"] = np.stack([ch["src"], ch["dst"]], axis=1)
+            f["channel_endpoints"].attrs["meaning"] = "node ids (src, dst); GPUs first, then switches"
+            f["channel_bytes"] = raw["channel_bytes"]
+            f["channel_bytes"].attrs["unit"] = "bytes"
+            f["gpu_finish_ns"] = np.asarray(raw["gpu_finish_ns"])
+            f["peer_bytes"] = raw["peer_bytes"]
+            f["peer_bytes"].attrs["meaning"] = "bytes written by GPU row to GPU column"
+            if "link_bytes_series" in raw:
+                f.attrs["time_bin_ns"] = float(raw["time_bin_ns"])
+                f["link_bytes"] = raw["link_bytes_series"]
+                f["link_bytes"].attrs["unit"] = "bytes per bin per channel"
+                f["polling_reads"] = raw["polling_series"]
+                f["polling_reads"].attrs["unit"] = "reads per bin per GPU"
+            for name in ("write_latency", "wakeup_latency"):
+                g = f.create_group(name)
+                h = raw[name]
+                g["bucket_lo_ns"], g["bucket_hi_ns"], g["count"] = h["bucket_lo_ns"], h["bucket_hi_ns"], h["bucket_count"]
+                for k in ("mean_ns", "p50_ns", "p99_ns", "max_ns", "min_ns"):
+                    g.attrs[k] = float(h[k])
+                g.attrs["samples"] = int(h["count"])
+            if "trace" in raw:
+                t = raw["trace"]
+                g = f.create_group("trace")
+                for k in ("gpu", "stream", "op", "kind", "start_ns", "end_ns"):
+                    g[k] = t[k]
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run(outdir: str | Path, summary: dict[str, Any], raw: dict[str, Any] | None,
+              topology: Topology) -> Path:
+    """Write results.h5 (if there are series) then summary.json: summary last marks completion."""
+    outdir = Path(outdir)
+    if raw is not None:
+        write_series_h5(outdir / "results.h5", raw, topology, summary)
+    return write_summary(outdir, summary)

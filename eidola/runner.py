@@ -1,0 +1,190 @@
+"""What every config runs: parse the shared arguments, pick the backend, write the results.
+
+`configs/*.py` call `config_main(...)` with their own defaults; the same file therefore runs
+under plain Python and `eidola run` (built-in engine) and under `gem5.opt` (gem5 backend).
+Arguments are parsed with argparse (stdlib) so a config also works inside gem5's embedded
+Python with nothing but this package on the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from eidola.errors import EidolaError
+from eidola.params import REPLAY_MODES, SYNC_MODES, RunParams
+from eidola.topology import TOPOLOGY_NAMES, Topology, build_topology
+
+
+def in_gem5() -> bool:
+    """True inside gem5's embedded interpreter (where the `m5` package is importable)."""
+    if "m5" in sys.modules or "_m5" in sys.modules:
+        return True
+    try:
+        import _m5  # noqa: F401  (only gem5 provides it)
+    except ImportError:
+        return False
+    return True
+
+
+def _size(text: str) -> int:
+    from eidola.profile import parse_size
+
+    return parse_size(text, field="packet-size")
+
+
+def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None) -> argparse.ArgumentParser:
+    d = {"topology": "mi300x", **(defaults or {})}
+    p = argparse.ArgumentParser(prog=prog, description="Replay a traffic profile on a modelled "
+                                "GPU interconnect (built-in engine, or gem5 under gem5.opt).")
+    p.add_argument("--profile", default=d.get("profile"), help="profile file (.h5)")
+    p.add_argument("--topology", default=d["topology"], choices=TOPOLOGY_NAMES)
+    p.add_argument("--gpus", type=int, default=d.get("gpus"), help="GPUs in the topology (default: preset's, else the profile's)")
+    p.add_argument("--link-bw", type=float, default=d.get("link_bw"), metavar="GBPS", help="link payload bandwidth per direction, GB/s")
+    p.add_argument("--link-latency", type=float, default=d.get("link_latency"), metavar="NS", help="link latency, ns")
+    p.add_argument("--switch-latency", type=float, default=d.get("switch_latency"), metavar="NS")
+    p.add_argument("--hbm-bw", type=float, default=d.get("hbm_bw"), metavar="GBPS", help="per-GPU memory bandwidth, GB/s")
+    p.add_argument("--mem-latency", type=float, default=d.get("mem_latency"), metavar="NS")
+    p.add_argument("--syncmon-latency", type=float, default=d.get("syncmon_latency"), metavar="NS", help="waiter<->monitor, one way")
+    p.add_argument("--nic-bw", type=float, default=d.get("nic_bw"), metavar="GBPS", help="multinode: NIC bandwidth")
+    p.add_argument("--nic-latency", type=float, default=d.get("nic_latency"), metavar="NS")
+    p.add_argument("--gpus-per-node", type=int, default=d.get("gpus_per_node"))
+    p.add_argument("--sync", choices=SYNC_MODES, default=d.get("sync", "polling"))
+    p.add_argument("--poll-interval", type=float, default=d.get("poll_interval", 100.0), metavar="NS")
+    p.add_argument("--poll-bytes", type=int, default=d.get("poll_bytes", 64))
+    p.add_argument("--packet-size", type=_size, default=d.get("packet_size", 4096), metavar="BYTES", help="e.g. 64, 4KiB, 1MiB")
+    p.add_argument("--max-outstanding", type=int, default=d.get("max_outstanding", 64), help="unacked packets per stream")
+    p.add_argument("--replay", choices=REPLAY_MODES, default=d.get("replay", "dependent"))
+    p.add_argument("--compute-scale", type=float, default=d.get("compute_scale", 1.0))
+    p.add_argument("--seed", type=int, default=d.get("seed", 0))
+    p.add_argument("--buffer", type=_size, default=d.get("buffer", 0), metavar="BYTES", help="link input buffer; 0 = auto")
+    p.add_argument("--time-bin", type=float, default=d.get("time_bin", 100.0), metavar="NS")
+    p.add_argument("--no-series", action="store_true", help="skip time series (large sweeps)")
+    p.add_argument("--trace", type=Path, default=None, metavar="FILE", help="write a Perfetto/Chrome trace JSON")
+    p.add_argument("--outdir", type=Path, default=d.get("outdir"), help="where summary.json and results.h5 go")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def topology_from_args(args: argparse.Namespace, profile_gpus: int) -> Topology:
+    gpus = args.gpus
+    if gpus is None and args.topology not in ("mi300x", "h100"):
+        gpus = profile_gpus
+    topo = build_topology(args.topology, gpus, link_bw_gbps=args.link_bw,
+                          link_latency_ns=args.link_latency, switch_latency_ns=args.switch_latency,
+                          hbm_bw_gbps=args.hbm_bw, mem_latency_ns=args.mem_latency,
+                          syncmon_latency_ns=args.syncmon_latency, nic_bw_gbps=args.nic_bw,
+                          nic_latency_ns=args.nic_latency, gpus_per_node=args.gpus_per_node)
+    return topo
+
+
+def params_from_args(args: argparse.Namespace) -> RunParams:
+    return RunParams(sync=args.sync, poll_interval_ns=args.poll_interval, packet_bytes=args.packet_size,
+                     max_outstanding=args.max_outstanding, poll_bytes=args.poll_bytes,
+                     replay=args.replay, compute_scale=args.compute_scale, seed=args.seed,
+                     buffer_bytes=args.buffer, time_bin_ns=args.time_bin,
+                     series=not args.no_series, trace=args.trace is not None)
+
+
+def run_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run one configuration; returns the summary. Raises EidolaError on bad input."""
+    from eidola.profile import profile_header
+
+    if not args.profile:
+        raise EidolaError("no profile given (use --profile FILE.h5)", field="profile")
+    header = profile_header(args.profile)
+    topo = topology_from_args(args, header["num_gpus"])
+    if header["num_gpus"] > topo.num_gpus:
+        raise EidolaError(f"profile has {header['num_gpus']} GPUs but topology '{topo.name}' has only "
+                          f"{topo.num_gpus}", path=args.profile, field="num_gpus")
+    params = params_from_args(args)
+    if in_gem5():
+        from eidola.gem5.system import run_in_gem5
+
+        return run_in_gem5(args, topo, params)
+    return _run_builtin(args, topo, params)
+
+
+def _run_builtin(args: argparse.Namespace, topo: Topology, params: RunParams) -> dict[str, Any]:
+    from eidola.engine import run
+    from eidola.results import write_run
+
+    outdir = args.outdir or Path("out") / f"{Path(args.profile).stem}-{params.sync}"
+    result = run(args.profile, topo, params)
+    if args.trace is not None:
+        from eidola.trace import write_trace
+
+        write_trace(args.trace, result)
+    write_run(outdir, result.summary, result.raw, topo)
+    result.summary["outdir"] = str(outdir)
+    return result.summary
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    lat = s["wakeup_latency_ns"]
+    lines = [
+        f"backend {s['backend']}: {s['profile'].get('path')} on {s['topology']['name']} "
+        f"({s['topology']['num_gpus']} GPUs), sync={s['params']['sync']}",
+        f"  makespan            {s['makespan_ns']:.1f} ns",
+        f"  bytes written       {s['bytes_written']} bytes in {s['packets']} packets",
+        f"  polling reads       {s['polling_reads']} ({s['polling_bytes']} bytes)",
+        f"  syncmon notifies    {s['syncmon_notifications']}",
+        f"  wake-up latency     mean {lat['mean']:.1f} ns, p99 {lat['p99']:.1f} ns over {lat['count']} waits",
+    ]
+    if "bus_bandwidth_gbps" in s:
+        lines.append(f"  bus bandwidth       {s['bus_bandwidth_gbps']:.2f} GB/s")
+    lines.append(f"  simulated events    {s['events']} in {s['wall_seconds']:.3f} s wall")
+    if s.get("outdir"):
+        lines.append(f"  results             {s['outdir']}/summary.json")
+    print("\n".join(lines))
+
+
+def config_main(defaults: dict[str, Any] | None = None, argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """Entry point of every config: one-line errors, exit status 2, no traceback."""
+    parser = build_parser(defaults, prog=Path(sys.argv[0]).name if sys.argv else None)
+    args = parser.parse_args(argv)
+    try:
+        summary = run_args(args)
+    except EidolaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if not args.quiet:
+        print_summary(summary)
+    return summary
+
+
+def run_config_file(config: str | Path, argv: Sequence[str]) -> None:
+    """`eidola run CONFIG ARGS...`: execute a config file as __main__ with ARGS."""
+    path = Path(config)
+    if not path.is_file():
+        raise EidolaError("config file not found", path=path)
+    old = sys.argv
+    sys.argv = [str(path), *argv]
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = old
+
+
+def _click_run_command():
+    import click
+
+    @click.command("run", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                            "help_option_names": []})
+    @click.argument("config", type=click.Path(dir_okay=False))
+    @click.argument("config_args", nargs=-1, type=click.UNPROCESSED)
+    def run_command(config: str, config_args: tuple[str, ...]) -> None:
+        """Run CONFIG (e.g. configs/eidola_8gpu.py) on the built-in engine; arguments pass through
+        (try `eidola run configs/eidola_8gpu.py --help`)."""
+        run_config_file(config, list(config_args))
+
+    return run_command
+
+
+run_command = _click_run_command()
+
+__all__ = ["build_parser", "config_main", "run_args", "run_config_file", "in_gem5", "json"]

@@ -1,0 +1,372 @@
+#include "core/net_engine.hh"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <stdexcept>
+
+namespace eidola {
+
+Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> programs)
+    : net_(std::move(net)), cfg_(cfg) {
+    if (net_.num_nodes < net_.num_gpus) throw std::invalid_argument("network: fewer nodes than GPUs");
+    if (programs.size() > net_.num_gpus)
+        throw std::invalid_argument("profile has " + std::to_string(programs.size()) +
+                                    " GPUs but the topology only " + std::to_string(net_.num_gpus));
+    if (!(net_.hbm_bw_gbps > 0)) throw std::invalid_argument("hbm bandwidth must be positive");
+    mem_latency_ps_ = ns_to_ps(net_.mem_latency_ns);
+    syncmon_latency_ps_ = ns_to_ps(net_.syncmon_latency_ns);
+    node_latency_ps_.assign(net_.num_nodes, 0);
+    for (size_t i = 0; i < net_.node_latency_ns.size() && i < net_.num_nodes; ++i)
+        node_latency_ps_[i] = ns_to_ps(net_.node_latency_ns[i]);
+
+    in_channels_.resize(net_.num_nodes);
+    channels_.reserve(net_.channels.size());
+    const uint64_t pkt = std::max<uint32_t>(cfg_.replay.packet_bytes, 64);
+    for (uint32_t c = 0; c < net_.channels.size(); ++c) {
+        const ChannelSpec& s = net_.channels[c];
+        if (s.src >= net_.num_nodes || s.dst >= net_.num_nodes || s.src == s.dst)
+            throw std::invalid_argument("link " + std::to_string(c) + ": bad endpoints");
+        if (!(s.bw_gbps > 0)) throw std::invalid_argument("link " + std::to_string(c) + ": bandwidth must be positive");
+        if (!(s.latency_ns >= 0)) throw std::invalid_argument("link " + std::to_string(c) + ": negative latency");
+        Channel ch;
+        ch.timing = LinkTiming(s.bw_gbps, s.latency_ns);
+        ch.src = s.src;
+        ch.dst = s.dst;
+        // Auto buffer: enough to keep the link busy for a credit round trip, twice over.
+        const uint64_t auto_bytes = static_cast<uint64_t>(
+            2.0 * s.bw_gbps * (2.0 * s.latency_ns + 100.0)) + 4 * pkt;
+        ch.capacity = std::max<uint64_t>(net_.buffer_bytes ? net_.buffer_bytes : auto_bytes, pkt);
+        ch.credits = ch.capacity;
+        in_channels_[s.dst].push_back(c);
+        channels_.push_back(std::move(ch));
+    }
+    route_.resize(net_.num_gpus);
+    flags_.resize(net_.num_gpus);
+    hbm_.reserve(net_.num_gpus);
+    for (uint32_t g = 0; g < net_.num_gpus; ++g) hbm_.emplace_back(net_.hbm_bw_gbps, 0.0);
+
+    // GPUs the profile does not use stay idle; they still exist in the network.
+    for (uint32_t g = static_cast<uint32_t>(programs.size()); g < net_.num_gpus; ++g) {
+        GpuProgram idle;
+        idle.gpu = g;
+        programs.push_back(std::move(idle));
+    }
+    replayers_.reserve(programs.size());
+    for (auto& p : programs)
+        replayers_.push_back(std::make_unique<GpuReplayer>(std::move(p), net_.num_gpus, cfg_.replay, *this));
+
+    if (cfg_.series) {
+        bin_ps_ = std::max<Tick>(1, ns_to_ps(cfg_.time_bin_ns));
+        link_series_.assign(channels_.size() * cfg_.max_bins, 0);
+        poll_series_.assign(static_cast<size_t>(net_.num_gpus) * cfg_.max_bins, 0);
+    }
+    channel_bytes_.assign(channels_.size(), 0);
+}
+
+uint32_t Engine::alloc_packet() {
+    if (!free_packets_.empty()) {
+        uint32_t id = free_packets_.back();
+        free_packets_.pop_back();
+        return id;
+    }
+    packets_.emplace_back();
+    return static_cast<uint32_t>(packets_.size() - 1);
+}
+
+void Engine::schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool progress) {
+    if (progress) ++progress_events_;
+    events_.push(when, type, a, b);
+}
+
+// Breadth-first search towards `dst` over reversed channels, done once per destination the
+// run uses: the first channel found wins, so routes are shortest and deterministic.
+uint32_t Engine::next_channel(uint32_t node, uint32_t dst) {
+    std::vector<uint32_t>& table = route_[dst];
+    if (table.empty()) {
+        table.assign(net_.num_nodes, kNone);
+        std::vector<uint8_t> seen(net_.num_nodes, 0);
+        std::deque<uint32_t> frontier{dst};
+        seen[dst] = 1;
+        while (!frontier.empty()) {
+            const uint32_t u = frontier.front();
+            frontier.pop_front();
+            for (uint32_t c : in_channels_[u]) {
+                const uint32_t v = channels_[c].src;
+                if (seen[v]) continue;
+                seen[v] = 1;
+                table[v] = c;
+                // Only switches and GPUs relay; every node may, so keep searching from v.
+                frontier.push_back(v);
+            }
+        }
+    }
+    const uint32_t c = table[node];
+    if (c == kNone)
+        throw std::runtime_error("no route from node " + std::to_string(node) + " to GPU " +
+                                 std::to_string(dst));
+    return c;
+}
+
+// Latency-only return path for acknowledgements: the sum of link and relay latencies.
+Tick Engine::return_latency(uint32_t from, uint32_t to) {
+    if (from == to) return 0;
+    const uint64_t key = (static_cast<uint64_t>(from) << 32) | to;
+    auto it = return_latency_.find(key);
+    if (it != return_latency_.end()) return it->second;
+    Tick total = 0;
+    uint32_t node = from;
+    while (node != to) {
+        const uint32_t c = next_channel(node, to);
+        total += channels_[c].timing.latency_ps();
+        node = channels_[c].dst;
+        if (node != to) total += node_latency_ps_[node];
+    }
+    return_latency_.emplace(key, total);
+    return total;
+}
+
+Tick Engine::hbm_access(uint32_t gpu, uint64_t bytes, Tick now) {
+    return hbm_[gpu].occupy(now, bytes);
+}
+
+void Engine::bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t amount) {
+    if (!cfg_.series) return;
+    uint64_t bin = when / bin_ps_;
+    while (bin >= cfg_.max_bins) {
+        rebin();
+        bin = when / bin_ps_;
+    }
+    bins_used_ = std::max<uint32_t>(bins_used_, static_cast<uint32_t>(bin) + 1);
+    series[static_cast<size_t>(row) * cfg_.max_bins + bin] += amount;
+}
+
+// Halve the resolution of every series: memory stays fixed however long the run.
+void Engine::rebin() {
+    auto fold = [this](std::vector<uint64_t>& s) {
+        const size_t rows = s.size() / cfg_.max_bins;
+        for (size_t r = 0; r < rows; ++r) {
+            uint64_t* row = s.data() + r * cfg_.max_bins;
+            for (uint32_t b = 0; b < cfg_.max_bins / 2; ++b) row[b] = row[2 * b] + row[2 * b + 1];
+            std::fill(row + cfg_.max_bins / 2, row + cfg_.max_bins, 0);
+        }
+    };
+    fold(link_series_);
+    fold(poll_series_);
+    bin_ps_ *= 2;
+    bins_used_ = (bins_used_ + 1) / 2;
+}
+
+bool Engine::send(const Request& req, Tick now) {
+    switch (req.kind) {
+    case ReqKind::Poll: {
+        // A polling read of the flag's home memory (the waiter's own HBM).
+        hbm_access(req.gpu, req.bytes, now);
+        bin_add(poll_series_, req.gpu, now, 1);
+        const uint32_t id = alloc_packet();
+        packets_[id] = Packet{req, req.gpu, kNone, req.bytes, false, 0};
+        const Tick done = hbm_[req.gpu].free_at() + mem_latency_ps_;
+        schedule(done, kDeliverPoll, id, 0, false);
+        return true;
+    }
+    case ReqKind::Watch: {
+        const uint32_t id = alloc_packet();
+        packets_[id] = Packet{req, req.gpu, kNone, 0, false, 0};
+        schedule(now + syncmon_latency_ps_, kWatch, id, 0);
+        return true;
+    }
+    default:
+        break;
+    }
+    const uint32_t id = alloc_packet();
+    const uint32_t wire = req.kind == ReqKind::Read ? 0 : req.bytes;
+    packets_[id] = Packet{req, req.peer, kNone, wire, false, 0};
+    if (req.peer == req.gpu) {
+        arrive_at_gpu(id, now);  // local memory: no network
+    } else {
+        offer(id, next_channel(req.gpu, req.peer), now);
+    }
+    return true;
+}
+
+void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
+    Channel& c = channels_[ch];
+    if (c.head == c.queue.size() && c.credits >= packets_[pkt].wire_bytes) {
+        depart(pkt, ch, earliest);
+    } else {
+        c.queue.push_back({pkt, earliest});
+    }
+}
+
+void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
+    Channel& c = channels_[ch];
+    Packet& p = packets_[pkt];
+    c.credits -= p.wire_bytes;
+    const Tick start = c.timing.occupy(earliest, p.wire_bytes);
+    channel_bytes_[ch] += p.wire_bytes;
+    bin_add(link_series_, ch, start, p.wire_bytes);
+    if (p.in_channel != kNone) {  // it leaves the previous hop's buffer now
+        schedule(start + channels_[p.in_channel].timing.latency_ps(), kCredit, p.in_channel,
+                 p.wire_bytes);
+    }
+    p.in_channel = ch;
+    schedule(c.timing.free_at() + c.timing.latency_ps(), kArrive, pkt, 0);
+}
+
+void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
+    Packet& p = packets_[pkt];
+    if (node == p.dst_node) {
+        arrive_at_gpu(pkt, earliest);
+        return;
+    }
+    offer(pkt, next_channel(node, p.dst_node), earliest + node_latency_ps_[node]);
+}
+
+void Engine::arrive_at_gpu(uint32_t pkt, Tick now) {
+    Packet& p = packets_[pkt];
+    const uint32_t gpu = p.dst_node;
+    auto release_buffer = [&](Tick when) {
+        if (p.in_channel != kNone)
+            schedule(when + channels_[p.in_channel].timing.latency_ps(), kCredit, p.in_channel,
+                     p.wire_bytes);
+        p.in_channel = kNone;
+    };
+    if (p.response) {  // read data back at the requester
+        release_buffer(now);
+        schedule(now, kDeliver, pkt, 0);
+        return;
+    }
+    switch (p.req.kind) {
+    case ReqKind::Write: {
+        const Tick start = hbm_access(gpu, p.req.bytes, now);
+        release_buffer(start);
+        const Tick done = hbm_[gpu].free_at() + mem_latency_ps_;
+        schedule(done + return_latency(gpu, p.req.gpu), kDeliver, pkt, 0);
+        return;
+    }
+    case ReqKind::Signal: {
+        const Tick start = hbm_access(gpu, p.req.bytes, now);
+        release_buffer(start);
+        schedule(hbm_[gpu].free_at() + mem_latency_ps_, kFlagUpdate, pkt, 0);
+        return;
+    }
+    case ReqKind::Read: {
+        const Tick start = hbm_access(gpu, p.req.bytes, now);
+        release_buffer(start);
+        schedule(hbm_[gpu].free_at() + mem_latency_ps_, kInject, pkt, 0);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+void Engine::notify_woken(uint32_t gpu, Tick now) {
+    for (const Watcher& w : woken_) {
+        const uint32_t id = alloc_packet();
+        Request req{ReqKind::Watch, gpu, w.stream, gpu, 0, 0, -1, w.threshold, now};
+        packets_[id] = Packet{req, gpu, kNone, 0, false, 0};
+        ++notifications_;
+        schedule(now + syncmon_latency_ps_, kDeliver, id, 0);
+    }
+    woken_.clear();
+}
+
+void Engine::schedule_resume(uint32_t gpu, uint32_t stream, Tick when, bool poll_backoff) {
+    schedule(when, poll_backoff ? kResumePoll : kResume, gpu, stream, !poll_backoff);
+}
+
+Tick Engine::flag_satisfied_at(uint32_t gpu, int32_t flag, int64_t threshold) {
+    return flags_[gpu].satisfied_at(flag, threshold);
+}
+
+void Engine::gpu_done(uint32_t, Tick) { ++gpus_done_; }
+
+EngineOutcome Engine::run() {
+    EngineOutcome out;
+    for (auto& r : replayers_) r->start(0);
+    while (!events_.empty()) {
+        if (progress_events_ == 0 && gpus_done_ < replayers_.size()) {
+            out.deadlock = true;  // only polls are left: nobody can ever signal
+            break;
+        }
+        if (cfg_.max_events && out.events >= cfg_.max_events) {
+            out.event_limit = true;
+            break;
+        }
+        const Event e = events_.pop();
+        now_ = e.when;
+        ++out.events;
+        const bool progress = e.type != kResumePoll && e.type != kDeliverPoll;
+        if (progress) --progress_events_;
+        switch (e.type) {
+        case kResume:
+        case kResumePoll:
+            replayers_[e.a]->resume(static_cast<uint32_t>(e.b), now_);
+            break;
+        case kArrive:
+            forward(e.a, channels_[packets_[e.a].in_channel].dst, now_);
+            break;
+        case kCredit: {
+            Channel& c = channels_[e.a];
+            c.credits += e.b;
+            while (c.head < c.queue.size() &&
+                   c.credits >= packets_[c.queue[c.head].packet].wire_bytes) {
+                const Queued q = c.queue[c.head++];
+                depart(q.packet, e.a, std::max(now_, q.earliest));
+            }
+            if (c.head == c.queue.size()) {
+                c.queue.clear();
+                c.head = 0;
+            }
+            break;
+        }
+        case kDeliver:
+        case kDeliverPoll: {
+            const Packet p = packets_[e.a];
+            free_packet(e.a);
+            const int64_t observed =
+                p.req.kind == ReqKind::Poll ? flags_[p.req.gpu].value(p.req.flag) : 0;
+            replayers_[p.req.gpu]->complete(p.req, now_, observed);
+            break;
+        }
+        case kFlagUpdate: {
+            Packet& p = packets_[e.a];
+            const uint32_t gpu = p.dst_node;
+            flags_[gpu].add(p.req.flag, p.req.value, now_, woken_);
+            notify_woken(gpu, now_);
+            schedule(now_ + return_latency(gpu, p.req.gpu), kDeliver, e.a, 0);
+            break;
+        }
+        case kWatch: {
+            Packet& p = packets_[e.a];
+            if (flags_[p.req.gpu].watch(p.req.flag, Watcher{p.req.stream, p.req.value})) {
+                ++notifications_;
+                schedule(now_ + syncmon_latency_ps_, kDeliver, e.a, 0);
+            } else {
+                free_packet(e.a);
+            }
+            break;
+        }
+        case kInject: {  // read data leaves the peer's memory towards the requester
+            Packet& p = packets_[e.a];
+            p.response = true;
+            p.dst_node = p.req.gpu;
+            p.wire_bytes = p.req.bytes;
+            p.in_channel = kNone;
+            forward(e.a, p.req.peer, now_);
+            break;
+        }
+        }
+    }
+    out.end_ps = now_;
+    out.finished = gpus_done_ == replayers_.size();
+    if (!out.finished && !out.event_limit) out.deadlock = true;
+    if (out.deadlock) {
+        for (auto& r : replayers_) r->stuck_waits(out.stuck);
+        for (const auto& s : out.stuck) out.stuck_values.push_back(flags_[s.gpu].value(s.flag));
+    }
+    return out;
+}
+
+}  // namespace eidola

@@ -1,0 +1,146 @@
+// The built-in host: a discrete-event model of GPUs, links, switches and HBM that drives one
+// GpuReplayer per GPU. Packets move hop by hop over directed channels (one per direction of
+// a full-duplex link): FIFO serialization at the channel's payload bandwidth, then the link
+// latency; a channel sends only while the receiver's input buffer has room (credits come
+// back one link latency after the packet leaves that buffer), so congestion backs up to the
+// sender. At the destination, writes, signals and polling reads share the GPU's HBM
+// bandwidth. Acknowledgements and SyncMon messages carry no payload: they pay latency only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event_queue.hh"
+#include "core/flag_memory.hh"
+#include "core/link_timing.hh"
+#include "core/replayer.hh"
+
+namespace eidola {
+
+struct ChannelSpec {
+    uint32_t src;       // node id: GPUs are 0..num_gpus-1, switches follow
+    uint32_t dst;
+    double bw_gbps;     // payload GB/s in this direction
+    double latency_ns;
+};
+
+struct NetworkSpec {
+    uint32_t num_gpus = 0;
+    uint32_t num_nodes = 0;
+    std::vector<ChannelSpec> channels;
+    std::vector<double> node_latency_ns;  // forwarding latency of each node (switches, relays)
+    double hbm_bw_gbps = 1000.0;          // per GPU, shared by incoming writes and polls
+    double mem_latency_ns = 300.0;        // HBM access latency (a poll's round trip)
+    double syncmon_latency_ns = 150.0;    // one way between a waiter and its SyncMon
+    uint64_t buffer_bytes = 0;            // per channel input buffer; 0 = auto (2 x BDP)
+};
+
+struct EngineConfig {
+    ReplayConfig replay;
+    bool series = true;          // keep link-bytes and polling time series
+    double time_bin_ns = 100.0;  // initial bin width; doubles whenever max_bins would overflow
+    uint32_t max_bins = 1024;
+    uint64_t max_events = 0;     // 0 = unlimited; a safety valve for sweeps
+};
+
+struct EngineOutcome {
+    bool finished = false;       // every GPU done
+    bool deadlock = false;       // nothing could progress while streams still waited
+    bool event_limit = false;
+    Tick end_ps = 0;
+    uint64_t events = 0;
+    std::vector<StuckWait> stuck;
+    std::vector<int64_t> stuck_values;  // current flag value of each stuck wait
+};
+
+class Engine : public ReplayHost {
+  public:
+    Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> programs);
+    EngineOutcome run();
+
+    // ReplayHost
+    bool send(const Request& req, Tick now) override;
+    void schedule_resume(uint32_t gpu, uint32_t stream, Tick when, bool poll_backoff) override;
+    Tick flag_satisfied_at(uint32_t gpu, int32_t flag, int64_t threshold) override;
+    void gpu_done(uint32_t gpu, Tick now) override;
+
+    const std::vector<std::unique_ptr<GpuReplayer>>& replayers() const { return replayers_; }
+    uint64_t notifications() const { return notifications_; }
+    uint64_t buffer_bytes(uint32_t channel) const { return channels_[channel].capacity; }
+    size_t num_channels() const { return channels_.size(); }
+    const NetworkSpec& network() const { return net_; }
+    // Series: [channel][bin] bytes that started crossing the channel in that bin.
+    const std::vector<uint64_t>& link_bytes_series() const { return link_series_; }
+    const std::vector<uint64_t>& poll_series() const { return poll_series_; }
+    const std::vector<uint64_t>& channel_bytes() const { return channel_bytes_; }
+    uint32_t bins_used() const { return bins_used_; }
+    Tick bin_width_ps() const { return bin_ps_; }
+
+  private:
+    enum EventType : uint32_t { kResume, kResumePoll, kArrive, kCredit, kDeliver, kDeliverPoll,
+                                kFlagUpdate, kWatch, kInject };
+    struct Packet {
+        Request req;
+        uint32_t dst_node;    // where it is heading (peer GPU, or the requester for read data)
+        uint32_t in_channel;  // channel whose buffer currently holds it (kNone at the source)
+        uint32_t wire_bytes;  // bytes it occupies on links and in buffers
+        bool response;        // read data on its way back
+        int64_t observed;
+    };
+    struct Queued {
+        uint32_t packet;
+        Tick earliest;
+    };
+    struct Channel {
+        LinkTiming timing;
+        uint32_t src, dst;
+        uint64_t capacity;
+        uint64_t credits;
+        std::vector<Queued> queue;  // FIFO: head index below
+        size_t head = 0;
+    };
+    static constexpr uint32_t kNone = ~uint32_t(0);
+
+    uint32_t alloc_packet();
+    void free_packet(uint32_t id) { free_packets_.push_back(id); }
+    void schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool progress = true);
+    uint32_t next_channel(uint32_t node, uint32_t dst);
+    Tick return_latency(uint32_t from, uint32_t to);
+    void forward(uint32_t pkt, uint32_t node, Tick earliest);
+    void offer(uint32_t pkt, uint32_t ch, Tick earliest);
+    void depart(uint32_t pkt, uint32_t ch, Tick earliest);
+    void arrive_at_gpu(uint32_t pkt, Tick now);
+    Tick hbm_access(uint32_t gpu, uint64_t bytes, Tick now);
+    void notify_woken(uint32_t gpu, Tick now);
+    void bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t bytes);
+    void rebin();
+
+    NetworkSpec net_;
+    EngineConfig cfg_;
+    std::vector<std::unique_ptr<GpuReplayer>> replayers_;
+    std::vector<FlagMemory> flags_;
+    std::vector<LinkTiming> hbm_;
+    std::vector<Channel> channels_;
+    std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
+    std::vector<std::vector<uint32_t>> route_;        // per destination GPU: next channel per node
+    std::unordered_map<uint64_t, Tick> return_latency_;
+    std::vector<Packet> packets_;
+    std::vector<uint32_t> free_packets_;
+    std::vector<Watcher> woken_;
+    EventQueue events_;
+    Tick now_ = 0;
+    Tick mem_latency_ps_, syncmon_latency_ps_;
+    std::vector<Tick> node_latency_ps_;
+    uint64_t progress_events_ = 0;  // pending events other than polling back-off and poll replies
+    uint64_t notifications_ = 0;
+    uint32_t gpus_done_ = 0;
+    // series
+    std::vector<uint64_t> link_series_, poll_series_, channel_bytes_;
+    Tick bin_ps_ = 0;
+    uint32_t bins_used_ = 0;
+};
+
+}  // namespace eidola

@@ -1,0 +1,62 @@
+// One GPU's part of a profile, made ready for replay: the chosen iteration, ops grouped by
+// stream in execution order, times in picoseconds, compute durations with the run's scale,
+// jitter and straggler factor already applied (so replay itself draws no random numbers).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/types.hh"
+
+namespace eidola {
+
+struct ReplayOp {
+    Tick t_ps;      // recorded start, relative to the profile's time origin
+    Tick dur_ps;    // compute time after scale and jitter (compute ops)
+    uint64_t bytes;
+    uint64_t addr;
+    int64_t value;
+    int32_t peer;
+    int32_t flag;
+    OpKind kind;
+};
+
+struct StreamSpan {
+    uint32_t id;   // stream id as recorded
+    size_t begin;  // [begin, end) into GpuProgram::ops
+    size_t end;
+};
+
+// How a run turns recorded ops into the ops it replays.
+struct ProgramOptions {
+    double compute_scale = 1.0;     // multiplies every compute duration
+    uint64_t seed = 0;              // picks the iteration and draws jitter
+    uint32_t num_iterations = 1;    // recorded iterations in the profile
+    double compute_cv = 0.0;        // per-op lognormal jitter on compute (coefficient of variation)
+    double straggler_prob = 0.0;    // chance that a GPU is a straggler in this run
+    double straggler_slowdown = 1.0;  // compute multiplier of a straggler
+    // Recorded time that counts as 0 in timed replay: the earliest start over all GPUs, so
+    // recorded skew between GPUs is kept. NaN: this GPU's own earliest start.
+    double time_origin_ns = std::numeric_limits<double>::quiet_NaN();
+};
+
+struct GpuProgram {
+    uint32_t gpu = 0;
+    std::vector<ReplayOp> ops;
+    std::vector<StreamSpan> streams;
+    bool straggler = false;
+    double min_t_ns = 0.0;  // earliest recorded start among the chosen ops (for timed replay)
+
+    // Validates and converts; throws std::invalid_argument with a one-line message naming the
+    // GPU, op index and field when the input cannot be replayed.
+    static GpuProgram build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* ops, size_t n,
+                            const ProgramOptions& opts);
+    // The iteration a run with this seed replays.
+    static uint32_t chosen_iteration(const ProgramOptions& opts) {
+        return opts.num_iterations ? static_cast<uint32_t>(opts.seed % opts.num_iterations) : 0;
+    }
+};
+
+}  // namespace eidola

@@ -1,0 +1,288 @@
+#include "core/replayer.hh"
+
+#include <algorithm>
+
+namespace eidola {
+
+GpuReplayer::GpuReplayer(GpuProgram program, uint32_t num_gpus, const ReplayConfig& cfg,
+                         ReplayHost& host)
+    : program_(std::move(program)), num_gpus_(num_gpus), cfg_(cfg), host_(host) {
+    if (cfg_.packet_bytes == 0) cfg_.packet_bytes = 1;
+    if (cfg_.max_outstanding == 0) cfg_.max_outstanding = 1;
+    streams_.resize(program_.streams.size());
+    for (size_t i = 0; i < streams_.size(); ++i) {
+        streams_[i].cur = program_.streams[i].begin;
+        streams_[i].end = program_.streams[i].end;
+    }
+    stats_.bytes_to_peer.assign(num_gpus_, 0);
+    stats_.packets_to_peer.assign(num_gpus_, 0);
+}
+
+void GpuReplayer::start(Tick now) {
+    if (streams_.empty()) {
+        stats_.finish_ps = now;
+        host_.gpu_done(program_.gpu, now);
+        return;
+    }
+    for (uint32_t s = 0; s < streams_.size(); ++s) advance(s, now);
+}
+
+void GpuReplayer::block(Stream& st, State state, Tick now) {
+    st.state = state;
+    if (st.blocked_since == kMaxTick) st.blocked_since = now;
+}
+
+void GpuReplayer::record(uint32_t s, size_t op, Tick start, Tick end) {
+    if (cfg_.trace)
+        trace_.push_back({s, static_cast<uint32_t>(op), program_.ops[op].kind, start, end});
+}
+
+bool GpuReplayer::issue_poll(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
+    Request req{ReqKind::Poll, program_.gpu, s, program_.gpu, 0, cfg_.poll_bytes, op.flag,
+                op.value, now};
+    if (!host_.send(req, now)) return false;
+    st.last_poll = now;
+    ++stats_.polling_reads;
+    block(st, State::Polling, now);
+    return true;
+}
+
+void GpuReplayer::advance(uint32_t s, Tick now) {
+    Stream& st = streams_[s];
+    for (;;) {
+        if (st.cur == st.end) {
+            if (st.outstanding > 0) {
+                block(st, State::Draining, now);
+                return;
+            }
+            if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
+            st.blocked_since = kMaxTick;
+            st.state = State::Done;
+            if (++streams_done_ == streams_.size()) {
+                stats_.finish_ps = now;
+                host_.gpu_done(program_.gpu, now);
+            }
+            return;
+        }
+        const ReplayOp& op = program_.ops[st.cur];
+        if (cfg_.mode == ReplayMode::Timed && !st.in_transfer && !st.waiting && op.t_ps > now) {
+            st.state = State::Timed;
+            host_.schedule_resume(program_.gpu, s, op.t_ps, false);
+            return;
+        }
+        switch (op.kind) {
+        case OpKind::Compute:
+            if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
+            st.blocked_since = kMaxTick;
+            record(s, st.cur, now, now + op.dur_ps);
+            ++st.cur;
+            if (op.dur_ps == 0) continue;
+            st.state = State::Computing;
+            host_.schedule_resume(program_.gpu, s, now + op.dur_ps, false);
+            return;
+
+        case OpKind::Write:
+        case OpKind::Read: {
+            const bool is_write = op.kind == OpKind::Write;
+            if (!st.in_transfer) {
+                st.in_transfer = true;
+                st.left = op.bytes;
+                st.offset = 0;
+                st.op_start = now;
+            }
+            while (st.left > 0) {
+                if (st.outstanding >= cfg_.max_outstanding) {
+                    block(st, State::Throttled, now);
+                    return;
+                }
+                const uint32_t chunk =
+                    static_cast<uint32_t>(std::min<uint64_t>(st.left, cfg_.packet_bytes));
+                Request req{is_write ? ReqKind::Write : ReqKind::Read, program_.gpu, s,
+                            static_cast<uint32_t>(op.peer), op.addr + st.offset, chunk, -1, 0, now};
+                if (!host_.send(req, now)) {
+                    block(st, State::HostBlocked, now);
+                    host_blocked_.push_back(s);
+                    return;
+                }
+                ++st.outstanding;
+                ++stats_.packets;
+                ++stats_.packets_to_peer[op.peer];
+                if (is_write) {
+                    stats_.bytes_written += chunk;
+                    stats_.bytes_to_peer[op.peer] += chunk;
+                } else {
+                    stats_.bytes_read += chunk;
+                    ++st.reads_pending;
+                }
+                st.left -= chunk;
+                st.offset += chunk;
+            }
+            if (!is_write && st.reads_pending > 0) {  // a read completes when its data is back
+                block(st, State::ReadWait, now);
+                return;
+            }
+            if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
+            st.blocked_since = kMaxTick;
+            record(s, st.cur, st.op_start, now);
+            st.in_transfer = false;
+            ++st.cur;
+            continue;
+        }
+
+        case OpKind::Signal: {
+            if (st.outstanding > 0) {  // release: earlier writes must be acknowledged first
+                block(st, State::Fence, now);
+                return;
+            }
+            Request req{ReqKind::Signal, program_.gpu, s, static_cast<uint32_t>(op.peer), 0, 8,
+                        op.flag, op.value, now};
+            if (!host_.send(req, now)) {
+                block(st, State::HostBlocked, now);
+                host_blocked_.push_back(s);
+                return;
+            }
+            if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
+            st.blocked_since = kMaxTick;
+            ++st.outstanding;
+            ++stats_.packets;
+            ++stats_.signals;
+            ++stats_.packets_to_peer[op.peer];
+            record(s, st.cur, now, now);
+            ++st.cur;
+            continue;
+        }
+
+        case OpKind::Wait:
+            if (!st.waiting) {
+                st.waiting = true;
+                st.wait_begin = now;
+            }
+            if (cfg_.sync == SyncMode::Polling) {
+                if (!issue_poll(s, st, op, now)) {
+                    block(st, State::HostBlocked, now);
+                    host_blocked_.push_back(s);
+                }
+                return;
+            }
+            {
+                Request req{ReqKind::Watch, program_.gpu, s, program_.gpu, 0, 0, op.flag, op.value,
+                            now};
+                if (!host_.send(req, now)) {
+                    block(st, State::HostBlocked, now);
+                    host_blocked_.push_back(s);
+                    return;
+                }
+                block(st, State::Watching, now);
+            }
+            return;
+        }
+    }
+}
+
+void GpuReplayer::finish_wait(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
+    const Tick sat = host_.flag_satisfied_at(program_.gpu, op.flag, op.value);
+    const Tick from = std::max(sat == kMaxTick ? now : sat, st.wait_begin);
+    stats_.wakeup_latency.add(now >= from ? now - from : 0);
+    ++stats_.waits;
+    record(s, st.cur, st.wait_begin, now);
+    st.waiting = false;
+    ++st.cur;
+    if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
+    st.blocked_since = kMaxTick;
+    st.state = State::Ready;
+    advance(s, now);
+}
+
+void GpuReplayer::resume(uint32_t s, Tick now) {
+    Stream& st = streams_[s];
+    switch (st.state) {
+    case State::Computing:
+    case State::Timed:
+        st.state = State::Ready;
+        advance(s, now);
+        return;
+    case State::PollSleep:
+        if (!issue_poll(s, st, program_.ops[st.cur], now)) {
+            st.state = State::HostBlocked;
+            host_blocked_.push_back(s);
+        }
+        return;
+    default:
+        return;  // a stale resume (the stream moved on): ignore
+    }
+}
+
+void GpuReplayer::complete(const Request& req, Tick now, int64_t observed) {
+    Stream& st = streams_[req.stream];
+    switch (req.kind) {
+    case ReqKind::Write:
+        stats_.write_latency.add(now - req.issued);
+        --st.outstanding;
+        break;
+    case ReqKind::Signal:
+        --st.outstanding;
+        break;
+    case ReqKind::Read:
+        --st.outstanding;
+        --st.reads_pending;
+        break;
+    case ReqKind::Poll: {
+        const ReplayOp& op = program_.ops[st.cur];
+        if (observed >= op.value) {
+            finish_wait(req.stream, st, op, now);
+            return;
+        }
+        const Tick next = std::max(now, st.last_poll + cfg_.poll_interval_ps);
+        if (next > now) {
+            st.state = State::PollSleep;
+            host_.schedule_resume(program_.gpu, req.stream, next, true);
+        } else if (!issue_poll(req.stream, st, op, now)) {
+            st.state = State::HostBlocked;
+            host_blocked_.push_back(req.stream);
+        }
+        return;
+    }
+    case ReqKind::Watch:
+        ++stats_.notifications;
+        finish_wait(req.stream, st, program_.ops[st.cur], now);
+        return;
+    }
+    switch (st.state) {
+    case State::Throttled:
+    case State::Fence:
+    case State::Draining:
+    case State::ReadWait:
+        if (st.state == State::ReadWait && st.reads_pending > 0) return;
+        if (st.state == State::Fence && st.outstanding > 0) return;
+        if (st.state == State::Draining && st.outstanding > 0) return;
+        st.state = State::Ready;
+        advance(req.stream, now);
+        return;
+    default:
+        return;
+    }
+}
+
+void GpuReplayer::retry(Tick now) {
+    size_t n = host_blocked_.size();
+    while (n-- > 0 && !host_blocked_.empty()) {
+        const uint32_t s = host_blocked_.front();
+        host_blocked_.pop_front();
+        Stream& st = streams_[s];
+        if (st.state != State::HostBlocked) continue;
+        st.state = State::Ready;
+        advance(s, now);
+        if (st.state == State::HostBlocked) return;  // refused again: keep the rest queued
+    }
+}
+
+void GpuReplayer::stuck_waits(std::vector<StuckWait>& out) const {
+    for (uint32_t s = 0; s < streams_.size(); ++s) {
+        const Stream& st = streams_[s];
+        if (st.state == State::Done || !st.waiting) continue;
+        const ReplayOp& op = program_.ops[st.cur];
+        out.push_back({program_.gpu, program_.streams[s].id, op.flag, op.value});
+    }
+}
+
+}  // namespace eidola

@@ -1,0 +1,147 @@
+// The replay rules, written once: how one GPU's streams turn profile ops into packets, flag
+// signals and waits. Both hosts (the built-in engine and the gem5 EidolonGPU) drive a
+// GpuReplayer through the same few calls and provide the ReplayHost services it needs.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "core/latency_hist.hh"
+#include "core/program.hh"
+#include "core/types.hh"
+
+namespace eidola {
+
+enum class SyncMode : uint8_t { Polling, SyncMon };
+enum class ReplayMode : uint8_t { Dependent, Timed };
+
+struct ReplayConfig {
+    SyncMode sync = SyncMode::Polling;
+    ReplayMode mode = ReplayMode::Dependent;
+    Tick poll_interval_ps = 100'000;  // gap between the starts of two polls of one waiter
+    uint32_t packet_bytes = 4096;     // writes and reads are cut into packets of this size
+    uint32_t max_outstanding = 64;    // unacknowledged packets per stream
+    uint32_t poll_bytes = 64;         // memory bytes one polling read costs at the flag's home
+    bool trace = false;               // keep a per-op timeline (start/end of every op)
+};
+
+enum class ReqKind : uint8_t { Write, Signal, Read, Poll, Watch };
+
+// What a replayer asks its host to deliver. For Poll and Watch, `peer` is the waiting GPU
+// itself (flags live in the waiter's memory) and `value` the awaited threshold.
+struct Request {
+    ReqKind kind;
+    uint32_t gpu;     // issuing GPU
+    uint32_t stream;  // issuing stream
+    uint32_t peer;    // destination GPU
+    uint64_t addr;    // byte offset in the destination's data buffer (write/read)
+    uint32_t bytes;   // payload bytes (write/read); 8 for a signal
+    int32_t flag;
+    int64_t value;
+    Tick issued;
+};
+
+class ReplayHost {
+  public:
+    virtual ~ReplayHost() = default;
+    // Take a request into the network/memory system at `now`; false means "not now": the
+    // host must call GpuReplayer::retry() when it can accept again (gem5 port refusal).
+    virtual bool send(const Request& req, Tick now) = 0;
+    // Call GpuReplayer::resume(stream, when) at time `when`. `poll_backoff` marks the pause
+    // between two polls: a host that sees nothing but those pending knows it is deadlocked.
+    virtual void schedule_resume(uint32_t gpu, uint32_t stream, Tick when, bool poll_backoff) = 0;
+    // When (gpu, flag) first reached `threshold`; kMaxTick if not yet. For wake-up latency.
+    virtual Tick flag_satisfied_at(uint32_t gpu, int32_t flag, int64_t threshold) = 0;
+    // Every stream of the GPU has finished and all its packets are acknowledged.
+    virtual void gpu_done(uint32_t gpu, Tick now) = 0;
+};
+
+struct ReplayStats {
+    uint64_t bytes_written = 0;   // payload bytes of write packets issued
+    uint64_t bytes_read = 0;
+    uint64_t packets = 0;         // write + read + signal packets issued
+    uint64_t signals = 0;
+    uint64_t polling_reads = 0;
+    uint64_t notifications = 0;   // SyncMon wake-ups received
+    uint64_t waits = 0;           // wait ops completed
+    Tick stall_ps = 0;            // stream time spent blocked (waits, acks, limits, refusals)
+    Tick finish_ps = 0;
+    std::vector<uint64_t> bytes_to_peer;
+    std::vector<uint64_t> packets_to_peer;
+    LatencyHist write_latency;    // packet issue -> acknowledgement
+    LatencyHist wakeup_latency;   // flag satisfiable (or wait start, if later) -> stream resumes
+};
+
+struct TraceRecord {
+    uint32_t stream;
+    uint32_t op;  // index into GpuProgram::ops
+    OpKind kind;
+    Tick start;
+    Tick end;
+};
+
+struct StuckWait {
+    uint32_t gpu, stream;
+    int32_t flag;
+    int64_t awaited;
+};
+
+class GpuReplayer {
+  public:
+    GpuReplayer(GpuProgram program, uint32_t num_gpus, const ReplayConfig& cfg, ReplayHost& host);
+
+    void start(Tick now);                     // every stream begins at `now`
+    void resume(uint32_t stream, Tick now);   // a scheduled resume has come due
+    // A request finished: write/signal acknowledged, read data back, poll answered with the
+    // flag's `observed` value, or a SyncMon notification (Watch) arrived.
+    void complete(const Request& req, Tick now, int64_t observed);
+    void retry(Tick now);                     // the host can take requests again
+
+    bool done() const { return streams_done_ == streams_.size(); }
+    uint32_t gpu() const { return program_.gpu; }
+    const ReplayStats& stats() const { return stats_; }
+    const GpuProgram& program() const { return program_; }
+    const std::vector<TraceRecord>& trace() const { return trace_; }
+    void stuck_waits(std::vector<StuckWait>& out) const;
+    size_t num_streams() const { return streams_.size(); }
+
+  private:
+    enum class State : uint8_t {
+        Ready, Computing, Timed, Throttled, Fence, Polling, PollSleep, Watching, ReadWait,
+        HostBlocked, Draining, Done
+    };
+    struct Stream {
+        size_t cur = 0, end = 0;
+        uint64_t left = 0;      // bytes of the current write/read not yet issued
+        uint64_t offset = 0;
+        uint32_t outstanding = 0;
+        uint32_t reads_pending = 0;
+        bool in_transfer = false;
+        bool waiting = false;
+        State state = State::Ready;
+        Tick op_start = 0;
+        Tick wait_begin = 0;
+        Tick last_poll = 0;
+        Tick blocked_since = kMaxTick;
+    };
+
+    void advance(uint32_t s, Tick now);
+    bool issue_poll(uint32_t s, Stream& st, const ReplayOp& op, Tick now);
+    void block(Stream& st, State state, Tick now);
+    void finish_wait(uint32_t s, Stream& st, const ReplayOp& op, Tick now);
+    void record(uint32_t s, size_t op, Tick start, Tick end);
+
+    GpuProgram program_;
+    uint32_t num_gpus_;
+    ReplayConfig cfg_;
+    ReplayHost& host_;
+    std::vector<Stream> streams_;
+    std::deque<uint32_t> host_blocked_;
+    size_t streams_done_ = 0;
+    ReplayStats stats_;
+    std::vector<TraceRecord> trace_;
+};
+
+}  // namespace eidola

@@ -1,0 +1,228 @@
+// eidola._engine: the built-in host's Python binding. Bulk data crosses as numpy arrays
+// (op arrays in, stats and series out); nothing per event becomes a Python object.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "core/net_engine.hh"
+#include "core/program.hh"
+
+namespace py = pybind11;
+using namespace eidola;
+
+namespace {
+
+template <typename T>
+T get(const py::dict& d, const char* key, T fallback) {
+    return d.contains(key) ? d[key].cast<T>() : fallback;
+}
+
+template <typename T>
+py::array_t<T> to_array(const std::vector<T>& v) {
+    py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
+py::dict hist_dict(const LatencyHist& h) {
+    py::dict d;
+    d["count"] = h.count();
+    d["mean_ns"] = ps_to_ns(0) + h.mean_ps() / 1000.0;
+    d["p50_ns"] = h.quantile_ps(0.50) / 1000.0;
+    d["p99_ns"] = h.quantile_ps(0.99) / 1000.0;
+    d["max_ns"] = ps_to_ns(h.max_ps());
+    d["min_ns"] = ps_to_ns(h.min_ps());
+    std::vector<double> lo, hi;
+    std::vector<uint64_t> n;
+    h.buckets(lo, hi, n);
+    for (auto& x : lo) x /= 1000.0;
+    for (auto& x : hi) x /= 1000.0;
+    d["bucket_lo_ns"] = to_array(lo);
+    d["bucket_hi_ns"] = to_array(hi);
+    d["bucket_count"] = to_array(n);
+    return d;
+}
+
+py::dict run(const py::list& gpu_ops, const py::dict& net, const py::dict& cfg) {
+    NetworkSpec spec;
+    spec.num_gpus = net["num_gpus"].cast<uint32_t>();
+    spec.num_nodes = net["num_nodes"].cast<uint32_t>();
+    auto src = net["channel_src"].cast<py::array_t<uint32_t, py::array::c_style | py::array::forcecast>>();
+    auto dst = net["channel_dst"].cast<py::array_t<uint32_t, py::array::c_style | py::array::forcecast>>();
+    auto bw = net["channel_bw_gbps"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+    auto lat = net["channel_latency_ns"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+    auto node_lat = net["node_latency_ns"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+    for (py::ssize_t i = 0; i < src.size(); ++i)
+        spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i)});
+    spec.node_latency_ns.assign(node_lat.data(), node_lat.data() + node_lat.size());
+    spec.hbm_bw_gbps = net["hbm_bw_gbps"].cast<double>();
+    spec.mem_latency_ns = net["mem_latency_ns"].cast<double>();
+    spec.syncmon_latency_ns = net["syncmon_latency_ns"].cast<double>();
+    spec.buffer_bytes = get<uint64_t>(net, "buffer_bytes", 0);
+
+    EngineConfig ec;
+    const std::string sync = get<std::string>(cfg, "sync", "polling");
+    if (sync != "polling" && sync != "syncmon") throw std::invalid_argument("sync must be polling or syncmon");
+    ec.replay.sync = sync == "polling" ? SyncMode::Polling : SyncMode::SyncMon;
+    const std::string mode = get<std::string>(cfg, "replay", "dependent");
+    if (mode != "dependent" && mode != "timed") throw std::invalid_argument("replay must be dependent or timed");
+    ec.replay.mode = mode == "timed" ? ReplayMode::Timed : ReplayMode::Dependent;
+    ec.replay.poll_interval_ps = ns_to_ps(get<double>(cfg, "poll_interval_ns", 100.0));
+    ec.replay.packet_bytes = get<uint32_t>(cfg, "packet_bytes", 4096);
+    ec.replay.max_outstanding = get<uint32_t>(cfg, "max_outstanding", 64);
+    ec.replay.poll_bytes = get<uint32_t>(cfg, "poll_bytes", 64);
+    ec.replay.trace = get<bool>(cfg, "trace", false);
+    ec.series = get<bool>(cfg, "series", true);
+    ec.time_bin_ns = get<double>(cfg, "time_bin_ns", 100.0);
+    ec.max_bins = get<uint32_t>(cfg, "max_bins", 1024);
+    ec.max_events = get<uint64_t>(cfg, "max_events", 0);
+
+    ProgramOptions po;
+    po.compute_scale = get<double>(cfg, "compute_scale", 1.0);
+    po.seed = get<uint64_t>(cfg, "seed", 0);
+    po.num_iterations = get<uint32_t>(cfg, "num_iterations", 1);
+    po.compute_cv = get<double>(cfg, "compute_cv", 0.0);
+    po.straggler_prob = get<double>(cfg, "straggler_prob", 0.0);
+    po.straggler_slowdown = get<double>(cfg, "straggler_slowdown", 1.0);
+    po.time_origin_ns = get<double>(cfg, "time_origin_ns", std::nan(""));
+
+    const uint32_t num_profile_gpus = static_cast<uint32_t>(gpu_ops.size());
+    std::vector<GpuProgram> programs;
+    programs.reserve(num_profile_gpus);
+    for (uint32_t g = 0; g < num_profile_gpus; ++g) {
+        py::array arr = gpu_ops[g].cast<py::array>();
+        if (arr.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || !(arr.flags() & py::array::c_style))
+            throw std::invalid_argument("gpu " + std::to_string(g) + ": op array is not a contiguous OP_DTYPE array");
+        programs.push_back(GpuProgram::build(g, std::max(num_profile_gpus, spec.num_gpus),
+                                             static_cast<const ProfileOp*>(arr.data()),
+                                             static_cast<size_t>(arr.size()), po));
+    }
+
+    std::unique_ptr<Engine> engine;
+    EngineOutcome out;
+    {
+        py::gil_scoped_release nogil;
+        engine = std::make_unique<Engine>(std::move(spec), ec, std::move(programs));
+        out = engine->run();
+    }
+
+    py::dict r;
+    r["finished"] = out.finished;
+    r["deadlock"] = out.deadlock;
+    r["event_limit"] = out.event_limit;
+    r["end_ns"] = ps_to_ns(out.end_ps);
+    r["events"] = out.events;
+    r["notifications"] = engine->notifications();
+
+    const auto& reps = engine->replayers();
+    const size_t n = reps.size();
+    std::vector<double> finish(n), stall(n);
+    std::vector<uint64_t> bytes(n), packets(n), polls(n), notes(n), signals(n), waits(n), bytes_read(n);
+    std::vector<uint8_t> straggler(n);
+    std::vector<uint64_t> peer_bytes(n * n), peer_packets(n * n);
+    LatencyHist wl, wk;
+    std::vector<uint32_t> tr_gpu, tr_stream, tr_op;
+    std::vector<uint8_t> tr_kind;
+    std::vector<double> tr_start, tr_end;
+    for (size_t g = 0; g < n; ++g) {
+        const ReplayStats& s = reps[g]->stats();
+        finish[g] = ps_to_ns(s.finish_ps);
+        stall[g] = ps_to_ns(s.stall_ps);
+        bytes[g] = s.bytes_written;
+        bytes_read[g] = s.bytes_read;
+        packets[g] = s.packets;
+        polls[g] = s.polling_reads;
+        notes[g] = s.notifications;
+        signals[g] = s.signals;
+        waits[g] = s.waits;
+        straggler[g] = reps[g]->program().straggler;
+        for (size_t p = 0; p < n && p < s.bytes_to_peer.size(); ++p) {
+            peer_bytes[g * n + p] = s.bytes_to_peer[p];
+            peer_packets[g * n + p] = s.packets_to_peer[p];
+        }
+        wl.merge(s.write_latency);
+        wk.merge(s.wakeup_latency);
+        for (const TraceRecord& t : reps[g]->trace()) {
+            tr_gpu.push_back(static_cast<uint32_t>(g));
+            tr_stream.push_back(reps[g]->program().streams[t.stream].id);
+            tr_op.push_back(t.op);
+            tr_kind.push_back(static_cast<uint8_t>(t.kind));
+            tr_start.push_back(ps_to_ns(t.start));
+            tr_end.push_back(ps_to_ns(t.end));
+        }
+    }
+    r["gpu_finish_ns"] = to_array(finish);
+    r["gpu_stall_ns"] = to_array(stall);
+    r["gpu_bytes_written"] = to_array(bytes);
+    r["gpu_bytes_read"] = to_array(bytes_read);
+    r["gpu_packets"] = to_array(packets);
+    r["gpu_polling_reads"] = to_array(polls);
+    r["gpu_notifications"] = to_array(notes);
+    r["gpu_signals"] = to_array(signals);
+    r["gpu_waits"] = to_array(waits);
+    r["gpu_straggler"] = to_array(straggler);
+    r["peer_bytes"] = to_array(peer_bytes).reshape({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n)});
+    r["peer_packets"] = to_array(peer_packets).reshape({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n)});
+    r["write_latency"] = hist_dict(wl);
+    r["wakeup_latency"] = hist_dict(wk);
+
+    const size_t channels = engine->num_channels();
+    r["channel_bytes"] = to_array(engine->channel_bytes());
+    std::vector<uint64_t> buffers(channels);
+    for (size_t c = 0; c < channels; ++c) buffers[c] = engine->buffer_bytes(static_cast<uint32_t>(c));
+    r["channel_buffer_bytes"] = to_array(buffers);
+    if (ec.series) {
+        const uint32_t bins = std::max<uint32_t>(engine->bins_used(), 1);
+        py::array_t<uint64_t> links({static_cast<py::ssize_t>(channels), static_cast<py::ssize_t>(bins)});
+        py::array_t<uint64_t> pollsr({static_cast<py::ssize_t>(engine->network().num_gpus), static_cast<py::ssize_t>(bins)});
+        const auto& ls = engine->link_bytes_series();
+        const auto& ps = engine->poll_series();
+        for (size_t c = 0; c < channels; ++c)
+            std::copy_n(ls.data() + c * ec.max_bins, bins, links.mutable_data() + c * bins);
+        for (size_t g = 0; g < engine->network().num_gpus; ++g)
+            std::copy_n(ps.data() + g * ec.max_bins, bins, pollsr.mutable_data() + g * bins);
+        r["link_bytes_series"] = links;
+        r["polling_series"] = pollsr;
+        r["time_bin_ns"] = ps_to_ns(engine->bin_width_ps());
+    }
+    if (ec.replay.trace) {
+        py::dict t;
+        t["gpu"] = to_array(tr_gpu);
+        t["stream"] = to_array(tr_stream);
+        t["op"] = to_array(tr_op);
+        t["kind"] = to_array(tr_kind);
+        t["start_ns"] = to_array(tr_start);
+        t["end_ns"] = to_array(tr_end);
+        r["trace"] = t;
+    }
+    std::vector<uint32_t> sg, ss;
+    std::vector<int32_t> sf;
+    std::vector<int64_t> sa;
+    for (const auto& s : out.stuck) {
+        sg.push_back(s.gpu);
+        ss.push_back(s.stream);
+        sf.push_back(s.flag);
+        sa.push_back(s.awaited);
+    }
+    py::dict stuck;
+    stuck["gpu"] = to_array(sg);
+    stuck["stream"] = to_array(ss);
+    stuck["flag"] = to_array(sf);
+    stuck["awaited"] = to_array(sa);
+    stuck["value"] = to_array(out.stuck_values);
+    r["stuck"] = stuck;
+    return r;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+    m.doc() = "Eidola built-in engine: the gem5-free replay core driven by a discrete-event network model.";
+    m.def("run", &run, py::arg("gpu_ops"), py::arg("network"), py::arg("config"),
+          "Replay per-GPU op arrays (OP_DTYPE) on a network; returns stats and series as numpy arrays.");
+    py::register_exception<std::invalid_argument>(m, "InputError", PyExc_ValueError);
+}
