@@ -1,0 +1,310 @@
+// Unit tests of the gem5-free core. Built standalone by SConstruct.extras (system GoogleTest)
+// and declared for gem5's own unit-test build in src_cc/SConscript.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "core/flag_memory.hh"
+#include "core/latency_hist.hh"
+#include "core/link_timing.hh"
+#include "core/net_engine.hh"
+#include "core/program.hh"
+#include "core/replayer.hh"
+#include "core/rng.hh"
+
+using namespace eidola;
+
+namespace {
+
+ProfileOp op(OpKind kind, uint32_t stream, int32_t peer = -1, uint64_t bytes = 0, int32_t flag = -1,
+             int64_t value = 0, double dur_ns = 0, double t_ns = 0) {
+    ProfileOp o{};
+    o.t_ns = t_ns;
+    o.dur_ns = dur_ns;
+    o.bytes = bytes;
+    o.value = value;
+    o.peer = peer;
+    o.flag = flag;
+    o.stream = stream;
+    o.kind = static_cast<uint8_t>(kind);
+    return o;
+}
+
+// A host that records requests and lets the test answer them by hand.
+struct RecordingHost : ReplayHost {
+    std::vector<Request> sent;
+    std::vector<std::pair<uint32_t, Tick>> resumes;
+    bool refuse = false;
+    bool done = false;
+    FlagMemory flags;
+    bool send(const Request& r, Tick) override {
+        if (refuse) return false;
+        sent.push_back(r);
+        return true;
+    }
+    void schedule_resume(uint32_t, uint32_t s, Tick when, bool) override { resumes.push_back({s, when}); }
+    Tick flag_satisfied_at(uint32_t, int32_t f, int64_t v) override { return flags.satisfied_at(f, v); }
+    void gpu_done(uint32_t, Tick) override { done = true; }
+};
+
+GpuProgram program(const std::vector<ProfileOp>& ops, uint32_t gpus = 2, ProgramOptions o = {}) {
+    return GpuProgram::build(0, gpus, ops.data(), ops.size(), o);
+}
+
+}  // namespace
+
+TEST(LatencyHist, QuantilesWithinBucketResolution) {
+    LatencyHist h;
+    for (Tick v = 1; v <= 100000; ++v) h.add(v * 1000);
+    EXPECT_EQ(h.count(), 100000u);
+    EXPECT_NEAR(h.quantile_ps(0.5) / 50'000'000.0, 1.0, 0.035);
+    EXPECT_NEAR(h.quantile_ps(0.99) / 99'000'000.0, 1.0, 0.035);
+    EXPECT_EQ(h.max_ps(), 100'000'000u);
+    EXPECT_NEAR(h.mean_ps(), 50'000'500.0, 1.0);
+}
+
+TEST(LatencyHist, BucketsCoverEveryValue) {
+    for (Tick v : {Tick(0), Tick(1), Tick(31), Tick(32), Tick(33), Tick(1000), Tick(123456789)}) {
+        const int b = LatencyHist::bucket_of(v);
+        EXPECT_LE(LatencyHist::bucket_low(b), v);
+        EXPECT_LT(v, LatencyHist::bucket_high(b));
+    }
+}
+
+TEST(FlagMemory, WatchNotifiesOnceWhenThresholdReached) {
+    FlagMemory m;
+    std::vector<Watcher> woken;
+    EXPECT_FALSE(m.watch(3, {7, 2}));
+    m.add(3, 1, 100, woken);
+    EXPECT_TRUE(woken.empty());
+    m.add(3, 1, 250, woken);
+    ASSERT_EQ(woken.size(), 1u);
+    EXPECT_EQ(woken[0].stream, 7u);
+    woken.clear();
+    m.add(3, 1, 300, woken);
+    EXPECT_TRUE(woken.empty());
+    EXPECT_EQ(m.satisfied_at(3, 2), 250u);
+    EXPECT_EQ(m.satisfied_at(3, 1), 100u);
+    EXPECT_EQ(m.satisfied_at(3, 4), kMaxTick);
+    EXPECT_TRUE(m.watch(3, {1, 3}));  // already satisfied: immediate
+    EXPECT_EQ(m.watches_pending(), 0u);
+}
+
+TEST(LinkTiming, FifoSerializationAtPayloadBandwidth) {
+    LinkTiming l(100.0, 500.0);  // 100 GB/s = 100 bytes/ns
+    EXPECT_EQ(l.serialization_ps(4096), 40960u);
+    EXPECT_EQ(l.occupy(0, 4096), 0u);
+    EXPECT_EQ(l.occupy(0, 4096), 40960u);  // queued behind the first
+    EXPECT_EQ(l.free_at(), 81920u);
+    EXPECT_EQ(l.latency_ps(), 500000u);
+}
+
+TEST(Program, GroupsByStreamKeepingOrderAndChecksPeers) {
+    std::vector<ProfileOp> ops = {op(OpKind::Compute, 1, -1, 0, -1, 0, 10), op(OpKind::Compute, 0, -1, 0, -1, 0, 20),
+                                  op(OpKind::Compute, 1, -1, 0, -1, 0, 30)};
+    GpuProgram p = program(ops);
+    ASSERT_EQ(p.streams.size(), 2u);
+    EXPECT_EQ(p.streams[0].id, 0u);
+    EXPECT_EQ(p.ops[p.streams[1].begin].dur_ps, 10'000u);
+    EXPECT_EQ(p.ops[p.streams[1].begin + 1].dur_ps, 30'000u);
+    std::vector<ProfileOp> bad = {op(OpKind::Write, 0, 5, 64)};
+    EXPECT_THROW(program(bad), std::invalid_argument);
+}
+
+TEST(Program, JitterIsDeterministicAndMeanPreserving) {
+    std::vector<ProfileOp> ops(2000, op(OpKind::Compute, 0, -1, 0, -1, 0, 1000));
+    ProgramOptions o;
+    o.compute_cv = 0.2;
+    o.seed = 42;
+    GpuProgram a = program(ops, 2, o), b = program(ops, 2, o);
+    double sum = 0;
+    bool differ = false;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        EXPECT_EQ(a.ops[i].dur_ps, b.ops[i].dur_ps);
+        sum += static_cast<double>(a.ops[i].dur_ps);
+        differ |= a.ops[i].dur_ps != a.ops[0].dur_ps;
+    }
+    EXPECT_TRUE(differ);
+    EXPECT_NEAR(sum / ops.size() / 1e6, 1.0, 0.03);
+}
+
+TEST(Replayer, WriteIsCutIntoPacketsAndThrottled) {
+    RecordingHost host;
+    ReplayConfig cfg;
+    cfg.packet_bytes = 1000;
+    cfg.max_outstanding = 3;
+    std::vector<ProfileOp> ops = {op(OpKind::Write, 0, 1, 4500)};
+    GpuReplayer r(program(ops), 2, cfg, host);
+    r.start(0);
+    ASSERT_EQ(host.sent.size(), 3u);  // limited by max_outstanding
+    r.complete(host.sent[0], 10, 0);
+    ASSERT_EQ(host.sent.size(), 4u);
+    r.complete(host.sent[1], 20, 0);
+    ASSERT_EQ(host.sent.size(), 5u);
+    EXPECT_EQ(host.sent[4].bytes, 500u);
+    EXPECT_EQ(r.stats().bytes_written, 4500u);
+    EXPECT_FALSE(host.done);
+    for (size_t i = 2; i < 5; ++i) r.complete(host.sent[i], 30, 0);
+    EXPECT_TRUE(host.done);
+    EXPECT_EQ(r.stats().write_latency.count(), 5u);
+}
+
+TEST(Replayer, SignalWaitsForEarlierWritesToBeAcknowledged) {
+    RecordingHost host;
+    std::vector<ProfileOp> ops = {op(OpKind::Write, 0, 1, 100), op(OpKind::Signal, 0, 1, 0, 4, 1)};
+    GpuReplayer r(program(ops), 2, ReplayConfig{}, host);
+    r.start(0);
+    ASSERT_EQ(host.sent.size(), 1u);  // the signal is fenced behind the write
+    r.complete(host.sent[0], 50, 0);
+    ASSERT_EQ(host.sent.size(), 2u);
+    EXPECT_EQ(host.sent[1].kind, ReqKind::Signal);
+    EXPECT_EQ(host.sent[1].flag, 4);
+    EXPECT_EQ(host.sent[1].issued, 50u);
+}
+
+TEST(Replayer, PollingRepeatsUntilTheFlagIsSet) {
+    RecordingHost host;
+    ReplayConfig cfg;
+    cfg.poll_interval_ps = 1000;
+    std::vector<ProfileOp> ops = {op(OpKind::Wait, 0, -1, 0, 2, 1)};
+    GpuReplayer r(program(ops), 2, cfg, host);
+    r.start(0);
+    ASSERT_EQ(host.sent.size(), 1u);
+    EXPECT_EQ(host.sent[0].kind, ReqKind::Poll);
+    r.complete(host.sent[0], 300, 0);  // not yet: next poll one interval after the first
+    ASSERT_EQ(host.resumes.size(), 1u);
+    EXPECT_EQ(host.resumes[0].second, 1000u);
+    r.resume(0, 1000);
+    ASSERT_EQ(host.sent.size(), 2u);
+    std::vector<Watcher> woken;
+    host.flags.add(2, 1, 1100, woken);
+    r.complete(host.sent[1], 1300, 1);
+    EXPECT_TRUE(host.done);
+    EXPECT_EQ(r.stats().polling_reads, 2u);
+    EXPECT_EQ(r.stats().wakeup_latency.count(), 1u);
+    EXPECT_EQ(r.stats().wakeup_latency.max_ps(), 200u);  // satisfied at 1100, resumed at 1300
+}
+
+TEST(Replayer, SyncMonWaitRegistersOnceAndIsNotified) {
+    RecordingHost host;
+    ReplayConfig cfg;
+    cfg.sync = SyncMode::SyncMon;
+    std::vector<ProfileOp> ops = {op(OpKind::Wait, 0, -1, 0, 2, 1), op(OpKind::Compute, 0, -1, 0, -1, 0, 5)};
+    GpuReplayer r(program(ops), 2, cfg, host);
+    r.start(0);
+    ASSERT_EQ(host.sent.size(), 1u);
+    EXPECT_EQ(host.sent[0].kind, ReqKind::Watch);
+    r.complete(host.sent[0], 900, 0);
+    EXPECT_EQ(r.stats().notifications, 1u);
+    EXPECT_EQ(r.stats().polling_reads, 0u);
+    ASSERT_EQ(host.resumes.size(), 1u);  // the compute op after the wait
+    EXPECT_EQ(host.resumes[0].second, 900u + 5000u);
+}
+
+TEST(Replayer, RefusedRequestIsRetried) {
+    RecordingHost host;
+    host.refuse = true;
+    std::vector<ProfileOp> ops = {op(OpKind::Write, 0, 1, 64)};
+    GpuReplayer r(program(ops), 2, ReplayConfig{}, host);
+    r.start(0);
+    EXPECT_TRUE(host.sent.empty());
+    host.refuse = false;
+    r.retry(10);
+    ASSERT_EQ(host.sent.size(), 1u);
+    EXPECT_EQ(host.sent[0].issued, 10u);
+}
+
+namespace {
+
+NetworkSpec two_gpus(double bw, double lat) {
+    NetworkSpec n;
+    n.num_gpus = 2;
+    n.num_nodes = 2;
+    n.channels = {{0, 1, bw, lat}, {1, 0, bw, lat}};
+    n.node_latency_ns = {0, 0};
+    n.hbm_bw_gbps = 10000;
+    n.mem_latency_ns = 0;
+    return n;
+}
+
+}  // namespace
+
+TEST(Engine, UncontendedWriteTakesSizeOverBandwidthPlusLatency) {
+    const uint64_t size = 64ull << 20;
+    std::vector<ProfileOp> g0 = {op(OpKind::Write, 0, 1, size)};
+    EngineConfig cfg;
+    cfg.series = false;
+    std::vector<GpuProgram> progs;
+    progs.push_back(GpuProgram::build(0, 2, g0.data(), g0.size(), {}));
+    Engine e(two_gpus(100.0, 1000.0), cfg, std::move(progs));
+    EngineOutcome out = e.run();
+    ASSERT_TRUE(out.finished);
+    // Last byte arrives at S/B + latency; its ack returns one more latency later.
+    const double expect_ns = size / 100.0 + 1000.0 + 1000.0;
+    EXPECT_NEAR(ps_to_ns(e.replayers()[0]->stats().finish_ps) / expect_ns, 1.0, 0.01);
+}
+
+TEST(Engine, TwoFlowsIntoOneLinkShareItEqually) {
+    // GPUs 0 and 1 both write to GPU 2 through a switch (node 3): the switch->2 link is shared.
+    NetworkSpec n;
+    n.num_gpus = 3;
+    n.num_nodes = 4;
+    for (uint32_t g = 0; g < 3; ++g) {
+        n.channels.push_back({g, 3, 100.0, 100.0});
+        n.channels.push_back({3, g, 100.0, 100.0});
+    }
+    n.node_latency_ns = {0, 0, 0, 0};
+    n.hbm_bw_gbps = 10000;
+    const uint64_t size = 16ull << 20;
+    std::vector<ProfileOp> w = {op(OpKind::Write, 0, 2, size)};
+    std::vector<GpuProgram> progs;
+    progs.push_back(GpuProgram::build(0, 3, w.data(), 1, {}));
+    progs.push_back(GpuProgram::build(1, 3, w.data(), 1, {}));
+    EngineConfig cfg;
+    cfg.series = false;
+    Engine e(n, cfg, std::move(progs));
+    ASSERT_TRUE(e.run().finished);
+    const double alone_ns = size / 100.0;
+    for (int g = 0; g < 2; ++g) {
+        const double t = ps_to_ns(e.replayers()[g]->stats().finish_ps);
+        EXPECT_NEAR(t / (2 * alone_ns), 1.0, 0.02) << "gpu " << g;
+    }
+}
+
+TEST(Engine, DeadlockIsReportedNotHung) {
+    std::vector<ProfileOp> g0 = {op(OpKind::Wait, 0, -1, 0, 1, 1)};
+    std::vector<ProfileOp> g1 = {op(OpKind::Wait, 0, -1, 0, 1, 1)};
+    for (SyncMode mode : {SyncMode::Polling, SyncMode::SyncMon}) {
+        std::vector<GpuProgram> progs;
+        progs.push_back(GpuProgram::build(0, 2, g0.data(), 1, {}));
+        progs.push_back(GpuProgram::build(1, 2, g1.data(), 1, {}));
+        EngineConfig cfg;
+        cfg.replay.sync = mode;
+        Engine e(two_gpus(100, 100), cfg, std::move(progs));
+        EngineOutcome out = e.run();
+        EXPECT_TRUE(out.deadlock);
+        ASSERT_EQ(out.stuck.size(), 2u);
+        EXPECT_EQ(out.stuck[1].gpu, 1u);
+        EXPECT_EQ(out.stuck[1].flag, 1);
+        EXPECT_EQ(out.stuck[1].awaited, 1);
+    }
+}
+
+TEST(Engine, SmallBuffersBackPressureWithoutLosingBytes) {
+    const uint64_t size = 1ull << 20;
+    std::vector<ProfileOp> g0 = {op(OpKind::Write, 0, 1, size), op(OpKind::Signal, 0, 1, 0, 0, 1)};
+    std::vector<ProfileOp> g1 = {op(OpKind::Wait, 0, -1, 0, 0, 1)};
+    NetworkSpec n = two_gpus(100, 1000);
+    n.buffer_bytes = 4096;  // one packet in flight per hop: latency-bound
+    std::vector<GpuProgram> progs;
+    progs.push_back(GpuProgram::build(0, 2, g0.data(), 2, {}));
+    progs.push_back(GpuProgram::build(1, 2, g1.data(), 1, {}));
+    EngineConfig cfg;
+    Engine e(n, cfg, std::move(progs));
+    ASSERT_TRUE(e.run().finished);
+    EXPECT_EQ(e.channel_bytes()[0], size + 8);
+    // 256 packets, each waiting a credit round trip (2 us): far slower than bandwidth allows.
+    EXPECT_GT(ps_to_ns(e.replayers()[1]->stats().finish_ps), 256 * 2000.0);
+}
