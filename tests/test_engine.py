@@ -1,0 +1,137 @@
+"""The built-in engine against closed forms, and its behaviour on the shipped profiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eidola.engine import run
+from eidola.engine.run import DeadlockError
+from eidola.errors import EidolaError
+from eidola.params import RunParams
+from eidola.profile import Profile
+from eidola.profile.schema import OpKind, empty_ops
+from eidola.profile.synth import synthesize
+from eidola.topology import build_topology
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def profile_of(*gpu_ops: np.ndarray) -> Profile:
+    return Profile(num_gpus=len(gpu_ops), ops=list(gpu_ops), attrs={"name": "hand-made"}, variability={})
+
+
+def write_op(peer: int, size: int, stream: int = 0) -> np.ndarray:
+    o = empty_ops(1)
+    o["kind"], o["peer"], o["bytes"], o["stream"] = OpKind.WRITE, peer, size, stream
+    return o
+
+
+def test_uncontended_p2p_write_takes_size_over_bandwidth_plus_latency() -> None:
+    size, bw, lat = 256 * MiB, 100.0, 1000.0
+    topo = build_topology("fully_connected", 2, link_bw_gbps=bw, link_latency_ns=lat, mem_latency_ns=0)
+    res = run(profile_of(write_op(1, size), empty_ops(0)), topo, RunParams(packet_bytes=4096))
+    # The writer finishes when its last packet is acknowledged: S/B + latency out, latency back.
+    expected = size / bw + 2 * lat
+    assert res.summary["makespan_ns"] == pytest.approx(expected, rel=0.01)
+    assert res.summary["bytes_written"] == size
+
+
+def test_synthesized_p2p_matches_alpha_beta_within_one_percent() -> None:
+    size, bw, lat = 64 * MiB, 64.0, 500.0
+    topo = build_topology("fully_connected", 2, link_bw_gbps=bw, link_latency_ns=lat)
+    res = run(synthesize("p2p", gpus=2, size_bytes=size), topo, RunParams(sync="syncmon"))
+    assert res.summary["makespan_ns"] == pytest.approx(size / bw + lat, rel=0.01)
+
+
+def test_two_flows_sharing_a_link_get_half_its_bandwidth_each() -> None:
+    size, bw = 64 * MiB, 100.0
+    topo = build_topology("switch", 3, link_bw_gbps=bw, link_latency_ns=100, switch_latency_ns=0,
+                          mem_latency_ns=0)
+    res = run(profile_of(write_op(2, size), write_op(2, size), empty_ops(0)), topo, RunParams())
+    alone = size / bw
+    for finish in res.summary["gpu_finish_ns"][:2]:
+        assert finish == pytest.approx(2 * alone, rel=0.02)
+    # the switch->GPU2 channel carried both flows
+    ch = topo.channels()
+    into2 = np.flatnonzero(ch["dst"] == 2)[0]
+    assert res.raw["channel_bytes"][into2] == 2 * size
+
+
+def test_ring_allreduce_reaches_link_bandwidth_as_bus_bandwidth() -> None:
+    n, size, bw = 8, GiB, 100.0
+    prof = synthesize("allreduce", gpus=n, size_bytes=size, algo="ring")
+    topo = build_topology("ring", n, link_bw_gbps=bw, link_latency_ns=500)
+    res = run(prof, topo, RunParams(packet_bytes=MiB, sync="syncmon"))
+    busbw = 2 * (n - 1) / n * size / res.summary["makespan_ns"]
+    assert busbw == pytest.approx(bw, rel=0.05)
+    assert res.summary["bytes_written"] == 2 * (n - 1) * size
+
+
+def test_syncmon_removes_polling_and_is_no_slower_on_fused_gemm_rs() -> None:
+    prof = synthesize("gemm-rs", gpus=8, size_bytes=16 * MiB)
+    topo = build_topology("mi300x")
+    polling = run(prof, topo, RunParams(sync="polling")).summary
+    syncmon = run(prof, topo, RunParams(sync="syncmon")).summary
+    assert polling["polling_reads"] > 0
+    assert syncmon["polling_reads"] == 0
+    assert syncmon["syncmon_notifications"] > 0
+    assert syncmon["makespan_ns"] <= polling["makespan_ns"]
+    assert syncmon["bytes_written"] == polling["bytes_written"]
+
+
+def test_same_inputs_and_seed_give_identical_results() -> None:
+    prof = synthesize("gemm-rs", gpus=8, size_bytes=8 * MiB, compute_cv=0.2)
+    topo = build_topology("mi300x")
+    a = run(prof, topo, RunParams(seed=3)).summary
+    b = run(prof, topo, RunParams(seed=3)).summary
+    c = run(prof, topo, RunParams(seed=4)).summary
+    for key in ("makespan_ns", "gpu_finish_ns", "events", "polling_reads", "packets"):
+        assert a[key] == b[key]
+    assert a["makespan_ns"] != c["makespan_ns"]  # jitter is drawn from the seed
+
+
+def test_profile_with_fewer_gpus_leaves_the_rest_idle() -> None:
+    prof = synthesize("p2p", gpus=2, size_bytes=MiB)
+    res = run(prof, build_topology("mi300x"), RunParams())
+    assert len(res.summary["gpu_finish_ns"]) == 2
+    assert res.raw["gpu_packets"][2:].sum() == 0
+
+
+def test_more_gpus_than_the_topology_is_an_error() -> None:
+    prof = synthesize("allreduce", gpus=8, size_bytes=MiB, algo="ring")
+    with pytest.raises(EidolaError, match="8 GPUs but topology 'ring' has only 4"):
+        run(prof, build_topology("ring", 4), RunParams())
+
+
+def test_deadlock_names_every_stuck_wait() -> None:
+    waiter = empty_ops(1)
+    waiter["kind"], waiter["flag"], waiter["value"] = OpKind.WAIT, 7, 2
+    prof = profile_of(empty_ops(0), waiter)
+    for sync in ("polling", "syncmon"):
+        with pytest.raises(DeadlockError) as err:
+            run(prof, build_topology("fully_connected", 2), RunParams(sync=sync))
+        assert "gpu 1 stream 0 waits for flag 7 >= 2 (value 0)" in str(err.value)
+
+
+def test_timed_replay_never_starts_an_op_before_its_recorded_time() -> None:
+    w = write_op(1, 4096)
+    w["t_ns"] = 50_000.0
+    first = empty_ops(1)
+    first["kind"], first["dur_ns"], first["t_ns"] = OpKind.COMPUTE, 10.0, 0.0
+    prof = profile_of(np.concatenate([first, w]), empty_ops(0))
+    topo = build_topology("fully_connected", 2)
+    dependent = run(prof, topo, RunParams(replay="dependent")).summary["makespan_ns"]
+    timed = run(prof, topo, RunParams(replay="timed")).summary["makespan_ns"]
+    assert dependent < 10_000
+    assert timed > 50_000
+
+
+def test_series_account_for_every_byte_and_poll() -> None:
+    prof = synthesize("gemm-rs", gpus=8, size_bytes=8 * MiB)
+    res = run(prof, build_topology("mi300x"), RunParams(time_bin_ns=10))
+    raw = res.raw
+    assert raw["link_bytes_series"].sum() == raw["channel_bytes"].sum()
+    assert raw["polling_series"].sum() == res.summary["polling_reads"]
+    assert raw["link_bytes_series"].shape[1] <= 1024

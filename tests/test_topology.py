@@ -1,0 +1,69 @@
+"""Topology shapes, presets and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eidola.errors import EidolaError
+from eidola.topology import build_topology
+
+
+def degree(topo, node: int) -> int:
+    return int(np.sum(topo.links["a"] == node) + np.sum(topo.links["b"] == node))
+
+
+def test_mi300x_is_a_full_xgmi_mesh_with_data_sheet_numbers() -> None:
+    t = build_topology("mi300x")
+    assert t.num_gpus == 8 and t.num_switches == 0
+    assert len(t.links) == 28
+    assert all(degree(t, g) == 7 for g in range(8))
+    assert set(t.links["bw_gbps"]) == {64.0}
+    assert t.hbm_bw_gbps == 5300.0
+    assert t.sources
+
+
+def test_h100_is_nvswitch_with_450_gbps_ports() -> None:
+    t = build_topology("h100")
+    assert t.num_switches == 1
+    assert all(int(l["b"]) == 8 for l in t.links)
+    assert set(t.links["bw_gbps"]) == {450.0}
+
+
+def test_overrides_win_over_preset_defaults() -> None:
+    t = build_topology("mi300x", link_bw_gbps=32, link_latency_ns=900, hbm_bw_gbps=1000)
+    assert set(t.links["bw_gbps"]) == {32.0}
+    assert set(t.links["latency_ns"]) == {900.0}
+    assert t.to_dict()["params"]["link_bw_gbps"] == 32
+
+
+@pytest.mark.parametrize("name,n,links", [("ring", 8, 8), ("ring", 2, 1), ("torus2d", 16, 32),
+                                          ("fully_connected", 5, 10), ("switch", 6, 6)])
+def test_shapes_have_the_expected_links(name: str, n: int, links: int) -> None:
+    assert len(build_topology(name, n).links) == links
+
+
+def test_multinode_gives_every_gpu_a_nic_on_one_leaf() -> None:
+    t = build_topology("multinode", 64, gpus_per_node=8)
+    leaf = t.num_nodes - 1
+    nics = [l for l in t.links if int(l["b"]) == leaf]
+    assert len(nics) == 64
+    assert t.node_name(leaf) == "leaf"
+    assert t.to_dict()["params"]["nodes"] == 8
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(name="ring", gpus=4, link_bw_gbps=0), "link-bw"),
+    (dict(name="ring", gpus=4, link_bw_gbps=-5), "link-bw"),
+    (dict(name="ring", gpus=4, link_latency_ns=-1), "link-latency"),
+    (dict(name="hypercube", gpus=4), "topology"),
+    (dict(name="mi300x", gpus=16), "gpus"),
+    (dict(name="multinode", gpus=12, gpus_per_node=8), "gpus-per-node"),
+])
+def test_bad_topologies_name_the_field(kwargs: dict, field: str) -> None:
+    name = kwargs.pop("name")
+    gpus = kwargs.pop("gpus")
+    with pytest.raises(EidolaError) as err:
+        build_topology(name, gpus, **kwargs)
+    assert f"'{field}'" in str(err.value)
+    assert "\n" not in str(err.value)
