@@ -1,0 +1,3 @@
+from eidola.cli import main
+
+main()
