@@ -282,13 +282,26 @@ Tick Engine::flag_satisfied_at(uint32_t gpu, int32_t flag, int64_t threshold) {
 
 void Engine::gpu_done(uint32_t, Tick) { ++gpus_done_; }
 
+bool Engine::any_wait_satisfiable() const {
+    std::vector<StuckWait> waits;
+    for (const auto& r : replayers_) r->stuck_waits(waits);
+    for (const StuckWait& w : waits)
+        if (flags_[w.gpu].value(w.flag) >= w.awaited) return true;
+    return false;
+}
+
 EngineOutcome Engine::run() {
     EngineOutcome out;
     for (auto& r : replayers_) r->start(0);
     while (!events_.empty()) {
-        if (progress_events_ == 0 && gpus_done_ < replayers_.size()) {
-            out.deadlock = true;  // only polls are left: nobody can ever signal
-            break;
+        // Only polls are pending: deadlocked unless some poller's flag is already set (its
+        // next poll will see it). Checked once per completed wait, not per event.
+        if (progress_events_ == 0 && gpus_done_ < replayers_.size() && checked_at_waits_ != waits_done_) {
+            checked_at_waits_ = waits_done_;
+            if (!any_wait_satisfiable()) {
+                out.deadlock = true;
+                break;
+            }
         }
         if (cfg_.max_events && out.events >= cfg_.max_events) {
             out.event_limit = true;
@@ -327,7 +340,10 @@ EngineOutcome Engine::run() {
             free_packet(e.a);
             const int64_t observed =
                 p.req.kind == ReqKind::Poll ? flags_[p.req.gpu].value(p.req.flag) : 0;
-            replayers_[p.req.gpu]->complete(p.req, now_, observed);
+            GpuReplayer& r = *replayers_[p.req.gpu];
+            const uint64_t before = r.stats().waits;
+            r.complete(p.req, now_, observed);
+            waits_done_ += r.stats().waits - before;
             break;
         }
         case kFlagUpdate: {

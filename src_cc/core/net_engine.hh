@@ -134,7 +134,10 @@ class Engine : public ReplayHost {
     Tick now_ = 0;
     Tick mem_latency_ps_, syncmon_latency_ps_;
     std::vector<Tick> node_latency_ps_;
-    uint64_t progress_events_ = 0;  // pending events other than polling back-off and poll replies
+    bool any_wait_satisfiable() const;
+    uint64_t progress_events_ = 0;
+    uint64_t waits_done_ = 0;             // waits completed so far (any GPU)
+    uint64_t checked_at_waits_ = ~uint64_t(0);  // waits_done_ when the last deadlock check ran  // pending events other than polling back-off and poll replies
     uint64_t notifications_ = 0;
     uint32_t gpus_done_ = 0;
     // series
