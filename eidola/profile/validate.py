@@ -1,0 +1,220 @@
+"""Static checks of a profile: problems a replay would trip over, found before running it.
+
+Why static: a deadlock found by the engine after minutes of simulation, or a peer index out of
+range found by the C++ core, is a poor way to learn that an importer or a hand-written CSV was
+wrong. These checks read the file in bounded chunks (so they run on tens of millions of ops)
+and report one precise line per problem: GPU, stream, op index and what is wrong. Identical
+per-op problems on one stream are reported once with a count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from eidola.profile.io import ProfileReader
+from eidola.profile.model import Profile
+from eidola.profile.schema import KIND_NAMES, OpKind
+
+_CHUNK = 1 << 20
+
+
+def _group_reduce(keys: list[np.ndarray], values: np.ndarray, how: str,
+                  extra: np.ndarray | None = None):
+    """Group rows by the tuple of `keys`; sum or max `values` (max also returns `extra` at it)."""
+    if len(values) == 0:
+        return [k[:0] for k in keys], values[:0], (None if extra is None else extra[:0])
+    if how == "max":
+        order = np.lexsort((values, *reversed(keys)))  # last key is primary; values ascending
+    else:
+        order = np.lexsort(tuple(reversed(keys)))
+    ks = [k[order] for k in keys]
+    v = values[order]
+    change = np.zeros(len(v), dtype=bool)
+    change[0] = True
+    for k in ks:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    if how == "sum":
+        out = np.add.reduceat(v, starts)
+        ex = None
+    else:
+        ends = np.r_[starts[1:], len(v)] - 1  # last of each group holds the max
+        out = v[ends]
+        ex = extra[order][ends] if extra is not None else None
+        starts = ends
+    return [k[starts] for k in ks], out, ex
+
+
+class _Checker:
+    """Accumulates evidence chunk by chunk; `problems()` turns it into messages."""
+
+    def __init__(self, num_gpus: int, num_iterations: int):
+        self.num_gpus = num_gpus
+        self.num_iterations = num_iterations
+        self._per_op: dict[tuple[str, int, int], list] = {}  # (check, gpu, stream) -> [first, count, text]
+        self._last_t: dict[tuple[int, int, int], float] = {}  # (gpu, stream, iteration) -> last t
+        self._sig: list[tuple[np.ndarray, ...]] = []
+        self._wait: list[tuple[np.ndarray, ...]] = []
+
+    def _flag_ops(self, check: str, gpu: int, mask: np.ndarray, ops: np.ndarray, base: int,
+                  describe) -> None:
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return
+        streams = ops["stream"][idx]
+        for s in np.unique(streams):
+            sel = idx[streams == s]
+            key = (check, gpu, int(s))
+            entry = self._per_op.get(key)
+            if entry is None:
+                self._per_op[key] = [base + int(sel[0]), len(sel), describe(ops[sel[0]])]
+            else:
+                entry[1] += len(sel)
+
+    def add(self, gpu: int, ops: np.ndarray, base: int) -> None:
+        n = self.num_gpus
+        kind, peer = ops["kind"], ops["peer"]
+        self._flag_ops("kind", gpu, kind > max(KIND_NAMES), ops, base,
+                       lambda o: f"unknown op kind {int(o['kind'])}")
+        remote = (kind == OpKind.WRITE) | (kind == OpKind.READ) | (kind == OpKind.SIGNAL)
+        bad_peer = remote & ((peer < 0) | (peer >= n))
+        self._flag_ops("peer", gpu, bad_peer, ops, base,
+                       lambda o: f"{KIND_NAMES[int(o['kind'])]} to peer {int(o['peer'])}, outside "
+                                 f"0..{n - 1}")
+        xfer = (kind == OpKind.WRITE) | (kind == OpKind.READ)
+        self._flag_ops("self", gpu, xfer & (peer == gpu), ops, base,
+                       lambda o: f"{KIND_NAMES[int(o['kind'])]} with peer {gpu} == its own GPU "
+                                 "(P2P transfers need another GPU; model local work as compute)")
+        self._flag_ops("bytes", gpu, xfer & (ops["bytes"] == 0), ops, base,
+                       lambda o: f"{KIND_NAMES[int(o['kind'])]} of 0 bytes")
+        dur = ops["dur_ns"]
+        self._flag_ops("dur", gpu, ~np.isfinite(dur) | (dur < 0), ops, base,
+                       lambda o: f"dur_ns is {float(o['dur_ns'])} (must be finite and >= 0)")
+        self._flag_ops("t", gpu, ~np.isfinite(ops["t_ns"]), ops, base,
+                       lambda o: f"t_ns is {float(o['t_ns'])} (must be finite)")
+        sig = kind == OpKind.SIGNAL
+        wait = kind == OpKind.WAIT
+        self._flag_ops("sigval", gpu, sig & (ops["value"] < 0), ops, base,
+                       lambda o: f"signal adds a negative value {int(o['value'])} (flags only grow)")
+        self._flag_ops("flag", gpu, (sig | wait) & (ops["flag"] < 0), ops, base,
+                       lambda o: f"{KIND_NAMES[int(o['kind'])]} on negative flag id {int(o['flag'])}")
+        self._flag_ops("iter", gpu, ops["iteration"] >= self.num_iterations, ops, base,
+                       lambda o: f"iteration {int(o['iteration'])} but the profile records only "
+                                 f"{self.num_iterations} (num_iterations)")
+        self._check_monotone(gpu, ops, base)
+        # flag reachability evidence
+        ok_sig = sig & (peer >= 0) & (peer < n) & (ops["flag"] >= 0) & (ops["value"] > 0)
+        if ok_sig.any():
+            it = ops["iteration"][ok_sig].astype(np.int64)
+            keys, sums, _ = _group_reduce([it, peer[ok_sig].astype(np.int64),
+                                           ops["flag"][ok_sig].astype(np.int64)],
+                                          ops["value"][ok_sig].astype(np.int64), "sum")
+            self._sig.append((*keys, sums))
+        ok_wait = wait & (ops["flag"] >= 0) & (ops["value"] > 0)
+        if ok_wait.any():
+            idx = np.flatnonzero(ok_wait)
+            it = ops["iteration"][idx].astype(np.int64)
+            keys, mx, at = _group_reduce(
+                [it, np.full(len(idx), gpu, dtype=np.int64), ops["stream"][idx].astype(np.int64),
+                 ops["flag"][idx].astype(np.int64)],
+                ops["value"][idx].astype(np.int64), "max", extra=(idx + base).astype(np.int64))
+            self._wait.append((*keys, mx, at))
+
+    def _check_monotone(self, gpu: int, ops: np.ndarray, base: int) -> None:
+        if len(ops) == 0:
+            return
+        key = ops["stream"].astype(np.int64) * 65536 + ops["iteration"].astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        k, t = key[order], ops["t_ns"][order]
+        same = np.r_[False, k[1:] == k[:-1]]
+        with np.errstate(invalid="ignore"):
+            back = same & np.r_[False, t[1:] < t[:-1]]
+        firsts = np.flatnonzero(~same)
+        for i in firsts:
+            prev = self._last_t.get((gpu, int(ops["stream"][order[i]]), int(ops["iteration"][order[i]])))
+            if prev is not None and t[i] < prev:
+                back[i] = True
+        lasts = np.r_[firsts[1:], len(k)] - 1
+        for i in lasts:
+            if np.isfinite(t[i]):
+                self._last_t[(gpu, int(ops["stream"][order[i]]), int(ops["iteration"][order[i]]))] = float(t[i])
+        mask = np.zeros(len(ops), dtype=bool)
+        mask[order[back]] = True
+        self._flag_ops("mono", gpu, mask, ops, base,
+                       lambda o: f"t_ns {float(o['t_ns'])} is earlier than the previous op's on "
+                                 "this stream (recorded start times must not go back in time)")
+
+    def problems(self) -> list[str]:
+        out: list[tuple[tuple, str]] = []
+        for (check, gpu, stream), (first, count, text) in self._per_op.items():
+            more = f" (and {count - 1} more op(s) like it on this stream)" if count > 1 else ""
+            out.append(((gpu, stream, first, check), f"gpu {gpu} stream {stream} op {first}: {text}{more}"))
+        out.extend(self._flag_problems())
+        out.sort(key=lambda x: x[0])
+        return [m for _, m in out]
+
+    def _flag_problems(self) -> list[tuple[tuple, str]]:
+        if not self._wait:
+            return []
+        w_it, w_gpu, w_stream, w_flag, w_val, w_at = (np.concatenate(c) for c in zip(*self._wait))
+        if self._sig:
+            s_it, s_gpu, s_flag, s_sum = (np.concatenate(c) for c in zip(*self._sig))
+            (s_it, s_gpu, s_flag), s_sum, _ = _group_reduce([s_it, s_gpu, s_flag], s_sum, "sum")
+        else:
+            s_it = s_gpu = s_flag = s_sum = np.zeros(0, dtype=np.int64)
+        # compact the flag ids so (iteration, gpu, flag) fits one int64 key
+        flags, inv = np.unique(np.r_[w_flag, s_flag], return_inverse=True)
+        nf = max(1, len(flags))
+        wf, sf = inv[:len(w_flag)], inv[len(w_flag):]
+        wkey = (w_it * self.num_gpus + w_gpu) * nf + wf
+        skey = (s_it * self.num_gpus + s_gpu) * nf + sf
+        order = np.argsort(skey)
+        skey, s_sum = skey[order], s_sum[order]
+        pos = np.searchsorted(skey, wkey)
+        found = (pos < len(skey)) & (skey[np.minimum(pos, max(len(skey) - 1, 0))] == wkey) \
+            if len(skey) else np.zeros(len(wkey), dtype=bool)
+        total = np.where(found, s_sum[np.minimum(pos, max(len(skey) - 1, 0))] if len(skey) else 0, 0)
+        bad = np.flatnonzero(total < w_val)
+        out = []
+        for i in bad:
+            it = f" in iteration {int(w_it[i])}" if self.num_iterations > 1 else ""
+            g, s, fl, v = int(w_gpu[i]), int(w_stream[i]), int(w_flag[i]), int(w_val[i])
+            have = int(total[i])
+            why = (f"signals to gpu {g} flag {fl} add up to only {have}" if have
+                   else f"no signal ever targets gpu {g} flag {fl}")
+            out.append(((g, s, int(w_at[i]), "wait"),
+                        f"gpu {g} stream {s} op {int(w_at[i])}: waits for flag {fl} >= {v}{it}, "
+                        f"but {why}; the wait can never complete"))
+        return out
+
+
+def _check(num_gpus: int, num_iterations: int,
+           chunks: Iterable[tuple[int, np.ndarray, int]]) -> list[str]:
+    c = _Checker(num_gpus, num_iterations)
+    for gpu, ops, base in chunks:
+        c.add(gpu, ops, base)
+    return c.problems()
+
+
+def validate_profile(path: str | Path) -> list[str]:
+    """Problems found in the profile file at `path` (empty list: none). Reads in chunks.
+
+    Unreadable files raise EidolaError instead: they are not a profile to check.
+    """
+    with ProfileReader(path) as r:
+        def chunks() -> Iterator[tuple[int, np.ndarray, int]]:
+            for g in range(r.num_gpus):
+                base = 0
+                for ops in r.iter_ops(g, _CHUNK):
+                    yield g, ops, base
+                    base += len(ops)
+        return _check(r.num_gpus, int(r.attrs.get("num_iterations", 1)), chunks())
+
+
+def validate_ops(profile: Profile) -> list[str]:
+    """The same checks on an in-memory profile (generators and tests use this)."""
+    return _check(profile.num_gpus, profile.num_iterations,
+                  ((g, ops, 0) for g, ops in enumerate(profile.ops)))
