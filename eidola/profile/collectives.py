@@ -1,0 +1,275 @@
+"""The op patterns of collectives, built vectorised for a group of GPUs.
+
+Why shared: the synthetic generator (`eidola profile synth`) and the Kineto importer both turn
+"an all-reduce of S bytes over these GPUs with this algorithm" into writes, signals and waits;
+they must agree exactly. Every builder adds rows to an `OpTable` for the group `members`
+(global GPU ids, in ring order), uses flag ids ``flag_base ..`` and streams
+``stream_base ..``, and returns how many flag ids it used so callers can give the next
+collective its own flag namespace.
+
+Size conventions follow nccl-tests (PERFORMANCE.md): S is the per-GPU buffer as nccl-tests
+reports "size": the all-reduce buffer; the reduce-scatter *input* (n shards of S/n); the
+all-gather *output* (n shards of S/n); the all-to-all send buffer (n blocks of S/n); the
+broadcast buffer. Bytes written summed over all GPUs are then exactly 2(n-1)S for all-reduce
+and (n-1)S for reduce-scatter, all-gather, all-to-all and broadcast, for both algorithms.
+Shards that do not divide evenly differ by one byte (larger ones first).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from eidola.profile.schema import OpKind
+from eidola.profile.table import OpTable, offsets_of, split_even
+
+#: The phases a collective is made of, used by the ring and direct builders.
+COLLECTIVE_PHASES = {
+    "allreduce": ("reduce", "gather"),
+    "reducescatter": ("reduce",),
+    "allgather": ("gather",),
+}
+
+
+def _slices(nbytes: int, chunk: int | None) -> int:
+    return 1 if not chunk or nbytes <= 0 else max(1, math.ceil(nbytes / chunk))
+
+
+def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: int | None = None,
+         channels: int = 1, reduce_ns_per_byte: float = 0.0, flag_base: int = 0,
+         stream_base: int = 0, seq_base: int = 0) -> int:
+    """Ring all-reduce / reduce-scatter / all-gather over `members`.
+
+    Rank r sends to r+1. Step s (0-based) sends shard (r - s + shift) mod n: all-reduce runs
+    n-1 reduce-scatter steps then n-1 all-gather steps (2(n-1) in all), reduce-scatter and
+    all-gather n-1 steps each. Each step's shard is cut into `channels` parts (one stream
+    each, an independent ring with its own flags) and each part into slices of at most `chunk`
+    bytes. Per slice j of step s a stream: waits until its step-(s-1) flag reaches j+1 (the
+    slice it forwards has arrived), reduces the received slice if that step reduced
+    (compute of bytes * reduce_ns_per_byte, only when > 0), writes the slice to r+1 and adds 1
+    to r+1's step-s flag. At the end it waits for all slices of the last step. Flags:
+    ``flag_base + channel * steps + step``.
+    """
+    n = len(members)
+    if n < 2:
+        return 0
+    phases = COLLECTIVE_PHASES[coll]
+    steps = (n - 1) * len(phases)
+    reduce_steps = n - 1 if phases[0] == "reduce" else 0  # received data of steps < this is reduced
+    shift = -1 if coll == "reducescatter" else 0  # reduce-scatter: rank r ends owning shard r
+    C = max(1, int(channels))
+    shard = split_even(size, n)                      # (n,)
+    shard_off = offsets_of(shard)
+    part = split_even(shard, C)                      # (n, C)
+    part_off = offsets_of(part)
+    m = _slices(int(part.max()), chunk)
+    sl = split_even(part, m)                         # (n, C, m)
+    sl_off = offsets_of(sl)
+
+    r = np.arange(n)[:, None, None, None]
+    c = np.arange(C)[None, :, None, None]
+    s = np.arange(steps)[None, None, :, None]
+    j = np.arange(m)[None, None, None, :]
+    k = (r - s + shift) % n
+    nbytes = sl[k, c, j]
+    addr = shard_off[k] + part_off[k, c] + sl_off[k, c, j]
+    gpu = members[r]
+    nxt = members[(r + 1) % n]
+    stream = stream_base + c
+    seq = seq_base + (s * m + j) * 4
+    my_flag = flag_base + c * steps + s
+
+    b = np.broadcast_arrays(gpu, stream, seq, nxt, nbytes, addr, my_flag)
+    keep = b[4] > 0  # zero-byte slices (tiny buffers) keep their signal but write nothing
+    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 2, kind=OpKind.WRITE,
+              peer=b[3][keep], nbytes=b[4][keep], addr=b[5][keep])
+    table.add(gpu=b[0], stream=b[1], seq=b[2] + 3, kind=OpKind.SIGNAL, peer=b[3], flag=b[6], value=1)
+    if steps > 1:
+        w = (slice(None), slice(None), slice(1, None), slice(None))
+        table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w], kind=OpKind.WAIT,
+                  flag=(b[6] - 1)[w], value=np.broadcast_to(j + 1, b[0].shape)[w])
+        if reduce_ns_per_byte > 0 and reduce_steps > 0:
+            upto = min(steps, reduce_steps + 1)  # steps 1..reduce_steps reduce what s-1 brought
+            w = (slice(None), slice(None), slice(1, upto), slice(None))
+            table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w] + 1, kind=OpKind.COMPUTE,
+                      dur_ns=b[4][w] * reduce_ns_per_byte)
+    # tail: the last step's slices must all have arrived (and be reduced, for reduce-scatter)
+    rr = np.arange(n)[:, None]
+    cc = np.arange(C)[None, :]
+    tail_seq = seq_base + steps * m * 4
+    table.add(gpu=members[rr], stream=stream_base + cc, seq=tail_seq, kind=OpKind.WAIT,
+              flag=flag_base + cc * steps + steps - 1, value=m)
+    if reduce_ns_per_byte > 0 and reduce_steps >= steps:
+        k_last = (rr - steps + shift) % n
+        table.add(gpu=members[rr], stream=stream_base + cc, seq=tail_seq + 1, kind=OpKind.COMPUTE,
+                  dur_ns=part[k_last, cc] * reduce_ns_per_byte)
+    return C * steps
+
+
+def direct(table: OpTable, members: np.ndarray, size: int | np.ndarray, coll: str, *,
+           chunk: int | None = None, streams: int = 1, reduce_ns_per_byte: float = 0.0,
+           flag_base: int = 0, stream_base: int = 0, seq_base: int = 0) -> int:
+    """One-shot (direct) all-reduce / reduce-scatter / all-gather / all-to-all over `members`.
+
+    Peers of rank r are visited in the order r+1, r+2, ... (staggered so that not every GPU
+    writes to the same peer at once) and dealt round-robin over `streams` streams.
+    - reduce phase (all-reduce, reduce-scatter): r writes shard p of its buffer to every peer
+      p (into p's staging area at ``S + r * max_shard``), then adds 1 to p's flag;
+      every stream then waits until its own flag reaches n-1 and reduces its share
+      ((n-1) * shard_r * reduce_ns_per_byte / streams, when > 0).
+    - gather phase (all-reduce, all-gather): r writes its (reduced) shard r to every peer at
+      offset(shard r), adds 1 to the peer's next flag, and every stream waits for n-1.
+    - all-to-all: r writes block p of its send buffer to p (at p's receive slot for r) and
+      signals; every stream waits for n-1. `size` may be one value per rank (uneven
+      all-to-all): rank r then sends split(size[r], n)[p] bytes to p.
+    Writes are cut into slices of at most `chunk` bytes; each phase signals each peer once,
+    after all of that stream's writes of the phase.
+    """
+    n = len(members)
+    if n < 2:
+        return 0
+    K = max(1, min(int(streams), n - 1))
+    sizes = np.broadcast_to(np.asarray(size, dtype=np.int64), (n,))
+    S = int(sizes.max())
+    shard = split_even(S, n)
+    shard_off = offsets_of(shard)
+    r = np.arange(n)[:, None]
+    d = np.arange(1, n)[None, :]
+    p = (r + d) % n
+    w = (d - 1) % K
+    q = (d - 1) // K
+    Q = (n - 1) // K + 1
+    gpu = members[r]
+    peer = members[p]
+    stream = stream_base + w
+    if coll == "alltoall":
+        phases = ("a2a",)
+    else:
+        phases = COLLECTIVE_PHASES[coll]
+    nflags = 0
+    base = seq_base
+    for ph_i, phase in enumerate(phases):
+        flag = flag_base + ph_i
+        nflags += 1
+        if phase == "reduce":
+            blk = shard[p]                       # r sends shard p
+            addr = S + r * int(shard.max())      # p's staging slot for r
+        elif phase == "gather":
+            blk = shard[np.broadcast_to(r, p.shape)]  # r sends its shard r
+            addr = shard_off[np.broadcast_to(r, p.shape)]
+        else:  # all-to-all: r sends block p of its own buffer into p's slot for r
+            blk = split_even(sizes, n)[np.broadcast_to(r, p.shape), p]
+            addr = shard_off[np.broadcast_to(r, p.shape)]
+        m = _slices(int(np.max(blk)), chunk)
+        pieces = split_even(blk, m)              # (n, n-1, m)
+        piece_off = offsets_of(pieces)
+        jj = np.arange(m)[None, None, :]
+        wb = np.broadcast_arrays(gpu[..., None], stream[..., None], peer[..., None],
+                                 pieces, np.asarray(addr)[..., None] + piece_off,
+                                 (base + q * m)[..., None] + jj)
+        keep = wb[3] > 0
+        table.add(gpu=wb[0][keep], stream=wb[1][keep], seq=wb[5][keep], kind=OpKind.WRITE,
+                  peer=wb[2][keep], nbytes=wb[3][keep], addr=wb[4][keep])
+        sb = np.broadcast_arrays(gpu, stream, peer, base + Q * m + q)
+        table.add(gpu=sb[0], stream=sb[1], seq=sb[3], kind=OpKind.SIGNAL, peer=sb[2], flag=flag,
+                  value=1)
+        rr = np.arange(n)[:, None]
+        ww = np.arange(K)[None, :]
+        table.add(gpu=members[rr], stream=stream_base + ww, seq=base + 2 * Q * m, kind=OpKind.WAIT,
+                  flag=flag, value=n - 1)
+        if phase == "reduce" and reduce_ns_per_byte > 0:
+            table.add(gpu=members[rr], stream=stream_base + ww, seq=base + 2 * Q * m + 1,
+                      kind=OpKind.COMPUTE,
+                      dur_ns=(n - 1) * shard[rr] * reduce_ns_per_byte / K + 0 * ww)
+        base += 2 * Q * m + 2
+    return nflags
+
+
+def broadcast(table: OpTable, members: np.ndarray, size: int, algo: str, *, root: int = 0,
+              chunk: int | None = None, flag_base: int = 0, stream_base: int = 0,
+              seq_base: int = 0) -> int:
+    """Broadcast S bytes from local rank `root`.
+
+    ring: a pipelined chain root -> root+1 -> ... -> root+n-1; each non-root rank waits for
+    slice j (flag >= j+1) before forwarding it. direct: the root writes S to every other rank
+    and signals each once; every other rank waits for flag >= 1. Either way (n-1)S bytes.
+    """
+    n = len(members)
+    if n < 2:
+        return 0
+    m = _slices(size, chunk)
+    sl = split_even(size, m)
+    sl_off = offsets_of(sl)
+    if algo == "ring":
+        pos = np.arange(n - 1)[:, None]              # positions that send
+        rank = members[(root + pos) % n]
+        nxt = members[(root + pos + 1) % n]
+        j = np.arange(m)[None, :]
+        seq = seq_base + j * 4
+        b = np.broadcast_arrays(rank, nxt, seq, sl[j], sl_off[j], j)
+        keep = b[3] > 0
+        table.add(gpu=b[0][keep], seq=b[2][keep] + 2, stream=stream_base, kind=OpKind.WRITE,
+                  peer=b[1][keep], nbytes=b[3][keep], addr=b[4][keep])
+        table.add(gpu=b[0], seq=b[2] + 3, stream=stream_base, kind=OpKind.SIGNAL, peer=b[1],
+                  flag=flag_base, value=1)
+        table.add(gpu=b[0][1:], seq=b[2][1:], stream=stream_base, kind=OpKind.WAIT,
+                  flag=flag_base, value=b[5][1:] + 1)
+        table.add(gpu=members[(root + n - 1) % n], seq=seq_base, stream=stream_base,
+                  kind=OpKind.WAIT, flag=flag_base, value=m)
+        return 1
+    others = members[(root + np.arange(1, n)) % n]
+    src = members[root]
+    pe = others[:, None]
+    j = np.arange(m)[None, :]
+    seq = seq_base + (np.arange(n - 1)[:, None] * m + j)
+    b = np.broadcast_arrays(pe, seq, sl[j], sl_off[j])
+    keep = b[2] > 0
+    table.add(gpu=src, seq=b[1][keep], stream=stream_base, kind=OpKind.WRITE, peer=b[0][keep],
+              nbytes=b[2][keep], addr=b[3][keep])
+    table.add(gpu=src, seq=seq_base + (n - 1) * m + np.arange(n - 1), stream=stream_base,
+              kind=OpKind.SIGNAL, peer=others, flag=flag_base, value=1)
+    table.add(gpu=others, seq=seq_base, stream=stream_base, kind=OpKind.WAIT, flag=flag_base,
+              value=1)
+    return 1
+
+
+def sendrecv(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = None,
+             flag_base: int = 0, stream_base: int = 0, seq_base: int = 0) -> int:
+    """Ring shift: every rank writes S bytes to rank+1, signals it, then waits for its own data.
+
+    Stands in for NCCL send/recv pairs whose peers a trace does not name; with two ranks it is
+    a symmetric exchange. Total bytes n*S.
+    """
+    n = len(members)
+    if n < 2:
+        return 0
+    m = _slices(size, chunk)
+    sl = split_even(size, m)
+    sl_off = offsets_of(sl)
+    r = np.arange(n)[:, None]
+    j = np.arange(m)[None, :]
+    b = np.broadcast_arrays(members[r], members[(r + 1) % n], seq_base + j, sl[j], sl_off[j])
+    keep = b[3] > 0
+    table.add(gpu=b[0][keep], seq=b[2][keep], stream=stream_base, kind=OpKind.WRITE,
+              peer=b[1][keep], nbytes=b[3][keep], addr=b[4][keep])
+    table.add(gpu=members, seq=seq_base + m, stream=stream_base, kind=OpKind.SIGNAL,
+              peer=members[(np.arange(n) + 1) % n], flag=flag_base, value=1)
+    table.add(gpu=members, seq=seq_base + m + 1, stream=stream_base, kind=OpKind.WAIT,
+              flag=flag_base, value=1)
+    return 1
+
+
+def p2p(table: OpTable, src: int, dst: int, size: int, *, chunk: int | None = None,
+        flag_base: int = 0, stream_base: int = 0, seq_base: int = 0) -> int:
+    """GPU `src` writes S bytes to `dst` (in slices of at most `chunk`), then signals once;
+    `dst` waits for the signal."""
+    m = _slices(size, chunk)
+    sl = split_even(size, m)
+    keep = sl > 0
+    table.add(gpu=src, seq=seq_base + np.arange(m)[keep], stream=stream_base, kind=OpKind.WRITE,
+              peer=dst, nbytes=sl[keep], addr=offsets_of(sl)[keep])
+    table.add(gpu=src, seq=seq_base + m, stream=stream_base, kind=OpKind.SIGNAL, peer=dst,
+              flag=flag_base, value=1)
+    table.add(gpu=dst, seq=seq_base, stream=stream_base, kind=OpKind.WAIT, flag=flag_base, value=1)
+    return 1

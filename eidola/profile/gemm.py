@@ -1,0 +1,118 @@
+"""Fused GEMM + collective kernels: compute tiles that feed (or are fed by) P2P traffic.
+
+Why these two: they are the pattern Eidola exists to study. Unlike a bulk collective, writes
+leave a GPU tile by tile while the GEMM is still computing, and the receivers wait on per-tile
+flags from many concurrent workgroups (streams), which is what stresses polling versus SyncMon.
+
+Both builders split the S-byte buffer into n row blocks (split_even, GPU b owns block b) and
+each block into `tps` tiles of at most `tile` bytes (every block gets the same count, tile
+sizes differ by at most one byte).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from eidola.profile.schema import OpKind
+from eidola.profile.table import OpTable, offsets_of, split_even
+
+
+def _tiles(size: int, n: int, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    shard = split_even(size, n)
+    tps = max(1, math.ceil(int(shard.max()) / tile))
+    tiles = split_even(shard, tps)            # (n, tps)
+    return shard, offsets_of(shard), tiles, tps
+
+
+def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, streams: int,
+            reduce_ns_per_byte: float = 0.0) -> int:
+    """GEMM whose output is reduce-scattered as it is produced (every GPU holds a partial sum
+    of the whole S-byte output; GPU b ends with the reduced row block b).
+
+    GPU g computes every tile (b, i) of its partial output, visiting i-major and, for each i,
+    the owners b = g+1, g+2, ..., g (its own block last) so GPUs do not all feed the same owner
+    at once. The k-th tile it visits for tile index i runs on stream (k + i) mod streams.
+    Per tile: compute (`compute_ns`), then, unless g owns it, write the tile to owner b (into
+    b's staging area at ``g * max_shard + tile offset``) and add 1 to b's flag i. After its
+    tile loop, each stream handles the own-block tiles it computed: wait until flag i reaches
+    n-1 (every other GPU's contribution) and reduce (compute of (n-1) * tile bytes *
+    reduce_ns_per_byte; zero by default, kept as a marker). Total bytes (n-1)S, like a
+    reduce-scatter of S. Flags: 0..tps-1.
+    """
+    K = max(1, int(streams))
+    shard, shard_off, tiles, tps = _tiles(size, n, tile)
+    tile_off = offsets_of(tiles)
+    g = np.arange(n)[:, None, None]
+    i = np.arange(tps)[None, :, None]
+    k = np.arange(n)[None, None, :]
+    b = (g + 1 + k) % n
+    stream = (k + i) % K
+    q = i * n + k                                      # visiting order, same on every stream
+    nbytes = tiles[b, i]
+    shp = np.broadcast_shapes(g.shape, i.shape, k.shape)
+    G, S_, Q, B, NB = (np.broadcast_to(x, shp) for x in (g, stream, q, b, nbytes))
+    I = np.broadcast_to(i, shp)
+    table.add(gpu=G, stream=S_, seq=Q * 4, kind=OpKind.COMPUTE, dur_ns=compute_ns)
+    remote = (B != G) & (NB > 0)
+    addr = G * int(shard.max()) + tile_off[B, I]
+    table.add(gpu=G[remote], stream=S_[remote], seq=Q[remote] * 4 + 1, kind=OpKind.WRITE,
+              peer=B[remote], nbytes=NB[remote], addr=addr[remote])
+    sig = B != G
+    table.add(gpu=G[sig], stream=S_[sig], seq=Q[sig] * 4 + 2, kind=OpKind.SIGNAL, peer=B[sig],
+              flag=I[sig], value=1)
+    # own-block tiles: k = n-1, on stream (n-1+i) mod K, after that stream's tile loop
+    gg = np.arange(n)[:, None]
+    ii = np.arange(tps)[None, :]
+    own_stream = (n - 1 + ii) % K
+    tail = 4 * n * tps
+    table.add(gpu=gg, stream=own_stream, seq=tail + ii * 2, kind=OpKind.WAIT, flag=ii, value=n - 1)
+    table.add(gpu=gg, stream=own_stream, seq=tail + ii * 2 + 1, kind=OpKind.COMPUTE,
+              dur_ns=(n - 1) * tiles[gg, ii] * reduce_ns_per_byte)
+    return tps
+
+
+def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
+            streams: int) -> int:
+    """All-gather of a sharded GEMM input, consumed tile by tile as it arrives.
+
+    S is the gathered input (GPU b holds row block b). Producer part: own tile i is pushed by
+    stream i mod streams: write it to every peer g+1, g+2, ... (at offset(block g) + tile
+    offset), then add 1 to each peer's flag ``g * tps + i``. Consumer part (after the pushes):
+    GPU g computes one GEMM tile per input tile (b, i), own block first, then blocks g+1,
+    g+2, ...; the q-th one runs on stream q mod streams and, for b != g, first waits until
+    flag ``b * tps + i`` >= 1. Total bytes (n-1)S, like an all-gather of S. Flags:
+    0..n*tps-1.
+    """
+    K = max(1, int(streams))
+    shard, shard_off, tiles, tps = _tiles(size, n, tile)
+    tile_off = offsets_of(tiles)
+    # producer: (g, i, d) with d = 1..n-1
+    g = np.arange(n)[:, None, None]
+    i = np.arange(tps)[None, :, None]
+    d = np.arange(1, n)[None, None, :]
+    shp = np.broadcast_shapes(g.shape, i.shape, d.shape)
+    G, I, D = (np.broadcast_to(x, shp) for x in (g, i, d))
+    P = (G + D) % n
+    stream = I % K
+    NB = tiles[G, I]
+    keep = NB > 0
+    table.add(gpu=G[keep], stream=stream[keep], seq=((I * 2) * n + D)[keep], kind=OpKind.WRITE,
+              peer=P[keep], nbytes=NB[keep], addr=(shard_off[G] + tile_off[G, I])[keep])
+    table.add(gpu=G, stream=stream, seq=(I * 2 + 1) * n + D, kind=OpKind.SIGNAL, peer=P,
+              flag=G * tps + I, value=1)
+    # consumer: (g, k, i), q = k * tps + i
+    base = 2 * n * tps + n
+    k = np.arange(n)[None, :, None]
+    i2 = np.arange(tps)[None, None, :]
+    shp = np.broadcast_shapes(g.shape, k.shape, i2.shape)
+    G, Kk, I2 = (np.broadcast_to(x, shp) for x in (g, k, i2))
+    B = (G + Kk) % n
+    q = Kk * tps + I2
+    st = q % K
+    remote = Kk > 0
+    table.add(gpu=G[remote], stream=st[remote], seq=base + q[remote] * 2, kind=OpKind.WAIT,
+              flag=(B * tps + I2)[remote], value=1)
+    table.add(gpu=G, stream=st, seq=base + q * 2 + 1, kind=OpKind.COMPUTE, dur_ns=compute_ns)
+    return n * tps

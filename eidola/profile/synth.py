@@ -1,0 +1,221 @@
+"""Synthetic profiles: collectives and fused GEMM kernels, generated instead of recorded.
+
+Why: sweeps need profiles of any size and GPU count, with known byte totals, long before (or
+without) a real trace. `synthesize` builds the ops vectorised (a 512-GPU ring all-reduce is
+~1.5M ops in about a second), lays out nominal start times (eidola.profile.timeline), and
+records every option in the ``parameters`` attribute so the file says how it was made.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from eidola.errors import EidolaError
+from eidola.profile import collectives as coll
+from eidola.profile import gemm
+from eidola.profile.model import Profile, stream_major
+from eidola.profile.schema import OpKind
+from eidola.profile.table import OpTable
+from eidola.profile.timeline import NOMINAL_LATENCY_NS, NOMINAL_LINK_GBPS, estimate_times
+from eidola.profile.units import format_size
+
+#: kind -> algorithms it accepts (first = default; empty: no --algo)
+KINDS: dict[str, tuple[str, ...]] = {
+    "p2p": (),
+    "allreduce": ("ring", "direct"),
+    "reducescatter": ("ring", "direct"),
+    "allgather": ("ring", "direct"),
+    "alltoall": ("direct",),
+    "broadcast": ("ring", "direct"),
+    "gemm-rs": (),
+    "gemm-ag": (),
+}
+GEMM_KINDS = ("gemm-rs", "gemm-ag")
+DEFAULT_COMPUTE_NS_PER_TILE = 10_000.0
+DEFAULT_GEMM_STREAMS = 4
+DEFAULT_TILES_PER_SHARD = 16
+MAX_ITERATIONS = 65535  # the iteration column is uint16
+
+
+def _check_kind(kind: str, algo: str | None) -> tuple[str, str | None]:
+    k = kind.strip().lower().replace("_", "-")
+    k = {"all-reduce": "allreduce", "reduce-scatter": "reducescatter", "all-gather": "allgather",
+         "all-to-all": "alltoall", "gemm-reducescatter": "gemm-rs", "gemm-allgather": "gemm-ag",
+         "gemmrs": "gemm-rs", "gemmag": "gemm-ag"}.get(k, k)
+    if k not in KINDS:
+        raise EidolaError(f"unknown profile kind {kind!r}; choose one of {', '.join(KINDS)}",
+                          field="kind")
+    algos = KINDS[k]
+    if algo is None:
+        return k, (algos[0] if algos else None)
+    a = algo.strip().lower()
+    if not algos:
+        raise EidolaError(f"kind {k!r} has no algorithm choice (got {algo!r})", field="algo")
+    if a not in algos:
+        raise EidolaError(f"unknown algorithm {algo!r} for {k}; choose one of {', '.join(algos)}",
+                          field="algo")
+    return k, a
+
+
+def _number(value: Any, field: str, *, lo: float | None = None, hi: float | None = None,
+            integer: bool = False, lo_open: bool = False) -> Any:
+    try:
+        v = int(value) if integer else float(value)
+        if integer and float(value) != v:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise EidolaError(f"expected {'an integer' if integer else 'a number'}, got {value!r}",
+                          field=field) from None
+    if not integer and not math.isfinite(v):
+        raise EidolaError(f"must be finite, got {value!r}", field=field)
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise EidolaError(f"must be {'>' if lo_open else '>='} {lo:g}, got {value!r}", field=field)
+    if hi is not None and v > hi:
+        raise EidolaError(f"must be <= {hi:g}, got {value!r}", field=field)
+    return v
+
+
+def lognormal_multipliers(rng: np.random.Generator, cv: float, n: int) -> np.ndarray:
+    """Mean-1 lognormal factors with coefficient of variation `cv` (all ones when cv == 0)."""
+    if cv <= 0 or n == 0:
+        return np.ones(n)
+    sigma = math.sqrt(math.log1p(cv * cv))
+    return rng.lognormal(mean=-0.5 * sigma * sigma, sigma=sigma, size=n)
+
+
+def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, seed: int = 0,
+               chunk_bytes: int | None = None, tile_bytes: int | None = None,
+               compute_ns_per_tile: float | None = None, streams: int | None = None,
+               reduce_ns_per_byte: float = 0.0, jitter: float = 0.0,
+               straggler_prob: float = 0.0, straggler_slowdown: float = 1.0,
+               iterations: int = 1, name: str | None = None,
+               link_gbps: float = NOMINAL_LINK_GBPS,
+               latency_ns: float = NOMINAL_LATENCY_NS,
+               compute_cv: float | None = None) -> Profile:
+    """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
+
+    kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
+    where it applies), gemm-rs, gemm-ag. `chunk_bytes` slices collective writes, `tile_bytes`
+    and `compute_ns_per_tile` shape the GEMM kinds, `streams` is the number of channels (ring),
+    peer streams (direct) or workgroups (GEMM; default 4). `jitter`, `straggler_prob` and
+    `straggler_slowdown` go to ``/variability`` for the engine to apply per run; with
+    `iterations` > 1 they are instead sampled (seeded by `seed`) and baked into each recorded
+    iteration, and ``/variability`` stays neutral so they are not applied twice.
+    `compute_cv` is another name for `jitter` (the ``/variability`` attribute it sets).
+    """
+    if compute_cv is not None:
+        if jitter and float(jitter) != float(compute_cv):
+            raise EidolaError(f"jitter={jitter} and compute_cv={compute_cv} disagree (they are "
+                              "the same parameter)", field="jitter")
+        jitter = compute_cv
+    kind, algo = _check_kind(kind, algo)
+    n = _number(gpus, "gpus", lo=2, hi=1 << 20, integer=True)
+    size = _number(size_bytes, "size", lo=1, integer=True)
+    seed = _number(seed, "seed", lo=0, integer=True)
+    iterations = _number(iterations, "iterations", lo=1, hi=MAX_ITERATIONS, integer=True)
+    jitter = _number(jitter, "jitter", lo=0)
+    straggler_prob = _number(straggler_prob, "straggler_prob", lo=0, hi=1)
+    straggler_slowdown = _number(straggler_slowdown, "straggler_slowdown", lo=0, lo_open=True)
+    reduce_ns_per_byte = _number(reduce_ns_per_byte, "reduce_ns_per_byte", lo=0)
+    link_gbps = _number(link_gbps, "link_gbps", lo=0, lo_open=True)
+    latency_ns = _number(latency_ns, "latency_ns", lo=0)
+    is_gemm = kind in GEMM_KINDS
+    if chunk_bytes is not None:
+        if is_gemm:
+            raise EidolaError(f"does not apply to {kind} (writes are whole tiles; use --tile)",
+                              field="chunk")
+        chunk_bytes = _number(chunk_bytes, "chunk", lo=1, integer=True)
+    if not is_gemm:
+        for field, v in (("tile", tile_bytes), ("compute_ns", compute_ns_per_tile)):
+            if v is not None:
+                raise EidolaError(f"applies only to {' and '.join(GEMM_KINDS)}, not {kind}",
+                                  field=field)
+    if streams is not None:
+        streams = _number(streams, "streams", lo=1, hi=1 << 16, integer=True)
+        if kind in ("p2p", "broadcast"):
+            raise EidolaError(f"does not apply to {kind} (one stream per GPU)", field="streams")
+    params: dict[str, Any] = {"kind": kind, "algo": algo, "gpus": n, "size_bytes": size,
+                              "seed": seed, "iterations": iterations,
+                              "reduce_ns_per_byte": reduce_ns_per_byte,
+                              "nominal_link_gbps": link_gbps, "nominal_latency_ns": latency_ns}
+    table = OpTable()
+    if kind == "p2p":
+        coll.p2p(table, 0, 1, size, chunk=chunk_bytes)
+    elif kind in ("allreduce", "reducescatter", "allgather"):
+        members = np.arange(n)
+        streams = streams or 1
+        if algo == "ring":
+            coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
+                      reduce_ns_per_byte=reduce_ns_per_byte)
+        else:
+            coll.direct(table, members, size, kind, chunk=chunk_bytes, streams=streams,
+                        reduce_ns_per_byte=reduce_ns_per_byte)
+    elif kind == "alltoall":
+        streams = streams or 1
+        coll.direct(table, np.arange(n), size, "alltoall", chunk=chunk_bytes, streams=streams)
+    elif kind == "broadcast":
+        coll.broadcast(table, np.arange(n), size, algo, chunk=chunk_bytes)
+    else:
+        streams = streams or DEFAULT_GEMM_STREAMS
+        if tile_bytes is None:
+            tile_bytes = max(4096, math.ceil(size / n / DEFAULT_TILES_PER_SHARD))
+        tile_bytes = _number(tile_bytes, "tile", lo=1, integer=True)
+        compute = DEFAULT_COMPUTE_NS_PER_TILE if compute_ns_per_tile is None else compute_ns_per_tile
+        compute = _number(compute, "compute_ns", lo=0)
+        if kind == "gemm-rs":
+            gemm.gemm_rs(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
+                         reduce_ns_per_byte=reduce_ns_per_byte)
+        else:
+            gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams)
+        params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute)
+    params.update(chunk_bytes=chunk_bytes, streams=streams or 1, jitter=jitter,
+                  straggler_prob=straggler_prob, straggler_slowdown=straggler_slowdown)
+    base = table.build(n)
+    ops, variability = _iterations(base, iterations, seed, jitter, straggler_prob,
+                                   straggler_slowdown, link_gbps, latency_ns)
+    params["bytes_written_per_iteration"] = int(sum(
+        int(o["bytes"][o["kind"] == OpKind.WRITE].sum()) for o in base))
+    label = f"{kind}-{algo}" if algo else kind
+    attrs = {
+        "name": name or f"{label}-{n}gpu-{format_size(size).replace(' ', '')}",
+        "kind": kind,
+        "importer": "synth",
+        "source_files": [],
+        "collectives": 1,
+        "num_iterations": iterations,
+        "parameters": params,
+    }
+    return Profile(num_gpus=n, ops=ops, attrs=attrs, variability=variability)
+
+
+def _iterations(base: list[np.ndarray], iterations: int, seed: int, cv: float, p: float,
+                slowdown: float, link_gbps: float, latency_ns: float
+                ) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Lay out times; with several iterations, replicate and bake seeded jitter into each."""
+    if iterations == 1:
+        for ops in base:
+            estimate_times(ops, 0.0, link_gbps, latency_ns)
+        return base, {"compute_cv": cv, "straggler_prob": p, "straggler_slowdown": slowdown}
+    n = len(base)
+    per_gpu: list[list[np.ndarray]] = [[] for _ in range(n)]
+    start = 0.0
+    for it in range(iterations):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, it]))
+        straggler = rng.random(n) < p
+        end = start
+        for g, ops in enumerate(base):
+            o = ops.copy()
+            comp = o["kind"] == OpKind.COMPUTE
+            factor = lognormal_multipliers(rng, cv, int(comp.sum()))
+            if straggler[g]:
+                factor = factor * slowdown
+            o["dur_ns"][comp] = o["dur_ns"][comp] * factor
+            o["iteration"] = it
+            end = max(end, estimate_times(o, start, link_gbps, latency_ns))
+            per_gpu[g].append(o)
+        start = end
+    ops = [stream_major(np.concatenate(parts)) for parts in per_gpu]
+    return ops, {"compute_cv": 0.0, "straggler_prob": 0.0, "straggler_slowdown": 1.0}

@@ -1,0 +1,179 @@
+"""The HDF5 layout: round trips, chunked access, atomic writes, and refusing bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from eidola.errors import EidolaError
+from eidola.profile import (OP_DTYPE, OpKind, Profile, ProfileReader, ProfileWriter, empty_ops,
+                            profile_header, profile_info, read_profile, write_profile)
+from eidola.profile.synth import synthesize
+
+MiB = 1 << 20
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_round_trip_keeps_ops_attrs_and_variability(tmp_path: Path) -> None:
+    prof = synthesize("gemm-rs", gpus=4, size_bytes=4 * MiB, jitter=0.1, straggler_prob=0.25,
+                      straggler_slowdown=1.5)
+    path = write_profile(prof, tmp_path / "g.h5")
+    back = read_profile(path)
+    assert back.num_gpus == 4
+    for a, b in zip(prof.ops, back.ops):
+        assert a.dtype == b.dtype == OP_DTYPE
+        assert np.array_equal(a, b)
+    for key in ("name", "kind", "importer", "collectives", "num_iterations", "parameters",
+                "source_files"):
+        assert back.attrs[key] == prof.attrs[key], key
+    assert back.variability == {"compute_cv": 0.1, "straggler_prob": 0.25, "straggler_slowdown": 1.5}
+    assert back.attrs["format"] == "eidola-profile" and back.attrs["version"] == 1
+
+
+def test_on_disk_layout_is_plain_for_the_c_api(tmp_path: Path) -> None:
+    prof = synthesize("allreduce", gpus=3, size_bytes=MiB)
+    prof.ops[2] = empty_ops(0)  # a GPU without ops still gets its dataset
+    path = write_profile(prof, tmp_path / "a.h5")
+    with h5py.File(path, "r") as f:
+        for key in ("format", "time_unit", "name", "kind", "importer", "source_files",
+                    "eidola_version", "created_utc", "parameters"):
+            t = f.attrs.get_id(key).get_type()
+            assert isinstance(t, h5py.h5t.TypeStringID) and not t.is_variable_str(), key
+            assert t.get_strpad() == h5py.h5t.STR_NULLPAD
+        assert f.attrs["format"] == b"eidola-profile"
+        assert f.attrs["time_unit"] == b"ns"
+        for key in ("version", "num_gpus", "num_iterations", "collectives"):
+            assert f.attrs[key].dtype == np.int64, key
+        assert int(f.attrs["version"]) == 1 and int(f.attrs["num_gpus"]) == 3
+        assert json.loads(f.attrs["parameters"])["size_bytes"] == MiB
+        assert json.loads(f.attrs["source_files"]) == []
+        var = f["variability"].attrs
+        assert (float(var["compute_cv"]), float(var["straggler_prob"]),
+                float(var["straggler_slowdown"])) == (0.0, 0.0, 1.0)
+        for g in range(3):
+            ds = f[f"gpus/{g}/ops"]
+            assert ds.dtype == OP_DTYPE
+            assert ds.compression == "gzip" and ds.compression_opts == 4
+            assert ds.chunks is not None and ds.maxshape == (None,)
+            assert int(f[f"gpus/{g}"].attrs["num_streams"]) == (1 if g < 2 else 0)
+        assert f["gpus/2/ops"].shape == (0,)
+
+
+def test_chunked_iter_ops_equals_full_read(tmp_path: Path) -> None:
+    prof = synthesize("allreduce", gpus=4, size_bytes=64 * MiB, chunk_bytes=256 * 1024)
+    path = write_profile(prof, tmp_path / "a.h5")
+    with ProfileReader(path) as r:
+        for g in range(4):
+            parts = list(r.iter_ops(g, chunk_rows=37))
+            assert all(len(p) <= 37 for p in parts)
+            assert np.array_equal(np.concatenate(parts), r.read_ops(g))
+            assert np.array_equal(r.read_ops(g), prof.ops[g])
+
+
+def test_writer_appends_in_chunks_and_counts_streams(tmp_path: Path) -> None:
+    ops = empty_ops(200_000)
+    ops["kind"] = OpKind.COMPUTE
+    ops["dur_ns"] = 1.0
+    ops["t_ns"] = np.arange(len(ops), dtype=float)
+    ops["stream"] = np.repeat(np.arange(4), 50_000)
+    path = tmp_path / "big.h5"
+    with ProfileWriter(path, num_gpus=2, attrs={"name": "big"}) as w:
+        for i in range(0, len(ops), 30_000):
+            w.append(0, ops[i:i + 30_000])
+        assert not path.exists()  # nothing visible until the block ends
+    with ProfileReader(path) as r:
+        assert r.num_ops(0) == 200_000 and r.num_ops(1) == 0
+        assert r.num_streams(0) == 4
+        assert np.array_equal(r.read_ops(0), ops)
+    info = profile_info(path)
+    assert info["num_ops"] == 200_000 and info["ops_by_kind"]["compute"] == 200_000
+
+
+def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "x.h5"
+    with pytest.raises(RuntimeError):
+        with ProfileWriter(out, num_gpus=1) as w:
+            w.append(0, empty_ops(10))
+            raise RuntimeError("boom")
+    assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_is_atomic_and_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    out = tmp_path / "p.h5"
+    write_profile(synthesize("p2p", gpus=2, size_bytes=MiB), out)
+    before = out.read_bytes()
+    bad = Profile(num_gpus=1, ops=[empty_ops(1)], attrs={"name": "x", "weird": object()})
+    with pytest.raises(TypeError):
+        write_profile(bad, out)
+    assert out.read_bytes() == before
+    assert _leftovers(tmp_path) == ["p.h5"]
+
+
+def test_header_without_ops(tmp_path: Path) -> None:
+    path = write_profile(synthesize("allreduce", gpus=8, size_bytes=MiB), tmp_path / "a.h5")
+    h = profile_header(path)
+    assert h["num_gpus"] == 8 and h["kind"] == "allreduce" and h["num_iterations"] == 1
+    assert h["variability"]["straggler_slowdown"] == 1.0
+
+
+def _assert_one_line(err: EidolaError, *needles: str) -> None:
+    msg = str(err)
+    assert "\n" not in msg
+    for n in needles:
+        assert n in msg, (n, msg)
+
+
+def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    good = write_profile(synthesize("p2p", gpus=2, size_bytes=MiB), tmp_path / "good.h5")
+    cases: dict[str, tuple[bytes | None, tuple[str, ...]]] = {
+        "missing.h5": (None, ("no such file",)),
+        "empty.h5": (b"", ("empty file",)),
+        "text.h5": (b"gpu,stream\n0,0\n", ("not an HDF5 file",)),
+        "truncated.h5": (good.read_bytes()[:2000], ("truncated or corrupt",)),
+    }
+    for name, (data, needles) in cases.items():
+        p = tmp_path / name
+        if data is not None:
+            p.write_bytes(data)
+        with pytest.raises(EidolaError) as err:
+            read_profile(p)
+        _assert_one_line(err.value, str(p), *needles)
+
+
+def _edit(path: Path, fn) -> Path:
+    with h5py.File(path, "r+") as f:
+        fn(f)
+    return path
+
+
+def test_wrong_format_future_version_and_missing_dataset(tmp_path: Path) -> None:
+    def fresh(name: str) -> Path:
+        return write_profile(synthesize("p2p", gpus=2, size_bytes=MiB), tmp_path / name)
+
+    p = _edit(fresh("fmt.h5"), lambda f: f.attrs.modify("format", np.bytes_(b"other-thing")))
+    with pytest.raises(EidolaError) as err:
+        read_profile(p)
+    _assert_one_line(err.value, str(p), "field 'format'", "other-thing")
+
+    p = _edit(fresh("v2.h5"), lambda f: f.attrs.modify("version", np.int64(2)))
+    with pytest.raises(EidolaError) as err:
+        read_profile(p)
+    _assert_one_line(err.value, "field 'version'", "newer than this eidola supports")
+
+    p = _edit(fresh("nods.h5"), lambda f: f.__delitem__("gpus/1/ops"))
+    with pytest.raises(EidolaError) as err:
+        read_profile(p)
+    _assert_one_line(err.value, "field 'gpus/1/ops'", "missing")
+
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = [1, 2, 3]
+    with pytest.raises(EidolaError) as err:
+        read_profile(tmp_path / "plain.h5")
+    _assert_one_line(err.value, "field 'format'", "not an eidola profile")

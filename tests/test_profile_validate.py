@@ -1,0 +1,100 @@
+"""validate_profile: one precise line per problem, none for good profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eidola.profile import OpKind, Profile, empty_ops, validate_profile, write_profile
+from eidola.profile.synth import synthesize
+
+
+def ops_of(*rows: dict) -> np.ndarray:
+    o = empty_ops(len(rows))
+    for i, r in enumerate(rows):
+        for k, v in r.items():
+            o[k][i] = v
+    return o
+
+
+def test_shipped_style_profiles_are_clean(tmp_path: Path) -> None:
+    for kind in ("allreduce", "gemm-rs", "p2p"):
+        path = write_profile(synthesize(kind, gpus=4, size_bytes=1 << 20), tmp_path / f"{kind}.h5")
+        assert validate_profile(path) == []
+
+
+def test_unreachable_wait_names_gpu_stream_flag_and_value(tmp_path: Path) -> None:
+    prof = synthesize("allreduce", gpus=4, size_bytes=1 << 20)
+    ops = prof.ops[2]
+    last = len(ops) - 1
+    assert ops["kind"][last] == OpKind.WAIT
+    ops["value"][last] = 5  # only one signal ever reaches this flag
+    flag = int(ops["flag"][last])
+    problems = validate_profile(write_profile(prof, tmp_path / "broken.h5"))
+    assert len(problems) == 1
+    msg = problems[0]
+    assert msg.startswith(f"gpu 2 stream 0 op {last}: waits for flag {flag} >= 5")
+    assert f"signals to gpu 2 flag {flag} add up to only 1" in msg
+
+
+def test_each_kind_of_problem_is_reported(tmp_path: Path) -> None:
+    g0 = ops_of(
+        {"kind": OpKind.WRITE, "peer": 7, "bytes": 10, "t_ns": 0},        # peer out of range
+        {"kind": OpKind.WRITE, "peer": 0, "bytes": 10, "t_ns": 1},        # write to itself
+        {"kind": OpKind.WRITE, "peer": 1, "bytes": 0, "t_ns": 2},         # zero bytes
+        {"kind": OpKind.COMPUTE, "dur_ns": -3, "t_ns": 3},                # negative duration
+        {"kind": OpKind.SIGNAL, "peer": 1, "flag": 0, "value": -1, "t_ns": 4},  # negative signal
+        {"kind": OpKind.COMPUTE, "dur_ns": 1, "t_ns": 2},                 # time goes back
+        {"kind": OpKind.WAIT, "flag": 3, "value": 1, "t_ns": 9, "stream": 1},  # nobody signals
+    )
+    g1 = ops_of({"kind": 9, "t_ns": 0})                                   # unknown kind
+    prof = Profile(num_gpus=2, ops=[g0, g1], attrs={"name": "bad"})
+    problems = validate_profile(write_profile(prof, tmp_path / "bad.h5"))
+    text = "\n".join(problems)
+    assert "gpu 0 stream 0 op 0: write to peer 7, outside 0..1" in text
+    assert "gpu 0 stream 0 op 1: write with peer 0 == its own GPU" in text
+    assert "gpu 0 stream 0 op 2: write of 0 bytes" in text
+    assert "gpu 0 stream 0 op 3: dur_ns is -3.0" in text
+    assert "gpu 0 stream 0 op 4: signal adds a negative value -1" in text
+    assert "gpu 0 stream 0 op 5: t_ns 2.0 is earlier than the previous op's" in text
+    assert "gpu 0 stream 1 op 6: waits for flag 3 >= 1, but no signal ever targets gpu 0 flag 3" in text
+    assert "gpu 1 stream 0 op 0: unknown op kind 9" in text
+    assert len(problems) == 8
+
+
+def test_repeated_problems_on_a_stream_are_counted_not_repeated(tmp_path: Path) -> None:
+    rows = [{"kind": OpKind.WRITE, "peer": 1, "bytes": 0, "t_ns": i} for i in range(1000)]
+    prof = Profile(num_gpus=2, ops=[ops_of(*rows), empty_ops(0)], attrs={})
+    problems = validate_profile(write_profile(prof, tmp_path / "z.h5"))
+    assert problems == ["gpu 0 stream 0 op 0: write of 0 bytes (and 999 more op(s) like it on "
+                        "this stream)"]
+
+
+def test_iterations_are_checked_separately(tmp_path: Path) -> None:
+    prof = synthesize("allreduce", gpus=2, size_bytes=4096, iterations=2)
+    assert validate_profile(write_profile(prof, tmp_path / "ok.h5")) == []
+    ops = prof.ops[0]
+    # drop iteration 1's signals on GPU 0: GPU 1's iteration-1 waits become unreachable
+    keep = ~((ops["iteration"] == 1) & (ops["kind"] == OpKind.SIGNAL))
+    prof.ops[0] = ops[keep]
+    problems = validate_profile(write_profile(prof, tmp_path / "bad.h5"))
+    assert problems and all("in iteration 1" in p and p.startswith("gpu 1 ") for p in problems)
+
+
+def test_monotonicity_is_checked_across_read_chunks(tmp_path: Path, monkeypatch) -> None:
+    import eidola.profile.validate as v
+    monkeypatch.setattr(v, "_CHUNK", 3)
+    rows = [{"kind": OpKind.COMPUTE, "dur_ns": 1, "t_ns": t} for t in (0, 1, 2, 1.5, 4, 5)]
+    prof = Profile(num_gpus=1, ops=[ops_of(*rows)], attrs={})
+    problems = validate_profile(write_profile(prof, tmp_path / "m.h5"))
+    assert len(problems) == 1 and problems[0].startswith("gpu 0 stream 0 op 3: t_ns 1.5")
+
+
+@pytest.mark.parametrize("kind", ["allreduce", "alltoall", "gemm-ag"])
+def test_validate_large_profile_in_bounded_chunks(tmp_path: Path, kind: str, monkeypatch) -> None:
+    import eidola.profile.validate as v
+    monkeypatch.setattr(v, "_CHUNK", 1000)
+    prof = synthesize(kind, gpus=16, size_bytes=64 << 20)
+    assert validate_profile(write_profile(prof, tmp_path / "l.h5")) == []
