@@ -1,0 +1,161 @@
+"""`eidola profile ...`: make, import, inspect and check profiles from the shell.
+
+A thin click layer over the library (synthesize, importers, profile_info, validate_profile):
+every user mistake becomes an EidolaError, which the group prints as one ``error: ...`` line
+with exit status 2 (no traceback), and no command ever leaves a partial output file because
+all of them write through the atomic `write_profile`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from eidola.errors import EidolaError
+from eidola.profile.info import format_info, profile_info
+from eidola.profile.io import ProfileReader, write_profile
+from eidola.profile.units import parse_size, format_size
+from eidola.profile.validate import validate_profile
+
+
+class _ProfileGroup(click.Group):
+    """Prints EidolaError as one line and exits 2, also when used on its own (tests, scripts)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except EidolaError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+def _opt_size(value: str | None, field: str) -> int | None:
+    return None if value is None else parse_size(value, field=field)
+
+
+def _opt_int(value: str | None, field: str, lo: int | None = None) -> int | None:
+    if value is None:
+        return None
+    try:
+        v = int(value)
+    except ValueError:
+        raise EidolaError(f"expected an integer, got {value!r}", field=field) from None
+    if lo is not None and v < lo:
+        raise EidolaError(f"must be >= {lo}, got {v}", field=field)
+    return v
+
+
+def _opt_float(value: str | None, field: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise EidolaError(f"expected a number, got {value!r}", field=field) from None
+
+
+@click.group(name="profile", cls=_ProfileGroup)
+def profile_group() -> None:
+    """Make, import, inspect and check traffic profiles (.h5)."""
+
+
+@profile_group.command("synth")
+@click.argument("kind")
+@click.option("--gpus", required=True, metavar="N", help="number of GPUs")
+@click.option("--size", required=True, metavar="SIZE",
+              help="bytes per GPU buffer, nccl-tests convention (e.g. 64MiB, 1GB)")
+@click.option("--algo", default=None, metavar="ALGO", help="ring (default) or direct, for collectives")
+@click.option("--seed", default="0", show_default=True, help="seed for baked per-iteration jitter")
+@click.option("--chunk", default=None, metavar="SIZE", help="slice size of collective writes")
+@click.option("--tile", default=None, metavar="SIZE", help="GEMM tile size (gemm-rs, gemm-ag)")
+@click.option("--compute-ns", default=None, metavar="NS", help="GEMM compute time per tile")
+@click.option("--streams", default=None, metavar="K",
+              help="channels (ring), peer streams (direct) or workgroups (GEMM, default 4)")
+@click.option("--reduce-ns-per-byte", default="0", show_default=True, metavar="NS",
+              help="cost of reducing received data")
+@click.option("--jitter", default="0", show_default=True, metavar="CV",
+              help="coefficient of variation of compute durations")
+@click.option("--straggler-prob", default="0", show_default=True, metavar="P")
+@click.option("--straggler-slowdown", default="1", show_default=True, metavar="X")
+@click.option("--iterations", default="1", show_default=True, metavar="K",
+              help="recorded iterations (jitter baked into each when K > 1)")
+@click.option("--name", default=None, help="profile name (default: derived from the options)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="output .h5 file")
+def synth_command(kind: str, gpus: str, size: str, algo: str | None, seed: str, chunk: str | None,
+                  tile: str | None, compute_ns: str | None, streams: str | None,
+                  reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
+                  straggler_slowdown: str, iterations: str, name: str | None,
+                  output: Path) -> None:
+    """Generate a synthetic profile of KIND: p2p, allreduce, reducescatter, allgather,
+    alltoall, broadcast, gemm-rs or gemm-ag."""
+    from eidola.profile.synth import synthesize
+
+    profile = synthesize(
+        kind, _opt_int(gpus, "gpus"), parse_size(size, field="size"), algo=algo,
+        seed=_opt_int(seed, "seed", lo=0), chunk_bytes=_opt_size(chunk, "chunk"),
+        tile_bytes=_opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
+        streams=_opt_int(streams, "streams", lo=1),
+        reduce_ns_per_byte=_opt_float(reduce_ns_per_byte, "reduce_ns_per_byte"),
+        jitter=_opt_float(jitter, "jitter"), straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
+        straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
+        iterations=_opt_int(iterations, "iterations"), name=name)
+    write_profile(profile, output)
+    w = profile.attrs["parameters"]["bytes_written_per_iteration"]
+    click.echo(f"wrote {output}: {profile.attrs['name']}, {profile.num_gpus} GPUs, "
+               f"{profile.num_ops:,} ops, {format_size(w)} written per iteration")
+
+
+@profile_group.command("import")
+@click.argument("fmt", metavar="FORMAT")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="output .h5 file")
+@click.option("--default-size", default=None, metavar="SIZE",
+              help="kineto: size of collectives whose size the trace does not give")
+@click.option("--gpus", default=None, metavar="N",
+              help="number of GPUs of the profile (caps or overrides the traced world size)")
+@click.option("--name", default=None, help="profile name (default: the first input's name)")
+def import_command(fmt: str, inputs: tuple[Path, ...], output: Path, default_size: str | None,
+                   gpus: str | None, name: str | None) -> None:
+    """Import FORMAT (kineto, iris or csv) traces INPUT... into a profile."""
+    from eidola.profile.importers import import_profile
+
+    profile = import_profile(fmt, list(inputs), default_size=_opt_size(default_size, "default_size"),
+                             gpus=_opt_int(gpus, "gpus", lo=1), name=name)
+    write_profile(profile, output)
+    click.echo(f"wrote {output}: {profile.attrs.get('name')}, {profile.num_gpus} GPUs, "
+               f"{profile.num_ops:,} ops, {profile.attrs.get('collectives', 0)} collectives")
+
+
+@profile_group.command("info")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def info_command(file: Path, as_json: bool) -> None:
+    """Summarise a profile: GPUs, ops by kind, bytes, time span, provenance."""
+    info = profile_info(file)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        click.echo(format_info(info))
+
+
+@profile_group.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+def validate_command(file: Path) -> None:
+    """Check a profile statically; exit 1 if there are problems."""
+    problems = validate_profile(file)
+    if problems:
+        for p in problems:
+            click.echo(f"problem: {p}")
+        click.echo(f"{file}: {len(problems)} problem(s)")
+        sys.exit(1)
+    with ProfileReader(file) as r:  # header-only summary: the ops were just read once
+        ops = sum(r.num_ops(g) for g in range(r.num_gpus))
+        streams = sum(r.num_streams(g) or 0 for g in range(r.num_gpus))
+        click.echo(f"ok: {file}: {r.num_gpus} GPUs, {ops:,} ops, {streams} streams, "
+                   "no problems found (peers, sizes, durations, times, flags)")
