@@ -32,14 +32,26 @@ def in_gem5() -> bool:
 
 
 def _size(text: str) -> int:
+    """argparse type for byte sizes (4096, 64KiB, 1MiB)."""
     from eidola.profile import parse_size
 
-    return parse_size(text, field="packet-size")
+    try:
+        return parse_size(text, field="size")
+    except EidolaError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None) -> argparse.ArgumentParser:
     d = {"topology": "mi300x", **(defaults or {})}
-    p = argparse.ArgumentParser(prog=prog, description="Replay a traffic profile on a modelled "
+    p = _OneLineParser(prog=prog, description="Replay a traffic profile on a modelled "
                                 "GPU interconnect (built-in engine, or gem5 under gem5.opt).")
     p.add_argument("--profile", default=d.get("profile"), help="profile file (.h5)")
     p.add_argument("--topology", default=d["topology"], choices=TOPOLOGY_NAMES)
