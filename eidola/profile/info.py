@@ -123,6 +123,6 @@ def format_info(info: dict[str, Any]) -> str:
     params = info.get("parameters") or {}
     if params:
         shown = ", ".join(f"{k}={params[k]}" for k in sorted(params)
-                          if not isinstance(params[k], (dict, list)))
+                          if params[k] is not None and not isinstance(params[k], (dict, list)))
         lines.append(f"  parameters      {shown}")
     return "\n".join(lines)

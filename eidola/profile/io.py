@@ -98,7 +98,13 @@ def _decode_attr(key: str, value: Any) -> Any:
 
 
 def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Creation time for `created_utc`; SOURCE_DATE_EPOCH (if set) makes files reproducible."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        when = _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
+    else:
+        when = _dt.datetime.now(_dt.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ProfileWriter:
