@@ -186,6 +186,8 @@ def test_iris_fixture_maps_events_to_ops() -> None:
     # the wait has no recorded value: both of rank 1's signals had arrived when it ended
     assert (s0[3]["flag"], s0[3]["value"]) == (0, 2)
     assert set(g1["stream"]) == {0, 1, 2}
+    w1 = g1[g1["kind"] == OpKind.WAIT]
+    assert (w1["flag"][0], w1["value"][0]) == (0, 2)  # taken from args.value
     read = g1[g1["kind"] == OpKind.READ]
     assert len(read) == 1 and (read["peer"][0], read["bytes"][0]) == (0, 4096)
     # the local store, barriers and the instant 'marker' are dropped; wg_fetch (timed) is compute

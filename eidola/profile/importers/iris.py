@@ -118,8 +118,10 @@ def import_iris(paths: list[Path], *, gpus: int | None = None, name: str | None 
             target = _int(args.get("target_rank"))
             size = _int(args.get("payload_size")) or 0
             addr = _int(args.get("address"))
-            value = _int(args.get("value", args.get("increment", args.get("expected",
-                                                                        args.get("threshold")))))
+            sig_keys = ("value", "increment")  # atomic_cas' 'expected' is not an increment
+            wait_keys = ("value", "expected", "threshold")
+            keys = wait_keys if (nm == "wait" or nm.endswith("_wait")) else sig_keys
+            value = next((_int(args[k]) for k in keys if _int(args.get(k)) is not None), None)
             if nm in WRITE_NAMES or nm in READ_NAMES:
                 cat = "write" if nm in WRITE_NAMES else "read"
                 if target is None or target == rank:
