@@ -16,4 +16,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eidola.runner import config_main  # noqa: E402
 
 if __name__ in ("__main__", "__m5_main__"):
-    config_main({"topology": "mi300x", "gpus": 8})
+    config_main({"topology": "mi300x"})

@@ -91,7 +91,7 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
         "name": profile.attrs.get("name"),
         "kind": profile.attrs.get("kind"),
         "num_gpus": profile.num_gpus,
-        "num_ops": int(sum(len(o) for o in profile.ops)),
+        "num_ops": int(profile.num_ops),
     }
     summary["eidola_version"] = __version__
     summary["units"] = UNITS
@@ -138,8 +138,11 @@ def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary
             f["channel_bytes"] = raw["channel_bytes"]
             f["channel_bytes"].attrs["unit"] = "bytes"
             f["gpu_finish_ns"] = np.asarray(raw["gpu_finish_ns"])
-            f["peer_bytes"] = raw["peer_bytes"]
-            f["peer_bytes"].attrs["meaning"] = "bytes written by GPU row to GPU column"
+            pt = raw["peer_traffic"]
+            g = f.create_group("peer_traffic")
+            for k in ("src", "dst", "bytes", "packets"):
+                g[k] = pt[k]
+            g.attrs["meaning"] = "one row per (src GPU, dst GPU) pair: payload bytes written, packets sent"
             if "link_bytes_series" in raw:
                 f.attrs["time_bin_ns"] = float(raw["time_bin_ns"])
                 f["link_bytes"] = raw["link_bytes_series"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from eidola.errors import EidolaError
 from eidola.params import RunParams
-from eidola.profile import Profile, read_profile
+from eidola.profile import Profile, open_profile
 from eidola.topology import Topology
 
 
@@ -51,43 +51,66 @@ def _network(topology: Topology, params: RunParams) -> dict[str, Any]:
     }
 
 
-def _time_origin_ns(profile: Profile, iteration: int, num_iterations: int) -> float:
-    starts = []
-    for ops in profile.ops:
-        if len(ops) == 0:
-            continue
+def _time_origin_ns(chunks: Iterable[np.ndarray], iteration: int, num_iterations: int) -> float:
+    """Earliest recorded start among the replayed iteration's ops (timed replay's zero)."""
+    best = np.inf
+    for ops in chunks:
         sel = ops["t_ns"] if num_iterations <= 1 else ops["t_ns"][ops["iteration"] == iteration]
         if len(sel):
-            starts.append(float(sel.min()))
-    return min(starts) if starts else 0.0
+            best = min(best, float(sel.min()))
+    return 0.0 if best == np.inf else best
+
+
+@dataclass(frozen=True)
+class ProfileMeta:
+    """What results need to know about the replayed profile, without its ops."""
+
+    num_gpus: int
+    num_ops: int
+    attrs: dict[str, Any]
 
 
 def run(profile: Profile | str | Path, topology: Topology, params: RunParams,
         *, max_events: int = 0) -> RunResult:
-    """Replay `profile` on `topology`. Raises EidolaError on bad input, DeadlockError if stuck."""
+    """Replay `profile` (in memory, or a file streamed GPU by GPU) on `topology`.
+
+    Raises EidolaError on bad input and DeadlockError when waits can never be satisfied.
+    """
+    if isinstance(profile, (str, Path)):
+        with open_profile(profile) as reader:
+            return _run(reader.num_gpus, reader.attrs, reader.variability,
+                        lambda g: reader.iter_ops(g), reader.read_ops,
+                        sum(reader.num_ops(g) for g in range(reader.num_gpus)),
+                        topology, params, max_events, Path(profile))
+    return _run(profile.num_gpus, profile.attrs, profile.variability,
+                lambda g: iter([profile.ops[g]]), lambda g: profile.ops[g], profile.num_ops,
+                topology, params, max_events, None)
+
+
+def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
+         chunks_of: Callable[[int], Iterator[np.ndarray]], ops_of: Callable[[int], np.ndarray],
+         num_ops: int, topology: Topology, params: RunParams, max_events: int,
+         source: Path | None) -> RunResult:
     from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
     from eidola.results import build_summary
 
-    source = profile if isinstance(profile, (str, Path)) else None
-    if source is not None:
-        profile = read_profile(source)
-    assert isinstance(profile, Profile)
-    if profile.num_gpus > topology.num_gpus:
-        raise EidolaError(f"profile has {profile.num_gpus} GPUs but topology '{topology.name}' has "
+    if num_gpus > topology.num_gpus:
+        raise EidolaError(f"profile has {num_gpus} GPUs but topology '{topology.name}' has "
                           f"only {topology.num_gpus}", path=source, field="num_gpus")
-    var = profile.variability
-    num_iterations = int(profile.attrs.get("num_iterations", 1) or 1)
+    num_iterations = int(attrs.get("num_iterations", 1) or 1)
     iteration = params.seed % num_iterations
+    origin = _time_origin_ns((c for g in range(num_gpus) for c in chunks_of(g)), iteration, num_iterations)
     config = {
         **params.to_dict(),
+        "num_gpus": num_gpus,
         "num_iterations": num_iterations,
-        "compute_cv": float(var.get("compute_cv", 0.0)),
-        "straggler_prob": float(var.get("straggler_prob", 0.0)),
-        "straggler_slowdown": float(var.get("straggler_slowdown", 1.0)),
-        "time_origin_ns": _time_origin_ns(profile, iteration, num_iterations),
+        "compute_cv": float(variability.get("compute_cv", 0.0)),
+        "straggler_prob": float(variability.get("straggler_prob", 0.0)),
+        "straggler_slowdown": float(variability.get("straggler_slowdown", 1.0)),
+        "time_origin_ns": origin,
         "max_events": max_events,
     }
-    ops = [np.ascontiguousarray(o) for o in profile.ops]
+    ops = (np.ascontiguousarray(ops_of(g)) for g in range(num_gpus))
     t0 = time.perf_counter()
     try:
         raw = _engine.run(ops, _network(topology, params), config)
@@ -96,8 +119,9 @@ def run(profile: Profile | str | Path, topology: Topology, params: RunParams,
     wall = time.perf_counter() - t0
     if raw["deadlock"]:
         raise DeadlockError(_deadlock_message(raw["stuck"]), path=source)
+    meta = ProfileMeta(num_gpus=num_gpus, num_ops=num_ops, attrs=attrs)
     summary = build_summary(backend="builtin", raw=raw, topology=topology, params=params,
-                            profile=profile, profile_path=source, wall_seconds=wall)
+                            profile=meta, profile_path=source, wall_seconds=wall)
     return RunResult(summary=summary, raw=raw, topology=topology)
 
 

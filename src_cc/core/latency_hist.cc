@@ -26,6 +26,7 @@ Tick LatencyHist::bucket_high(int b) {
 }
 
 void LatencyHist::add(Tick v) {
+    if (counts_.empty()) counts_.assign(kBuckets, 0);
     ++counts_[bucket_of(v)];
     ++count_;
     sum_ += static_cast<double>(v);
@@ -34,6 +35,8 @@ void LatencyHist::add(Tick v) {
 }
 
 void LatencyHist::merge(const LatencyHist& o) {
+    if (o.counts_.empty()) return;
+    if (counts_.empty()) counts_.assign(kBuckets, 0);
     for (int i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
     count_ += o.count_;
     sum_ += o.sum_;
@@ -57,6 +60,7 @@ double LatencyHist::quantile_ps(double q) const {
 
 void LatencyHist::buckets(std::vector<double>& lo, std::vector<double>& hi,
                           std::vector<uint64_t>& n) const {
+    if (counts_.empty()) return;
     for (int b = 0; b < kBuckets; ++b) {
         if (!counts_[b]) continue;
         lo.push_back(static_cast<double>(bucket_low(b)));

@@ -2,7 +2,6 @@
 // about 3% (32 linear sub-buckets per power of two). Used for write and wake-up latencies.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -32,7 +31,7 @@ class LatencyHist {
     static Tick bucket_high(int b);
 
   private:
-    std::array<uint64_t, kBuckets> counts_{};
+    std::vector<uint64_t> counts_;  // allocated on the first sample (most GPUs have few kinds)
     uint64_t count_ = 0;
     double sum_ = 0.0;
     Tick max_ = 0;

@@ -61,18 +61,21 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
         if (kind == OpKind::Signal && o.value < 0)
             throw std::invalid_argument(where(gpu, i) + ": field 'value': signals must not be negative");
 
+        if (o.bytes >= (uint64_t(1) << 56))
+            throw std::invalid_argument(where(gpu, i) + ": field 'bytes': larger than 2^56");
         ReplayOp r{};
         r.t_ps = ns_to_ps(o.t_ns - origin);
-        r.bytes = o.bytes;
-        r.addr = o.addr;
-        r.value = o.value;
+        r.kind_bits = o.kind;
         r.peer = o.peer;
         r.flag = o.flag;
-        r.kind = kind;
         if (kind == OpKind::Compute) {
             const double jitter = lognormal_multiplier(opts.compute_cv, opts.seed, gpu, i);
-            r.dur_ps = ns_to_ps(o.dur_ns * opts.compute_scale * jitter * slow);
+            r.amount = ns_to_ps(o.dur_ns * opts.compute_scale * jitter * slow);
+        } else {
+            r.amount = (kind == OpKind::Write || kind == OpKind::Read) ? o.bytes : 0;
         }
+        r.addr_or_value = (kind == OpKind::Write || kind == OpKind::Read)
+                              ? static_cast<int64_t>(o.addr) : o.value;
         if (p.streams.empty() || p.streams.back().id != o.stream)
             p.streams.push_back({o.stream, p.ops.size(), p.ops.size()});
         p.ops.push_back(r);

@@ -12,16 +12,23 @@
 
 namespace eidola {
 
+// 32 bytes per op: replay memory is dominated by these, so fields that never coexist share
+// storage (a compute op has a duration but no payload; a write has an address but no value).
 struct ReplayOp {
-    Tick t_ps;      // recorded start, relative to the profile's time origin
-    Tick dur_ps;    // compute time after scale and jitter (compute ops)
-    uint64_t bytes;
-    uint64_t addr;
-    int64_t value;
+    Tick t_ps;                  // recorded start, relative to the profile's time origin
+    uint64_t amount : 56;       // compute: duration in ps after scale/jitter; write/read: bytes
+    uint64_t kind_bits : 8;     // OpKind
+    int64_t addr_or_value;      // write/read: byte offset in the peer's buffer; signal/wait: value
     int32_t peer;
     int32_t flag;
-    OpKind kind;
+
+    OpKind kind() const { return static_cast<OpKind>(kind_bits); }
+    Tick dur_ps() const { return kind() == OpKind::Compute ? amount : 0; }
+    uint64_t bytes() const { return kind() == OpKind::Compute ? 0 : amount; }
+    uint64_t addr() const { return static_cast<uint64_t>(addr_or_value); }
+    int64_t value() const { return addr_or_value; }
 };
+static_assert(sizeof(ReplayOp) == 32, "ReplayOp should stay compact");
 
 struct StreamSpan {
     uint32_t id;   // stream id as recorded

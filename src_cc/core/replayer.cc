@@ -14,8 +14,6 @@ GpuReplayer::GpuReplayer(GpuProgram program, uint32_t num_gpus, const ReplayConf
         streams_[i].cur = program_.streams[i].begin;
         streams_[i].end = program_.streams[i].end;
     }
-    stats_.bytes_to_peer.assign(num_gpus_, 0);
-    stats_.packets_to_peer.assign(num_gpus_, 0);
 }
 
 void GpuReplayer::start(Tick now) {
@@ -34,12 +32,12 @@ void GpuReplayer::block(Stream& st, State state, Tick now) {
 
 void GpuReplayer::record(uint32_t s, size_t op, Tick start, Tick end) {
     if (cfg_.trace)
-        trace_.push_back({s, static_cast<uint32_t>(op), program_.ops[op].kind, start, end});
+        trace_.push_back({s, static_cast<uint32_t>(op), program_.ops[op].kind(), start, end});
 }
 
 bool GpuReplayer::issue_poll(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
     Request req{ReqKind::Poll, program_.gpu, s, program_.gpu, 0, cfg_.poll_bytes, op.flag,
-                op.value, now};
+                op.value(), now};
     if (!host_.send(req, now)) return false;
     st.last_poll = now;
     ++stats_.polling_reads;
@@ -70,23 +68,23 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
             host_.schedule_resume(program_.gpu, s, op.t_ps, false);
             return;
         }
-        switch (op.kind) {
+        switch (op.kind()) {
         case OpKind::Compute:
             if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
             st.blocked_since = kMaxTick;
-            record(s, st.cur, now, now + op.dur_ps);
+            record(s, st.cur, now, now + op.dur_ps());
             ++st.cur;
-            if (op.dur_ps == 0) continue;
+            if (op.dur_ps() == 0) continue;
             st.state = State::Computing;
-            host_.schedule_resume(program_.gpu, s, now + op.dur_ps, false);
+            host_.schedule_resume(program_.gpu, s, now + op.dur_ps(), false);
             return;
 
         case OpKind::Write:
         case OpKind::Read: {
-            const bool is_write = op.kind == OpKind::Write;
+            const bool is_write = op.kind() == OpKind::Write;
             if (!st.in_transfer) {
                 st.in_transfer = true;
-                st.left = op.bytes;
+                st.left = op.bytes();
                 st.offset = 0;
                 st.op_start = now;
             }
@@ -98,7 +96,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                 const uint32_t chunk =
                     static_cast<uint32_t>(std::min<uint64_t>(st.left, cfg_.packet_bytes));
                 Request req{is_write ? ReqKind::Write : ReqKind::Read, program_.gpu, s,
-                            static_cast<uint32_t>(op.peer), op.addr + st.offset, chunk, -1, 0, now};
+                            static_cast<uint32_t>(op.peer), op.addr() + st.offset, chunk, -1, 0, now};
                 if (!host_.send(req, now)) {
                     block(st, State::HostBlocked, now);
                     host_blocked_.push_back(s);
@@ -106,10 +104,11 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                 }
                 ++st.outstanding;
                 ++stats_.packets;
-                ++stats_.packets_to_peer[op.peer];
+                ReplayStats::PeerTraffic& peer = stats_.to_peer[static_cast<uint32_t>(op.peer)];
+                ++peer.packets;
                 if (is_write) {
                     stats_.bytes_written += chunk;
-                    stats_.bytes_to_peer[op.peer] += chunk;
+                    peer.bytes += chunk;
                 } else {
                     stats_.bytes_read += chunk;
                     ++st.reads_pending;
@@ -135,7 +134,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                 return;
             }
             Request req{ReqKind::Signal, program_.gpu, s, static_cast<uint32_t>(op.peer), 0, 8,
-                        op.flag, op.value, now};
+                        op.flag, op.value(), now};
             if (!host_.send(req, now)) {
                 block(st, State::HostBlocked, now);
                 host_blocked_.push_back(s);
@@ -146,7 +145,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
             ++st.outstanding;
             ++stats_.packets;
             ++stats_.signals;
-            ++stats_.packets_to_peer[op.peer];
+            ++stats_.to_peer[static_cast<uint32_t>(op.peer)].packets;
             record(s, st.cur, now, now);
             ++st.cur;
             continue;
@@ -165,7 +164,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                 return;
             }
             {
-                Request req{ReqKind::Watch, program_.gpu, s, program_.gpu, 0, 0, op.flag, op.value,
+                Request req{ReqKind::Watch, program_.gpu, s, program_.gpu, 0, 0, op.flag, op.value(),
                             now};
                 if (!host_.send(req, now)) {
                     block(st, State::HostBlocked, now);
@@ -180,7 +179,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
 }
 
 void GpuReplayer::finish_wait(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
-    const Tick sat = host_.flag_satisfied_at(program_.gpu, op.flag, op.value);
+    const Tick sat = host_.flag_satisfied_at(program_.gpu, op.flag, op.value());
     const Tick from = std::max(sat == kMaxTick ? now : sat, st.wait_begin);
     stats_.wakeup_latency.add(now >= from ? now - from : 0);
     ++stats_.waits;
@@ -228,7 +227,7 @@ void GpuReplayer::complete(const Request& req, Tick now, int64_t observed) {
         break;
     case ReqKind::Poll: {
         const ReplayOp& op = program_.ops[st.cur];
-        if (observed >= op.value) {
+        if (observed >= op.value()) {
             finish_wait(req.stream, st, op, now);
             return;
         }
@@ -281,7 +280,7 @@ void GpuReplayer::stuck_waits(std::vector<StuckWait>& out) const {
         const Stream& st = streams_[s];
         if (st.state == State::Done || !st.waiting) continue;
         const ReplayOp& op = program_.ops[st.cur];
-        out.push_back({program_.gpu, program_.streams[s].id, op.flag, op.value});
+        out.push_back({program_.gpu, program_.streams[s].id, op.flag, op.value()});
     }
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/latency_hist.hh"
@@ -68,8 +69,13 @@ struct ReplayStats {
     uint64_t waits = 0;           // wait ops completed
     Tick stall_ps = 0;            // stream time spent blocked (waits, acks, limits, refusals)
     Tick finish_ps = 0;
-    std::vector<uint64_t> bytes_to_peer;
-    std::vector<uint64_t> packets_to_peer;
+    // Per destination GPU, only those this GPU talks to (dense per-peer arrays would cost
+    // num_gpus^2 memory at thousands of GPUs).
+    struct PeerTraffic {
+        uint64_t bytes = 0;
+        uint64_t packets = 0;
+    };
+    std::unordered_map<uint32_t, PeerTraffic> to_peer;
     LatencyHist write_latency;    // packet issue -> acknowledgement
     LatencyHist wakeup_latency;   // flag satisfiable (or wait start, if later) -> stream resumes
 };

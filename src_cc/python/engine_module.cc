@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -47,7 +48,7 @@ py::dict hist_dict(const LatencyHist& h) {
     return d;
 }
 
-py::dict run(const py::list& gpu_ops, const py::dict& net, const py::dict& cfg) {
+py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& cfg) {
     NetworkSpec spec;
     spec.num_gpus = net["num_gpus"].cast<uint32_t>();
     spec.num_nodes = net["num_nodes"].cast<uint32_t>();
@@ -90,17 +91,22 @@ py::dict run(const py::list& gpu_ops, const py::dict& net, const py::dict& cfg) 
     po.straggler_slowdown = get<double>(cfg, "straggler_slowdown", 1.0);
     po.time_origin_ns = get<double>(cfg, "time_origin_ns", std::nan(""));
 
-    const uint32_t num_profile_gpus = static_cast<uint32_t>(gpu_ops.size());
+    // Ops arrive one GPU at a time from any iterable (a list, or a generator reading the file)
+    // and are converted at once, so the numpy copy of a GPU is released before the next.
+    const uint32_t num_profile_gpus = cfg["num_gpus"].cast<uint32_t>();
     std::vector<GpuProgram> programs;
     programs.reserve(num_profile_gpus);
-    for (uint32_t g = 0; g < num_profile_gpus; ++g) {
-        py::array arr = gpu_ops[g].cast<py::array>();
+    for (py::handle item : gpu_ops) {
+        const uint32_t g = static_cast<uint32_t>(programs.size());
+        if (g >= num_profile_gpus) throw std::invalid_argument("more op arrays than num_gpus");
+        py::array arr = py::reinterpret_borrow<py::object>(item).cast<py::array>();
         if (arr.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || !(arr.flags() & py::array::c_style))
             throw std::invalid_argument("gpu " + std::to_string(g) + ": op array is not a contiguous OP_DTYPE array");
         programs.push_back(GpuProgram::build(g, std::max(num_profile_gpus, spec.num_gpus),
                                              static_cast<const ProfileOp*>(arr.data()),
                                              static_cast<size_t>(arr.size()), po));
     }
+    if (programs.size() != num_profile_gpus) throw std::invalid_argument("fewer op arrays than num_gpus");
 
     std::unique_ptr<Engine> engine;
     EngineOutcome out;
@@ -123,7 +129,8 @@ py::dict run(const py::list& gpu_ops, const py::dict& net, const py::dict& cfg) 
     std::vector<double> finish(n), stall(n);
     std::vector<uint64_t> bytes(n), packets(n), polls(n), notes(n), signals(n), waits(n), bytes_read(n);
     std::vector<uint8_t> straggler(n);
-    std::vector<uint64_t> peer_bytes(n * n), peer_packets(n * n);
+    std::vector<uint32_t> pt_src, pt_dst;
+    std::vector<uint64_t> pt_bytes, pt_packets;
     LatencyHist wl, wk;
     std::vector<uint32_t> tr_gpu, tr_stream, tr_op;
     std::vector<uint8_t> tr_kind;
@@ -140,9 +147,13 @@ py::dict run(const py::list& gpu_ops, const py::dict& net, const py::dict& cfg) 
         signals[g] = s.signals;
         waits[g] = s.waits;
         straggler[g] = reps[g]->program().straggler;
-        for (size_t p = 0; p < n && p < s.bytes_to_peer.size(); ++p) {
-            peer_bytes[g * n + p] = s.bytes_to_peer[p];
-            peer_packets[g * n + p] = s.packets_to_peer[p];
+        std::vector<std::pair<uint32_t, ReplayStats::PeerTraffic>> peers(s.to_peer.begin(), s.to_peer.end());
+        std::sort(peers.begin(), peers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (const auto& [peer, t] : peers) {
+            pt_src.push_back(static_cast<uint32_t>(g));
+            pt_dst.push_back(peer);
+            pt_bytes.push_back(t.bytes);
+            pt_packets.push_back(t.packets);
         }
         wl.merge(s.write_latency);
         wk.merge(s.wakeup_latency);
@@ -165,8 +176,12 @@ py::dict run(const py::list& gpu_ops, const py::dict& net, const py::dict& cfg) 
     r["gpu_signals"] = to_array(signals);
     r["gpu_waits"] = to_array(waits);
     r["gpu_straggler"] = to_array(straggler);
-    r["peer_bytes"] = to_array(peer_bytes).reshape({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n)});
-    r["peer_packets"] = to_array(peer_packets).reshape({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n)});
+    py::dict peer;  // sparse: one row per (source GPU, destination GPU) pair that carried traffic
+    peer["src"] = to_array(pt_src);
+    peer["dst"] = to_array(pt_dst);
+    peer["bytes"] = to_array(pt_bytes);
+    peer["packets"] = to_array(pt_packets);
+    r["peer_traffic"] = peer;
     r["write_latency"] = hist_dict(wl);
     r["wakeup_latency"] = hist_dict(wk);
 

@@ -107,8 +107,8 @@ TEST(Program, GroupsByStreamKeepingOrderAndChecksPeers) {
     GpuProgram p = program(ops);
     ASSERT_EQ(p.streams.size(), 2u);
     EXPECT_EQ(p.streams[0].id, 0u);
-    EXPECT_EQ(p.ops[p.streams[1].begin].dur_ps, 10'000u);
-    EXPECT_EQ(p.ops[p.streams[1].begin + 1].dur_ps, 30'000u);
+    EXPECT_EQ(p.ops[p.streams[1].begin].dur_ps(), 10'000u);
+    EXPECT_EQ(p.ops[p.streams[1].begin + 1].dur_ps(), 30'000u);
     std::vector<ProfileOp> bad = {op(OpKind::Write, 0, 5, 64)};
     EXPECT_THROW(program(bad), std::invalid_argument);
 }
@@ -122,9 +122,9 @@ TEST(Program, JitterIsDeterministicAndMeanPreserving) {
     double sum = 0;
     bool differ = false;
     for (size_t i = 0; i < ops.size(); ++i) {
-        EXPECT_EQ(a.ops[i].dur_ps, b.ops[i].dur_ps);
-        sum += static_cast<double>(a.ops[i].dur_ps);
-        differ |= a.ops[i].dur_ps != a.ops[0].dur_ps;
+        EXPECT_EQ(a.ops[i].dur_ps(), b.ops[i].dur_ps());
+        sum += static_cast<double>(a.ops[i].dur_ps());
+        differ |= a.ops[i].dur_ps() != a.ops[0].dur_ps();
     }
     EXPECT_TRUE(differ);
     EXPECT_NEAR(sum / ops.size() / 1e6, 1.0, 0.03);
