@@ -23,7 +23,7 @@ import numpy as np
 
 from eidola import __version__
 from eidola.errors import EidolaError
-from eidola.profile.model import DEFAULT_VARIABILITY, JSON_ATTRS, Profile, count_streams
+from eidola.profile.model import DEFAULT_VARIABILITY, JSON_ATTRS, Profile
 from eidola.profile.schema import FORMAT_NAME, FORMAT_VERSION, OP_DTYPE, TIME_UNIT, empty_ops
 
 #: Rows per HDF5 chunk of a growing dataset (and the largest chunk we ever use).

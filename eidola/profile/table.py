@@ -14,6 +14,9 @@ import numpy as np
 from eidola.profile.schema import OpKind, empty_ops
 
 _FIELDS = ("t_ns", "dur_ns", "bytes", "addr", "value", "peer", "flag", "stream", "kind", "iteration")
+_COLUMNS = ("gpu", "seq", "stream", "kind", "peer", "flag", "value", "bytes", "addr", "dur_ns",
+            "t_ns", "iteration")
+_FLOAT_COLUMNS = ("dur_ns", "t_ns")
 
 
 class OpTable:
@@ -25,16 +28,12 @@ class OpTable:
     def add(self, *, gpu, seq, kind: OpKind | int, stream=0, peer=-1, flag=-1, value=0,
             nbytes=0, addr=0, dur_ns=0.0, t_ns=0.0, iteration=0) -> None:
         """Append a block of rows. `seq` orders rows inside a (gpu, stream)."""
-        cols = np.broadcast_arrays(
-            np.asarray(gpu, dtype=np.int64), np.asarray(seq, dtype=np.int64),
-            np.asarray(stream, dtype=np.int64), np.asarray(int(kind), dtype=np.int64),
-            np.asarray(peer, dtype=np.int64), np.asarray(flag, dtype=np.int64),
-            np.asarray(value, dtype=np.int64), np.asarray(nbytes, dtype=np.int64),
-            np.asarray(addr, dtype=np.int64), np.asarray(dur_ns, dtype=np.float64),
-            np.asarray(t_ns, dtype=np.float64), np.asarray(iteration, dtype=np.int64))
-        names = ("gpu", "seq", "stream", "kind", "peer", "flag", "value", "bytes", "addr",
-                 "dur_ns", "t_ns", "iteration")
-        block = {n: np.ravel(c) for n, c in zip(names, cols)}
+        values = (gpu, seq, stream, int(kind), peer, flag, value, nbytes, addr, dur_ns, t_ns,
+                  iteration)
+        cols = np.broadcast_arrays(*(
+            np.asarray(v, dtype=np.float64 if n in _FLOAT_COLUMNS else np.int64)
+            for n, v in zip(_COLUMNS, values)))
+        block = {n: np.ravel(c) for n, c in zip(_COLUMNS, cols)}
         if len(block["gpu"]):
             self._blocks.append(block)
 
@@ -43,12 +42,10 @@ class OpTable:
 
     def columns(self) -> dict[str, np.ndarray]:
         """All rows as concatenated columns (unsorted)."""
-        names = ("gpu", "seq", "stream", "kind", "peer", "flag", "value", "bytes", "addr",
-                 "dur_ns", "t_ns", "iteration")
         if not self._blocks:
-            return {n: np.zeros(0, dtype=np.float64 if n in ("dur_ns", "t_ns") else np.int64)
-                    for n in names}
-        return {n: np.concatenate([b[n] for b in self._blocks]) for n in names}
+            return {n: np.zeros(0, dtype=np.float64 if n in _FLOAT_COLUMNS else np.int64)
+                    for n in _COLUMNS}
+        return {n: np.concatenate([b[n] for b in self._blocks]) for n in _COLUMNS}
 
     def build(self, num_gpus: int) -> list[np.ndarray]:
         """Per-GPU OP_DTYPE arrays sorted by (stream, seq)."""
@@ -56,8 +53,7 @@ class OpTable:
         order = np.lexsort((c["seq"], c["stream"], c["gpu"]))
         ops = empty_ops(len(order))
         for f in _FIELDS:
-            src = c["bytes"] if f == "bytes" else c[f]
-            ops[f] = src[order]
+            ops[f] = c[f][order]
         gpu_sorted = c["gpu"][order]
         cuts = np.searchsorted(gpu_sorted, np.arange(num_gpus + 1))
         return [ops[cuts[g]:cuts[g + 1]].copy() for g in range(num_gpus)]

@@ -200,7 +200,7 @@ def _short(name: str) -> str:
     return name.split("(")[0]
 
 
-def _parse_file(path: Path, file_index: int, default_size: int | None) -> _RankTrace:
+def _parse_file(path: Path, default_size: int | None) -> _RankTrace:
     doc = load_json(path)
     events = trace_events(doc, path)
     dist = doc.get("distributedInfo") if isinstance(doc, dict) else None
@@ -323,7 +323,7 @@ def _key(c: _Coll) -> tuple[str, tuple[int, ...]]:
 def import_kineto(paths: list[Path], *, default_size: int | None = None, gpus: int | None = None,
                   name: str | None = None) -> Profile:
     """Import one or more ranks' Kineto traces of one job (see the module docstring)."""
-    traces = [_parse_file(p, i, default_size) for i, p in enumerate(paths)]
+    traces = [_parse_file(p, default_size) for p in paths]
     # ranks of the files
     for i, t in enumerate(traces):
         if t.rank is None:
