@@ -136,6 +136,16 @@ def test_missing_size_names_the_collective_unless_default_size(tmp_path: Path) -
     assert prof.attrs["parameters"]["size_sources"] == {"--default-size": 1}
 
 
+def test_unknown_group_size_needs_gpus(tmp_path: Path) -> None:
+    k = _kernel("ncclKernel_AllGather_RING_LL_Sum_int8_t(x)", 5.0,
+                {"In msg nelems": 256, "Out msg nelems": 1024, "dtype": "Byte"})
+    path = _trace(tmp_path, [k])
+    with pytest.raises(EidolaError, match="group size unknown.*--gpus N"):
+        import_profile("kineto", [path])
+    prof = import_profile("kineto", [path], gpus=4)
+    assert prof.num_gpus == 4 and written(prof) == 3 * 1024  # all-gather: (n-1) x output
+
+
 def test_trace_without_collectives_is_an_error(tmp_path: Path) -> None:
     path = _trace(tmp_path, [_kernel("volta_sgemm_128x64_nn", 0, {}),
                              {"ph": "X", "cat": "user_annotation", "name": "nccl:all_reduce",

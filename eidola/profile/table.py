@@ -50,6 +50,8 @@ class OpTable:
     def build(self, num_gpus: int) -> list[np.ndarray]:
         """Per-GPU OP_DTYPE arrays sorted by (stream, seq)."""
         c = self.columns()
+        if len(c["gpu"]) and (c["gpu"].min() < 0 or c["gpu"].max() >= num_gpus):
+            raise ValueError(f"OpTable rows name GPUs outside 0..{num_gpus - 1}")
         order = np.lexsort((c["seq"], c["stream"], c["gpu"]))
         ops = empty_ops(len(order))
         for f in _FIELDS:

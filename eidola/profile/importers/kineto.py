@@ -200,13 +200,14 @@ def _short(name: str) -> str:
     return name.split("(")[0]
 
 
-def _parse_file(path: Path, default_size: int | None) -> _RankTrace:
+def _parse_file(path: Path, default_size: int | None, gpus: int | None) -> _RankTrace:
     doc = load_json(path)
     events = trace_events(doc, path)
     dist = doc.get("distributedInfo") if isinstance(doc, dict) else None
     dist = dist if isinstance(dist, dict) else {}
     rank = dist.get("rank") if isinstance(dist.get("rank"), int) else None
     world = dist.get("world_size") if isinstance(dist.get("world_size"), int) else None
+    world = world or gpus  # --gpus stands in for a world size the trace does not give
     pg_ranks: dict[str, tuple[int, ...]] = {}
     for pg in dist.get("pg_config") or []:
         if isinstance(pg, dict) and _parse_ranks(pg.get("ranks")):
@@ -323,7 +324,7 @@ def _key(c: _Coll) -> tuple[str, tuple[int, ...]]:
 def import_kineto(paths: list[Path], *, default_size: int | None = None, gpus: int | None = None,
                   name: str | None = None) -> Profile:
     """Import one or more ranks' Kineto traces of one job (see the module docstring)."""
-    traces = [_parse_file(p, default_size) for p in paths]
+    traces = [_parse_file(p, default_size, gpus) for p in paths]
     # ranks of the files
     for i, t in enumerate(traces):
         if t.rank is None:
@@ -336,9 +337,10 @@ def import_kineto(paths: list[Path], *, default_size: int | None = None, gpus: i
         seen[t.rank] = t.path  # type: ignore[index]
     traces.sort(key=lambda t: t.rank)  # type: ignore[arg-type,return-value]
     template = traces[0]
-    worlds = {t.world for t in traces if t.world}
-    world = max(worlds) if worlds else max(max(max(c.ranks) for c in t.colls) + 1 for t in traces)
-    world = max(world, max(t.rank for t in traces) + 1)  # type: ignore[type-var]
+    # world size: what distributedInfo says, grown to cover every rank a group or file names
+    world = max([t.world or 0 for t in traces]
+                + [max(c.ranks) + 1 for t in traces for c in t.colls]
+                + [t.rank + 1 for t in traces])  # type: ignore[operator]
     N = gpus if gpus else world
     world_group = tuple(range(world))
 
