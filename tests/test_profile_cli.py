@@ -121,8 +121,14 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     shutil.copy(good, tmp / "other.h5")
     with h5py.File(tmp / "other.h5", "r+") as f:
         f.attrs.modify("format", b"not-eidola")
+    (tmp / "adir").mkdir()
     out = str(tmp / "out.h5")
     return [
+        (["synth", "allreduce", "--size", "1MiB", "-o", out], "field 'gpus': missing option --gpus"),
+        (["synth", "allreduce", "--gpus", "2", "--size", "1MiB"], "missing option -o/--output"),
+        (["synth", "allreduce", "--gpus", "2", "--size", "1MiB", "-o", str(tmp / "adir")],
+         "adir: is a directory"),
+        (["import", "csv", "-o", out], "field 'input': no input files given"),
         (["synth", "allreducex", "--gpus", "8", "--size", "1MiB", "-o", out], "field 'kind'"),
         (["synth", "allreduce", "--gpus", "8", "--size", "lots", "-o", out], "field 'size'"),
         (["synth", "allreduce", "--gpus", "8", "--size", "-1MiB", "-o", out], "field 'size'"),

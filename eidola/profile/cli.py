@@ -32,6 +32,14 @@ class _ProfileGroup(click.Group):
             sys.exit(2)
 
 
+def _require(**values: object) -> None:
+    """Missing required options as one-line errors (click's usage errors span several lines)."""
+    for field, value in values.items():
+        if value is None:
+            flag = "-o/--output" if field == "output" else f"--{field}"
+            raise EidolaError(f"missing option {flag}", field=field)
+
+
 def _opt_size(value: str | None, field: str) -> int | None:
     return None if value is None else parse_size(value, field=field)
 
@@ -64,11 +72,12 @@ def profile_group() -> None:
 
 @profile_group.command("synth")
 @click.argument("kind")
-@click.option("--gpus", required=True, metavar="N", help="number of GPUs")
-@click.option("--size", required=True, metavar="SIZE",
-              help="bytes per GPU buffer, nccl-tests convention (e.g. 64MiB, 1GB)")
+@click.option("--gpus", default=None, metavar="N", help="number of GPUs (required)")
+@click.option("--size", default=None, metavar="SIZE",
+              help="bytes per GPU buffer, nccl-tests convention, e.g. 64MiB, 1GB (required)")
 @click.option("--algo", default=None, metavar="ALGO", help="ring (default) or direct, for collectives")
-@click.option("--seed", default="0", show_default=True, help="seed for baked per-iteration jitter")
+@click.option("--seed", default="0", show_default=True, metavar="S",
+              help="seed of the jitter baked into recorded iterations")
 @click.option("--chunk", default=None, metavar="SIZE", help="slice size of collective writes")
 @click.option("--tile", default=None, metavar="SIZE", help="GEMM tile size (gemm-rs, gemm-ag)")
 @click.option("--compute-ns", default=None, metavar="NS", help="GEMM compute time per tile")
@@ -78,24 +87,28 @@ def profile_group() -> None:
               help="cost of reducing received data")
 @click.option("--jitter", default="0", show_default=True, metavar="CV",
               help="coefficient of variation of compute durations")
-@click.option("--straggler-prob", default="0", show_default=True, metavar="P")
-@click.option("--straggler-slowdown", default="1", show_default=True, metavar="X")
+@click.option("--straggler-prob", default="0", show_default=True, metavar="P",
+              help="probability that a GPU is a straggler in a run")
+@click.option("--straggler-slowdown", default="1", show_default=True, metavar="X",
+              help="compute multiplier of a straggler")
 @click.option("--iterations", default="1", show_default=True, metavar="K",
               help="recorded iterations (jitter baked into each when K > 1)")
 @click.option("--name", default=None, help="profile name (default: derived from the options)")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="output .h5 file")
-def synth_command(kind: str, gpus: str, size: str, algo: str | None, seed: str, chunk: str | None,
+@click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
+              help="output .h5 file (required)")
+def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None, seed: str, chunk: str | None,
                   tile: str | None, compute_ns: str | None, streams: str | None,
                   reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
-                  output: Path) -> None:
+                  output: Path | None) -> None:
     """Generate a synthetic profile of KIND: p2p, allreduce, reducescatter, allgather,
     alltoall, broadcast, gemm-rs or gemm-ag."""
     from eidola.profile.synth import synthesize
 
+    _require(gpus=gpus, size=size, output=output)
+
     profile = synthesize(
-        kind, _opt_int(gpus, "gpus"), parse_size(size, field="size"), algo=algo,
+        kind, _opt_int(gpus, "gpus"), parse_size(str(size), field="size"), algo=algo,
         seed=_opt_int(seed, "seed", lo=0), chunk_bytes=_opt_size(chunk, "chunk"),
         tile_bytes=_opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
         streams=_opt_int(streams, "streams", lo=1),
@@ -111,19 +124,23 @@ def synth_command(kind: str, gpus: str, size: str, algo: str | None, seed: str, 
 
 @profile_group.command("import")
 @click.argument("fmt", metavar="FORMAT")
-@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
-                type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="output .h5 file")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
+              help="output .h5 file (required)")
 @click.option("--default-size", default=None, metavar="SIZE",
               help="kineto: size of collectives whose size the trace does not give")
 @click.option("--gpus", default=None, metavar="N",
               help="number of GPUs of the profile (caps or overrides the traced world size)")
 @click.option("--name", default=None, help="profile name (default: the first input's name)")
-def import_command(fmt: str, inputs: tuple[Path, ...], output: Path, default_size: str | None,
-                   gpus: str | None, name: str | None) -> None:
+def import_command(fmt: str, inputs: tuple[Path, ...], output: Path | None,
+                   default_size: str | None, gpus: str | None, name: str | None) -> None:
     """Import FORMAT (kineto, iris or csv) traces INPUT... into a profile."""
     from eidola.profile.importers import import_profile
+
+    _require(output=output)
+    if not inputs:
+        raise EidolaError("no input files given (eidola profile import FORMAT INPUT... -o OUT.h5)",
+                          field="input")
 
     profile = import_profile(fmt, list(inputs), default_size=_opt_size(default_size, "default_size"),
                              gpus=_opt_int(gpus, "gpus", lo=1), name=name)

@@ -97,6 +97,11 @@ def _decode_attr(key: str, value: Any) -> Any:
     return value
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _utc_now() -> str:
     """Creation time for `created_utc`; SOURCE_DATE_EPOCH (if set) makes files reproducible."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
@@ -147,6 +152,8 @@ class ProfileWriter:
 
     def open(self) -> None:
         parent = self.path.parent
+        if self.path.is_dir():
+            raise EidolaError("is a directory; give a file name for the profile", path=self.path)
         try:
             parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL with mode 0666 (minus umask): a private name, but normal permissions
@@ -167,6 +174,9 @@ class ProfileWriter:
                                        chunks=(self.chunk_rows,), compression="gzip",
                                        compression_opts=GZIP_LEVEL, shuffle=True)
                 self._datasets.append(ds)
+        except OSError as exc:
+            self.abort()
+            raise EidolaError(f"cannot write the profile: {_first_line(exc)}", path=self.path) from None
         except BaseException:
             self.abort()
             raise
@@ -184,8 +194,11 @@ class ProfileWriter:
             return
         ds = self._datasets[gpu]
         old = ds.shape[0]
-        ds.resize((old + n,))
-        ds[old:old + n] = ops
+        try:
+            ds.resize((old + n,))
+            ds[old:old + n] = ops
+        except OSError as exc:  # e.g. disk full: the caller's `with` block then aborts
+            raise EidolaError(f"cannot write the profile: {_first_line(exc)}", path=self.path) from None
         self._streams[gpu].update(np.unique(ops["stream"]).tolist())
         self._max_iteration = max(self._max_iteration, int(ops["iteration"].max()))
 
@@ -214,6 +227,9 @@ class ProfileWriter:
                     os.fsync(dfd)
                 finally:
                     os.close(dfd)
+        except OSError as exc:
+            self.abort()
+            raise EidolaError(f"cannot write the profile: {_first_line(exc)}", path=self.path) from None
         except BaseException:
             self.abort()
             raise
@@ -289,8 +305,7 @@ def _h5_errors(path: Path, what: str) -> Iterator[None]:
     except EidolaError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise EidolaError(f"cannot read {what}: truncated or corrupt HDF5 file ({detail})",
+        raise EidolaError(f"cannot read {what}: truncated or corrupt HDF5 file ({_first_line(exc)})",
                           path=path) from None
 
 
