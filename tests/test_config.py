@@ -22,9 +22,8 @@ def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def gemm_rs(tmp_path_factory) -> Path:
-    import os
-    return Path(os.environ.get("EIDOLA_TEST_GEMM_RS", REPO / "profiles" / "gemm_rs_8gpu.h5"))
+def gemm_rs() -> Path:
+    return REPO / "profiles" / "gemm_rs_8gpu.h5"
 
 
 def test_plain_python_and_eidola_run_give_the_same_summary(tmp_path: Path, gemm_rs: Path) -> None:
