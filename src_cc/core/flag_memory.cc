@@ -1,6 +1,5 @@
 #include "core/flag_memory.hh"
 
-#include <algorithm>
 
 namespace eidola {
 
@@ -31,24 +30,33 @@ int64_t FlagMemory::value(int32_t flag) const {
 void FlagMemory::add(int32_t flag, int64_t delta, Tick now, std::vector<Watcher>& woken) {
     Flag& f = slot(flag);
     f.value += delta;
-    f.history.push_back({f.value, now});
-    if (f.watchers.empty()) return;
-    auto keep = f.watchers.begin();
-    for (auto it = f.watchers.begin(); it != f.watchers.end(); ++it) {
-        if (it->threshold <= f.value) {
-            woken.push_back(*it);
+    const uint32_t idx = static_cast<uint32_t>(log_.size());
+    log_.push_back({f.value, now, kNone});
+    if (f.last == kNone)
+        f.first = idx;
+    else
+        log_[f.last].next = idx;
+    f.last = idx;
+    if (watchers_.empty()) return;
+    auto it = watchers_.find(flag);
+    if (it == watchers_.end()) return;
+    std::vector<Watcher>& list = it->second;
+    auto keep = list.begin();
+    for (auto w = list.begin(); w != list.end(); ++w) {
+        if (w->threshold <= f.value) {
+            woken.push_back(*w);
             --pending_;
         } else {
-            *keep++ = *it;
+            *keep++ = *w;
         }
     }
-    f.watchers.erase(keep, f.watchers.end());
+    list.erase(keep, list.end());
+    if (list.empty()) watchers_.erase(it);
 }
 
 bool FlagMemory::watch(int32_t flag, const Watcher& w) {
-    Flag& f = slot(flag);
-    if (f.value >= w.threshold) return true;
-    f.watchers.push_back(w);
+    if (value(flag) >= w.threshold) return true;
+    watchers_[flag].push_back(w);
     ++pending_;
     return false;
 }
@@ -57,17 +65,15 @@ Tick FlagMemory::satisfied_at(int32_t flag, int64_t threshold) const {
     if (threshold <= 0) return 0;
     const Flag* f = find(flag);
     if (!f || f->value < threshold) return kMaxTick;
-    // Values only grow, so the history is sorted by value_after.
-    auto it = std::lower_bound(f->history.begin(), f->history.end(), threshold,
-                               [](const Update& u, int64_t t) { return u.value_after < t; });
-    return it->when;
+    // Values only grow: the first update at or above the threshold is when it became true.
+    for (uint32_t i = f->first; i != kNone; i = log_[i].next)
+        if (log_[i].value_after >= threshold) return log_[i].when;
+    return kMaxTick;
 }
 
 void FlagMemory::pending(std::vector<std::pair<int32_t, Watcher>>& out) const {
-    for (size_t i = 0; i < dense_.size(); ++i)
-        for (const auto& w : dense_[i].watchers) out.emplace_back(static_cast<int32_t>(i), w);
-    for (const auto& [flag, f] : sparse_)
-        for (const auto& w : f.watchers) out.emplace_back(flag, w);
+    for (const auto& [flag, list] : watchers_)
+        for (const auto& w : list) out.emplace_back(flag, w);
 }
 
 }  // namespace eidola

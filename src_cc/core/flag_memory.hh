@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -34,14 +35,17 @@ class FlagMemory {
     void pending(std::vector<std::pair<int32_t, Watcher>>& out) const;
 
   private:
+    static constexpr uint32_t kNone = ~uint32_t(0);
+    // 16 bytes a flag: profiles use many flags (one per collective step), most signalled once.
+    struct Flag {
+        int64_t value = 0;
+        uint32_t first = kNone;  // first entry of this flag's update chain in log_
+        uint32_t last = kNone;
+    };
     struct Update {
         int64_t value_after;
         Tick when;
-    };
-    struct Flag {
-        int64_t value = 0;
-        std::vector<Update> history;
-        std::vector<Watcher> watchers;
+        uint32_t next;  // next update of the same flag, or kNone
     };
     Flag& slot(int32_t flag);
     const Flag* find(int32_t flag) const;
@@ -49,6 +53,8 @@ class FlagMemory {
     // Dense for the small non-negative ids profiles use; a map for anything sparse.
     std::vector<Flag> dense_;
     std::unordered_map<int32_t, Flag> sparse_;
+    std::vector<Update> log_;
+    std::map<int32_t, std::vector<Watcher>> watchers_;  // only flags someone waits on (SyncMon)
     size_t pending_ = 0;
 };
 

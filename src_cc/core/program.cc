@@ -41,6 +41,7 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
     const double origin = std::isnan(opts.time_origin_ns) ? p.min_t_ns : opts.time_origin_ns;
 
     p.ops.reserve(order.size());
+    if (opts.keep_start_times) p.start_ps.reserve(order.size());
     for (size_t k = 0; k < order.size(); ++k) {
         const size_t i = order[k];
         const ProfileOp& o = ops[i];
@@ -64,7 +65,7 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
         if (o.bytes >= (uint64_t(1) << 56))
             throw std::invalid_argument(where(gpu, i) + ": field 'bytes': larger than 2^56");
         ReplayOp r{};
-        r.t_ps = ns_to_ps(o.t_ns - origin);
+        if (opts.keep_start_times) p.start_ps.push_back(ns_to_ps(o.t_ns - origin));
         r.kind_bits = o.kind;
         r.peer = o.peer;
         r.flag = o.flag;

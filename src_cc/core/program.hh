@@ -12,10 +12,10 @@
 
 namespace eidola {
 
-// 32 bytes per op: replay memory is dominated by these, so fields that never coexist share
+// 24 bytes per op: replay memory is dominated by these, so fields that never coexist share
 // storage (a compute op has a duration but no payload; a write has an address but no value).
+// Recorded start times live apart (GpuProgram::start_ps), kept only for timed replay.
 struct ReplayOp {
-    Tick t_ps;                  // recorded start, relative to the profile's time origin
     uint64_t amount : 56;       // compute: duration in ps after scale/jitter; write/read: bytes
     uint64_t kind_bits : 8;     // OpKind
     int64_t addr_or_value;      // write/read: byte offset in the peer's buffer; signal/wait: value
@@ -28,7 +28,7 @@ struct ReplayOp {
     uint64_t addr() const { return static_cast<uint64_t>(addr_or_value); }
     int64_t value() const { return addr_or_value; }
 };
-static_assert(sizeof(ReplayOp) == 32, "ReplayOp should stay compact");
+static_assert(sizeof(ReplayOp) == 24, "ReplayOp should stay compact");
 
 struct StreamSpan {
     uint32_t id;   // stream id as recorded
@@ -47,11 +47,13 @@ struct ProgramOptions {
     // Recorded time that counts as 0 in timed replay: the earliest start over all GPUs, so
     // recorded skew between GPUs is kept. NaN: this GPU's own earliest start.
     double time_origin_ns = std::numeric_limits<double>::quiet_NaN();
+    bool keep_start_times = true;  // false saves 8 bytes an op when replay ignores t_ns
 };
 
 struct GpuProgram {
     uint32_t gpu = 0;
     std::vector<ReplayOp> ops;
+    std::vector<Tick> start_ps;  // recorded start of each op (same index), if kept
     std::vector<StreamSpan> streams;
     bool straggler = false;
     double min_t_ns = 0.0;  // earliest recorded start among the chosen ops (for timed replay)
@@ -61,6 +63,8 @@ struct GpuProgram {
     static GpuProgram build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* ops, size_t n,
                             const ProgramOptions& opts);
     // The iteration a run with this seed replays.
+    // Recorded start of op i relative to the time origin; 0 when start times were not kept.
+    Tick start_of(size_t i) const { return start_ps.empty() ? 0 : start_ps[i]; }
     static uint32_t chosen_iteration(const ProgramOptions& opts) {
         return opts.num_iterations ? static_cast<uint32_t>(opts.seed % opts.num_iterations) : 0;
     }

@@ -63,9 +63,10 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
             return;
         }
         const ReplayOp& op = program_.ops[st.cur];
-        if (cfg_.mode == ReplayMode::Timed && !st.in_transfer && !st.waiting && op.t_ps > now) {
+        if (cfg_.mode == ReplayMode::Timed && !st.in_transfer && !st.waiting &&
+            program_.start_of(st.cur) > now) {
             st.state = State::Timed;
-            host_.schedule_resume(program_.gpu, s, op.t_ps, false);
+            host_.schedule_resume(program_.gpu, s, program_.start_of(st.cur), false);
             return;
         }
         switch (op.kind()) {

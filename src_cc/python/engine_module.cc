@@ -90,6 +90,7 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     po.straggler_prob = get<double>(cfg, "straggler_prob", 0.0);
     po.straggler_slowdown = get<double>(cfg, "straggler_slowdown", 1.0);
     po.time_origin_ns = get<double>(cfg, "time_origin_ns", std::nan(""));
+    po.keep_start_times = ec.replay.mode == ReplayMode::Timed;
 
     // Ops arrive one GPU at a time from any iterable (a list, or a generator reading the file)
     // and are converted at once, so the numpy copy of a GPU is released before the next.
