@@ -16,6 +16,7 @@ import numpy as np
 from eidola.errors import EidolaError
 from eidola.params import RunParams
 from eidola.profile import Profile, open_profile
+from eidola.profile.streaming import LazyProfile
 from eidola.topology import Topology
 
 
@@ -70,12 +71,16 @@ class ProfileMeta:
     attrs: dict[str, Any]
 
 
-def run(profile: Profile | str | Path, topology: Topology, params: RunParams,
+def run(profile: Profile | LazyProfile | str | Path, topology: Topology, params: RunParams,
         *, max_events: int = 0) -> RunResult:
     """Replay `profile` (in memory, or a file streamed GPU by GPU) on `topology`.
 
     Raises EidolaError on bad input and DeadlockError when waits can never be satisfied.
     """
+    if isinstance(profile, LazyProfile):
+        return _run(profile.num_gpus, profile.attrs, profile.variability, lambda g: iter(()),
+                    profile.gpu_ops, profile.num_ops, topology, params, max_events, None,
+                    origin=profile.time_origin_ns)
     if isinstance(profile, (str, Path)):
         with open_profile(profile) as reader:
             return _run(reader.num_gpus, reader.attrs, reader.variability,
@@ -90,7 +95,7 @@ def run(profile: Profile | str | Path, topology: Topology, params: RunParams,
 def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
          chunks_of: Callable[[int], Iterator[np.ndarray]], ops_of: Callable[[int], np.ndarray],
          num_ops: int, topology: Topology, params: RunParams, max_events: int,
-         source: Path | None) -> RunResult:
+         source: Path | None, origin: float | None = None) -> RunResult:
     from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
     from eidola.results import build_summary
 
@@ -99,7 +104,9 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
                           f"only {topology.num_gpus}", path=source, field="num_gpus")
     num_iterations = int(attrs.get("num_iterations", 1) or 1)
     iteration = params.seed % num_iterations
-    origin = _time_origin_ns((c for g in range(num_gpus) for c in chunks_of(g)), iteration, num_iterations)
+    if origin is None:
+        origin = _time_origin_ns((c for g in range(num_gpus) for c in chunks_of(g)), iteration,
+                                 num_iterations)
     config = {
         **params.to_dict(),
         "num_gpus": num_gpus,
