@@ -135,3 +135,32 @@ def test_series_account_for_every_byte_and_poll() -> None:
     assert raw["link_bytes_series"].sum() == raw["channel_bytes"].sum()
     assert raw["polling_series"].sum() == res.summary["polling_reads"]
     assert raw["link_bytes_series"].shape[1] <= 1024
+
+
+def test_nvls_allreduce_moves_s_plus_s_over_n_each_way_per_switch_port() -> None:
+    n, size, streams = 8, 64 * MiB, 4
+    prof = synthesize("allreduce", gpus=n, size_bytes=size, algo="nvls", chunk_bytes=MiB, streams=streams)
+    topo = build_topology("h100")
+    res = run(prof, topo, RunParams(sync="syncmon", packet_bytes=64 * 1024))
+    ch = topo.channels()
+    carried = res.raw["channel_bytes"]
+    barrier = 8 * streams  # one 8-byte multicast signal per stream
+    for g in range(n):
+        up = np.flatnonzero((ch["src"] == g) & (ch["dst"] == n))[0]
+        down = np.flatnonzero((ch["src"] == n) & (ch["dst"] == g))[0]
+        assert carried[up] == size + size // n + barrier
+        assert carried[down] == size + size // n + n * barrier
+
+
+def test_nvls_beats_the_ring_bound_as_in_switch_reduction_should() -> None:
+    n, size, bw = 8, GiB, 450.0
+    prof = synthesize("allreduce", gpus=n, size_bytes=size, algo="nvls", chunk_bytes=MiB, streams=4)
+    res = run(prof, build_topology("h100"), RunParams(sync="syncmon", packet_bytes=64 * 1024, series=False))
+    # each port carries S + S/n each way: bus bandwidth tends to 2(n-1)/(n+1) x link bandwidth
+    assert res.summary["bus_bandwidth_gbps"] == pytest.approx(2 * (n - 1) / (n + 1) * bw, rel=0.05)
+
+
+def test_multicast_without_a_switch_is_a_clear_error() -> None:
+    prof = synthesize("allreduce", gpus=4, size_bytes=MiB, algo="nvls")
+    with pytest.raises(EidolaError, match="multicast .* not attached to a switch"):
+        run(prof, build_topology("ring", 4), RunParams())

@@ -273,3 +273,54 @@ def p2p(table: OpTable, src: int, dst: int, size: int, *, chunk: int | None = No
               flag=flag_base, value=1)
     table.add(gpu=dst, seq=seq_base, stream=stream_base, kind=OpKind.WAIT, flag=flag_base, value=1)
     return 1
+
+
+#: Peer id of multicast ops (NVLS): the switch the GPU hangs off fans the op out to all GPUs.
+MULTICAST_PEER = -2
+
+
+def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = None,
+         channels: int = 1, flag_base: int = 0, stream_base: int = 0, seq_base: int = 0) -> int:
+    """NVLS-style all-reduce with in-switch reduction (NVSwitch multimem), over `members`.
+
+    Rank r owns shard r (S/n). Each of `channels` streams takes a part of it and, per slice,
+    (1) multicast-reads it: the switch reads the same bytes from every GPU, reduces them and
+    returns the sum to r (multimem.ld_reduce), then (2) multicast-writes the sum: the switch
+    copies it to every GPU (multimem.st). Finally each stream adds 1 to its barrier flag on
+    every GPU (a multicast signal, ordered after its writes) and waits until all n * channels
+    streams have done so. Per GPU this puts S + S/n bytes on each direction of its switch
+    port, against 2(n-1)S/n for a ring. Needs a topology where GPUs sit on a switch.
+    """
+    n = len(members)
+    if n < 2:
+        return 0
+    C = max(1, int(channels))
+    shard = split_even(size, n)
+    shard_off = offsets_of(shard)
+    part = split_even(shard, C)                      # (n, C)
+    part_off = offsets_of(part)
+    m = _slices(int(part.max()), chunk)
+    sl = split_even(part, m)                         # (n, C, m)
+    sl_off = offsets_of(sl)
+    r = np.arange(n)[:, None, None]
+    c = np.arange(C)[None, :, None]
+    j = np.arange(m)[None, None, :]
+    nbytes = sl[r, c, j]
+    addr = shard_off[r] + part_off[r, c] + sl_off[r, c, j]
+    gpu = members[r]
+    stream = stream_base + c
+    seq = seq_base + j * 2
+    b = np.broadcast_arrays(gpu, stream, seq, nbytes, addr)
+    keep = b[3] > 0
+    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep], kind=OpKind.READ,
+              peer=MULTICAST_PEER, nbytes=b[3][keep], addr=b[4][keep])
+    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 1, kind=OpKind.WRITE,
+              peer=MULTICAST_PEER, nbytes=b[3][keep], addr=b[4][keep])
+    rr = np.arange(n)[:, None]
+    cc = np.arange(C)[None, :]
+    tail = seq_base + m * 2
+    table.add(gpu=members[rr], stream=stream_base + cc, seq=tail, kind=OpKind.SIGNAL,
+              peer=MULTICAST_PEER, flag=flag_base, value=1)
+    table.add(gpu=members[rr], stream=stream_base + cc, seq=tail + 1, kind=OpKind.WAIT,
+              flag=flag_base, value=n * C)
+    return 1

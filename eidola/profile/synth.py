@@ -25,7 +25,7 @@ from eidola.profile.units import format_size
 #: kind -> algorithms it accepts (first = default; empty: no --algo)
 KINDS: dict[str, tuple[str, ...]] = {
     "p2p": (),
-    "allreduce": ("ring", "direct"),
+    "allreduce": ("ring", "direct", "nvls"),
     "reducescatter": ("ring", "direct"),
     "allgather": ("ring", "direct"),
     "alltoall": ("direct",),
@@ -150,6 +150,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         if algo == "ring":
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
                       reduce_ns_per_byte=reduce_ns_per_byte)
+        elif algo == "nvls":
+            coll.nvls(table, members, size, chunk=chunk_bytes, channels=streams)
         else:
             coll.direct(table, members, size, kind, chunk=chunk_bytes, streams=streams,
                         reduce_ns_per_byte=reduce_ns_per_byte)

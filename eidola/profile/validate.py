@@ -16,6 +16,7 @@ import numpy as np
 
 from eidola.profile.io import ProfileReader
 from eidola.profile.model import Profile
+from eidola.profile.collectives import MULTICAST_PEER
 from eidola.profile.schema import KIND_NAMES, OpKind
 
 _CHUNK = 1 << 20
@@ -80,7 +81,8 @@ class _Checker:
         self._flag_ops("kind", gpu, kind > max(KIND_NAMES), ops, base,
                        lambda o: f"unknown op kind {int(o['kind'])}")
         remote = (kind == OpKind.WRITE) | (kind == OpKind.READ) | (kind == OpKind.SIGNAL)
-        bad_peer = remote & ((peer < 0) | (peer >= n))
+        multicast = remote & (peer == MULTICAST_PEER)  # NVLS: every GPU through the switch
+        bad_peer = remote & ~multicast & ((peer < 0) | (peer >= n))
         self._flag_ops("peer", gpu, bad_peer, ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} to peer {int(o['peer'])}, outside "
                                  f"0..{n - 1}")
@@ -107,6 +109,14 @@ class _Checker:
         self._check_monotone(gpu, ops, base)
         # flag reachability evidence
         ok_sig = sig & (peer >= 0) & (peer < n) & (ops["flag"] >= 0) & (ops["value"] > 0)
+        mc_sig = sig & (peer == MULTICAST_PEER) & (ops["flag"] >= 0) & (ops["value"] > 0)
+        if mc_sig.any():  # a multicast signal adds to the flag on every GPU
+            idx = np.repeat(np.flatnonzero(mc_sig), n)
+            to = np.tile(np.arange(n, dtype=np.int64), int(mc_sig.sum()))
+            keys, sums, _ = _group_reduce([ops["iteration"][idx].astype(np.int64), to,
+                                           ops["flag"][idx].astype(np.int64)],
+                                          ops["value"][idx].astype(np.int64), "sum")
+            self._sig.append((*keys, sums))
         if ok_sig.any():
             it = ops["iteration"][ok_sig].astype(np.int64)
             keys, sums, _ = _group_reduce([it, peer[ok_sig].astype(np.int64),

@@ -41,7 +41,18 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         in_channels_[s.dst].push_back(c);
         channels_.push_back(std::move(ch));
     }
-    route_.resize(net_.num_gpus);
+    route_.resize(net_.num_nodes);
+    mcast_switch_.assign(net_.num_gpus, kNone);
+    for (uint32_t c = 0; c < channels_.size(); ++c) {
+        const Channel& ch = channels_[c];
+        if (ch.src < net_.num_gpus && ch.dst >= net_.num_gpus && mcast_switch_[ch.src] == kNone)
+            mcast_switch_[ch.src] = ch.dst;
+    }
+    for (const GpuProgram& p : programs)
+        for (const ReplayOp& op : p.ops)
+            if (op.peer == kMulticastPeer && mcast_switch_[p.gpu] == kNone)
+                throw std::invalid_argument("gpu " + std::to_string(p.gpu) +
+                                            " uses multicast (peer -2) but is not attached to a switch");
     flags_.resize(net_.num_gpus);
     hbm_.reserve(net_.num_gpus);
     for (uint32_t g = 0; g < net_.num_gpus; ++g) hbm_.emplace_back(net_.hbm_bw_gbps, 0.0);
@@ -103,7 +114,7 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst) {
     }
     const uint32_t c = table[node];
     if (c == kNone)
-        throw std::runtime_error("no route from node " + std::to_string(node) + " to GPU " +
+        throw std::runtime_error("no route from node " + std::to_string(node) + " to node " +
                                  std::to_string(dst));
     return c;
 }
@@ -164,14 +175,14 @@ bool Engine::send(const Request& req, Tick now) {
         hbm_access(req.gpu, req.bytes, now);
         bin_add(poll_series_, req.gpu, now, 1);
         const uint32_t id = alloc_packet();
-        packets_[id] = Packet{req, req.gpu, kNone, req.bytes, false, 0};
+        packets_[id] = Packet{req, req.gpu, kNone, req.bytes, false, 0, Role::Plain, kNone, 0};
         const Tick done = hbm_[req.gpu].free_at() + mem_latency_ps_;
         schedule(done, kDeliverPoll, id, 0, false);
         return true;
     }
     case ReqKind::Watch: {
         const uint32_t id = alloc_packet();
-        packets_[id] = Packet{req, req.gpu, kNone, 0, false, 0};
+        packets_[id] = Packet{req, req.gpu, kNone, 0, false, 0, Role::Plain, kNone, 0};
         schedule(now + syncmon_latency_ps_, kWatch, id, 0);
         return true;
     }
@@ -180,7 +191,13 @@ bool Engine::send(const Request& req, Tick now) {
     }
     const uint32_t id = alloc_packet();
     const uint32_t wire = req.kind == ReqKind::Read ? 0 : req.bytes;
-    packets_[id] = Packet{req, req.peer, kNone, wire, false, 0};
+    if (req.peer == static_cast<uint32_t>(kMulticastPeer)) {  // climbs to the GPU's switch
+        const uint32_t sw = mcast_switch_[req.gpu];
+        packets_[id] = Packet{req, sw, kNone, wire, false, 0, Role::Up, kNone, 0};
+        offer(id, next_channel(req.gpu, sw), now);
+        return true;
+    }
+    packets_[id] = Packet{req, req.peer, kNone, wire, false, 0, Role::Plain, kNone, 0};
     if (req.peer == req.gpu) {
         arrive_at_gpu(id, now);  // local memory: no network
     } else {
@@ -216,43 +233,49 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
 void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
     Packet& p = packets_[pkt];
     if (node == p.dst_node) {
-        arrive_at_gpu(pkt, earliest);
+        if (node < net_.num_gpus)
+            arrive_at_gpu(pkt, earliest);
+        else
+            arrive_at_switch(pkt, earliest);
         return;
     }
     offer(pkt, next_channel(node, p.dst_node), earliest + node_latency_ps_[node]);
 }
 
+void Engine::release_buffer(Packet& p, Tick when) {
+    if (p.in_channel != kNone)
+        schedule(when + channels_[p.in_channel].timing.latency_ps(), kCredit, p.in_channel, p.wire_bytes);
+    p.in_channel = kNone;
+}
+
 void Engine::arrive_at_gpu(uint32_t pkt, Tick now) {
     Packet& p = packets_[pkt];
     const uint32_t gpu = p.dst_node;
-    auto release_buffer = [&](Tick when) {
-        if (p.in_channel != kNone)
-            schedule(when + channels_[p.in_channel].timing.latency_ps(), kCredit, p.in_channel,
-                     p.wire_bytes);
-        p.in_channel = kNone;
-    };
     if (p.response) {  // read data back at the requester
-        release_buffer(now);
+        release_buffer(p, now);
         schedule(now, kDeliver, pkt, 0);
         return;
     }
     switch (p.req.kind) {
     case ReqKind::Write: {
         const Tick start = hbm_access(gpu, p.req.bytes, now);
-        release_buffer(start);
+        release_buffer(p, start);
         const Tick done = hbm_[gpu].free_at() + mem_latency_ps_;
-        schedule(done + return_latency(gpu, p.req.gpu), kDeliver, pkt, 0);
+        if (p.role == Role::Copy)  // a multicast copy answers to its switch
+            schedule(done + return_latency(gpu, packets_[p.parent].dst_node), kCopyDone, pkt, 0);
+        else
+            schedule(done + return_latency(gpu, p.req.gpu), kDeliver, pkt, 0);
         return;
     }
     case ReqKind::Signal: {
         const Tick start = hbm_access(gpu, p.req.bytes, now);
-        release_buffer(start);
+        release_buffer(p, start);
         schedule(hbm_[gpu].free_at() + mem_latency_ps_, kFlagUpdate, pkt, 0);
         return;
     }
     case ReqKind::Read: {
         const Tick start = hbm_access(gpu, p.req.bytes, now);
-        release_buffer(start);
+        release_buffer(p, start);
         schedule(hbm_[gpu].free_at() + mem_latency_ps_, kInject, pkt, 0);
         return;
     }
@@ -261,11 +284,47 @@ void Engine::arrive_at_gpu(uint32_t pkt, Tick now) {
     }
 }
 
+uint32_t Engine::multicast_switch(uint32_t gpu) const { return mcast_switch_[gpu]; }
+
+// A packet whose destination is a switch: a multicast request to fan out, or one GPU's part
+// of a multicast read coming back for reduction.
+void Engine::arrive_at_switch(uint32_t pkt, Tick now) {
+    Packet& p = packets_[pkt];
+    const uint32_t sw = p.dst_node;
+    release_buffer(p, now);
+    const Tick out = now + node_latency_ps_[sw];
+    if (p.role == Role::Up) {
+        p.pending = net_.num_gpus;
+        const bool read = p.req.kind == ReqKind::Read;
+        const Request req = p.req;
+        const uint32_t wire = p.wire_bytes;
+        for (uint32_t g = 0; g < net_.num_gpus; ++g) {
+            const uint32_t id = alloc_packet();  // may reallocate packets_: no references kept
+            packets_[id] = Packet{req, g, kNone, read ? 0u : wire, false, 0,
+                                  read ? Role::ReadReq : Role::Copy, pkt, 0};
+            offer(id, next_channel(sw, g), out);
+        }
+        return;
+    }
+    if (p.role == Role::ReadData) {
+        const uint32_t parent = p.parent;
+        free_packet(pkt);
+        Packet& up = packets_[parent];
+        if (--up.pending > 0) return;
+        // every GPU's part is in: the reduced data goes down to the requester
+        up.response = true;
+        up.role = Role::Plain;
+        up.dst_node = up.req.gpu;
+        up.wire_bytes = up.req.bytes;
+        offer(parent, next_channel(sw, up.req.gpu), out);
+    }
+}
+
 void Engine::notify_woken(uint32_t gpu, Tick now) {
     for (const Watcher& w : woken_) {
         const uint32_t id = alloc_packet();
         Request req{ReqKind::Watch, gpu, w.stream, gpu, 0, 0, -1, w.threshold, now};
-        packets_[id] = Packet{req, gpu, kNone, 0, false, 0};
+        packets_[id] = Packet{req, gpu, kNone, 0, false, 0, Role::Plain, kNone, 0};
         ++notifications_;
         schedule(now + syncmon_latency_ps_, kDeliver, id, 0);
     }
@@ -351,7 +410,10 @@ EngineOutcome Engine::run() {
             const uint32_t gpu = p.dst_node;
             flags_[gpu].add(p.req.flag, p.req.value, now_, woken_);
             notify_woken(gpu, now_);
-            schedule(now_ + return_latency(gpu, p.req.gpu), kDeliver, e.a, 0);
+            if (p.role == Role::Copy)
+                schedule(now_ + return_latency(gpu, packets_[p.parent].dst_node), kCopyDone, e.a, 0);
+            else
+                schedule(now_ + return_latency(gpu, p.req.gpu), kDeliver, e.a, 0);
             break;
         }
         case kWatch: {
@@ -366,11 +428,25 @@ EngineOutcome Engine::run() {
         }
         case kInject: {  // read data leaves the peer's memory towards the requester
             Packet& p = packets_[e.a];
-            p.response = true;
-            p.dst_node = p.req.gpu;
+            const uint32_t here = p.dst_node;
+            if (p.role == Role::ReadReq) {  // part of a multicast read: up to the switch
+                p.role = Role::ReadData;
+                p.dst_node = packets_[p.parent].dst_node;
+            } else {
+                p.response = true;
+                p.dst_node = p.req.gpu;
+            }
             p.wire_bytes = p.req.bytes;
             p.in_channel = kNone;
-            forward(e.a, p.req.peer, now_);
+            forward(e.a, here, now_);
+            break;
+        }
+        case kCopyDone: {  // a multicast copy is written: count it at its switch
+            const uint32_t parent = packets_[e.a].parent;
+            free_packet(e.a);
+            Packet& up = packets_[parent];
+            if (--up.pending == 0)
+                schedule(now_ + return_latency(up.dst_node, up.req.gpu), kDeliver, parent, 0);
             break;
         }
         }

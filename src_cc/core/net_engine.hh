@@ -81,7 +81,10 @@ class Engine : public ReplayHost {
 
   private:
     enum EventType : uint32_t { kResume, kResumePoll, kArrive, kCredit, kDeliver, kDeliverPoll,
-                                kFlagUpdate, kWatch, kInject };
+                                kFlagUpdate, kWatch, kInject, kCopyDone };
+    // Multicast (NVLS) packets: the issuer's packet climbs to its switch (Up); the switch fans
+    // out copies or read requests to every GPU and counts them back before answering.
+    enum class Role : uint8_t { Plain, Up, Copy, ReadReq, ReadData };
     struct Packet {
         Request req;
         uint32_t dst_node;    // where it is heading (peer GPU, or the requester for read data)
@@ -89,6 +92,9 @@ class Engine : public ReplayHost {
         uint32_t wire_bytes;  // bytes it occupies on links and in buffers
         bool response;        // read data on its way back
         int64_t observed;
+        Role role;
+        uint32_t parent;      // multicast: the Up packet a copy answers to
+        uint32_t pending;     // multicast Up packet: copies or reads not yet answered
     };
     struct Queued {
         uint32_t packet;
@@ -113,6 +119,9 @@ class Engine : public ReplayHost {
     void offer(uint32_t pkt, uint32_t ch, Tick earliest);
     void depart(uint32_t pkt, uint32_t ch, Tick earliest);
     void arrive_at_gpu(uint32_t pkt, Tick now);
+    void arrive_at_switch(uint32_t pkt, Tick now);
+    void release_buffer(Packet& p, Tick when);
+    uint32_t multicast_switch(uint32_t gpu) const;
     Tick hbm_access(uint32_t gpu, uint64_t bytes, Tick now);
     void notify_woken(uint32_t gpu, Tick now);
     void bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t bytes);
@@ -125,7 +134,7 @@ class Engine : public ReplayHost {
     std::vector<LinkTiming> hbm_;
     std::vector<Channel> channels_;
     std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
-    std::vector<std::vector<uint32_t>> route_;        // per destination GPU: next channel per node
+    std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
     std::unordered_map<uint64_t, Tick> return_latency_;
     std::vector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
@@ -134,6 +143,7 @@ class Engine : public ReplayHost {
     Tick now_ = 0;
     Tick mem_latency_ps_, syncmon_latency_ps_;
     std::vector<Tick> node_latency_ps_;
+    std::vector<uint32_t> mcast_switch_;  // per GPU: the switch its multicast goes through
     bool any_wait_satisfiable() const;
     uint64_t progress_events_ = 0;
     uint64_t waits_done_ = 0;             // waits completed so far (any GPU)

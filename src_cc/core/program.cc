@@ -50,7 +50,8 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
                                         std::to_string(o.kind));
         const OpKind kind = static_cast<OpKind>(o.kind);
         const bool remote = kind == OpKind::Write || kind == OpKind::Signal || kind == OpKind::Read;
-        if (remote && (o.peer < 0 || static_cast<uint32_t>(o.peer) >= num_gpus))
+        const bool multicast = remote && o.peer == kMulticastPeer;
+        if (remote && !multicast && (o.peer < 0 || static_cast<uint32_t>(o.peer) >= num_gpus))
             throw std::invalid_argument(where(gpu, i) + ": field 'peer': " + std::to_string(o.peer) +
                                         " is outside 0.." + std::to_string(num_gpus - 1));
         if ((kind == OpKind::Signal || kind == OpKind::Wait) && o.flag < 0)

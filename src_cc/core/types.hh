@@ -16,6 +16,11 @@ constexpr Tick kMaxTick = ~Tick(0);
 inline Tick ns_to_ps(double ns) { return ns <= 0.0 ? 0 : static_cast<Tick>(ns * 1000.0 + 0.5); }
 inline double ps_to_ns(Tick ps) { return static_cast<double>(ps) / 1000.0; }
 
+// Peer id of a multicast op (NVLS-style): a write or signal goes to every GPU through the
+// switch the issuing GPU is attached to; a read returns the switch's reduction of the same
+// address on every GPU (multimem.ld_reduce). Stored in profiles as peer = -2.
+constexpr int32_t kMulticastPeer = -2;
+
 // Op kinds; the numeric values are stored in profile files (eidola/profile/schema.py).
 enum class OpKind : uint8_t { Compute = 0, Write = 1, Signal = 2, Wait = 3, Read = 4 };
 
