@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from eidola import __version__
-from eidola.errors import EidolaError
+from eidola.cli_support import OneLineErrorGroup
 
 
-class _EidolaGroup(click.Group):
-    """Turns EidolaError into a one-line message and exit status 2, never a traceback."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except EidolaError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_EidolaGroup)
+@click.group(cls=OneLineErrorGroup)
 @click.version_option(__version__, prog_name="eidola")
 def main() -> None:
     """Eidola: GPU-to-GPU traffic of fused compute+communication kernels, replayed."""

@@ -14,22 +14,12 @@ from pathlib import Path
 
 import click
 
+from eidola.cli_support import OneLineErrorGroup
 from eidola.errors import EidolaError
 from eidola.profile.info import format_info, profile_info
 from eidola.profile.io import ProfileReader, write_profile
 from eidola.profile.units import parse_size, format_size
 from eidola.profile.validate import validate_profile
-
-
-class _ProfileGroup(click.Group):
-    """Prints EidolaError as one line and exits 2, also when used on its own (tests, scripts)."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except EidolaError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
 
 
 def _require(**values: object) -> None:
@@ -65,7 +55,7 @@ def _opt_float(value: str | None, field: str) -> float | None:
         raise EidolaError(f"expected a number, got {value!r}", field=field) from None
 
 
-@click.group(name="profile", cls=_ProfileGroup)
+@click.group(name="profile", cls=OneLineErrorGroup)
 def profile_group() -> None:
     """Make, import, inspect and check traffic profiles (.h5)."""
 

@@ -1,0 +1,21 @@
+"""What every `eidola` click command shares: user errors as one line, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from eidola.errors import EidolaError
+
+
+class OneLineErrorGroup(click.Group):
+    """A click group that prints EidolaError as ``error: <message>`` and exits with status 2,
+    also when the group is used on its own (tests, scripts)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except EidolaError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
