@@ -206,13 +206,62 @@ bool Engine::send(const Request& req, Tick now) {
     return true;
 }
 
+namespace {
+constexpr auto kLaterFirst = [](const std::pair<Tick, uint64_t>& a, const std::pair<Tick, uint64_t>& b) {
+    return a.first > b.first;
+};
+}  // namespace
+
+void Engine::collect_credits(Channel& c) {
+    while (!c.returns.empty() && c.returns.front().first <= now_) {
+        c.credits += c.returns.front().second;
+        std::pop_heap(c.returns.begin(), c.returns.end(), kLaterFirst);
+        c.returns.pop_back();
+    }
+}
+
+void Engine::wake_when_credits_return(uint32_t ch) {
+    Channel& c = channels_[ch];
+    if (c.head == c.queue.size() || c.returns.empty()) return;
+    const Tick t = c.returns.front().first;
+    if (t < c.wake_at) {
+        c.wake_at = t;
+        schedule(t, kCredit, ch, 0);
+    }
+}
+
+void Engine::return_credit(uint32_t ch, Tick when, uint64_t bytes) {
+    Channel& c = channels_[ch];
+    c.returns.emplace_back(when, bytes);
+    std::push_heap(c.returns.begin(), c.returns.end(), kLaterFirst);
+    wake_when_credits_return(ch);
+}
+
+void Engine::drain(uint32_t ch) {
+    Channel& c = channels_[ch];
+    collect_credits(c);
+    while (c.head < c.queue.size() && c.credits >= packets_[c.queue[c.head].packet].wire_bytes) {
+        const Queued q = c.queue[c.head++];
+        depart(q.packet, ch, std::max(now_, q.earliest));
+    }
+    if (c.head == c.queue.size()) {
+        c.queue.clear();
+        c.head = 0;
+    }
+    wake_when_credits_return(ch);
+}
+
 void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
     Channel& c = channels_[ch];
-    if (c.head == c.queue.size() && c.credits >= packets_[pkt].wire_bytes) {
-        depart(pkt, ch, earliest);
-    } else {
-        c.queue.push_back({pkt, earliest});
+    if (c.head == c.queue.size()) {
+        if (c.credits < packets_[pkt].wire_bytes) collect_credits(c);
+        if (c.credits >= packets_[pkt].wire_bytes) {
+            depart(pkt, ch, earliest);
+            return;
+        }
     }
+    c.queue.push_back({pkt, earliest});
+    wake_when_credits_return(ch);
 }
 
 void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
@@ -222,10 +271,8 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
     const Tick start = c.timing.occupy(earliest, p.wire_bytes);
     channel_bytes_[ch] += p.wire_bytes;
     bin_add(link_series_, ch, start, p.wire_bytes);
-    if (p.in_channel != kNone) {  // it leaves the previous hop's buffer now
-        schedule(start + channels_[p.in_channel].timing.latency_ps(), kCredit, p.in_channel,
-                 p.wire_bytes);
-    }
+    if (p.in_channel != kNone)  // it leaves the previous hop's buffer now
+        return_credit(p.in_channel, start + channels_[p.in_channel].timing.latency_ps(), p.wire_bytes);
     p.in_channel = ch;
     schedule(c.timing.free_at() + c.timing.latency_ps(), kArrive, pkt, 0);
 }
@@ -244,7 +291,7 @@ void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
 
 void Engine::release_buffer(Packet& p, Tick when) {
     if (p.in_channel != kNone)
-        schedule(when + channels_[p.in_channel].timing.latency_ps(), kCredit, p.in_channel, p.wire_bytes);
+        return_credit(p.in_channel, when + channels_[p.in_channel].timing.latency_ps(), p.wire_bytes);
     p.in_channel = kNone;
 }
 
@@ -379,18 +426,10 @@ EngineOutcome Engine::run() {
         case kArrive:
             forward(e.a, channels_[packets_[e.a].in_channel].dst, now_);
             break;
-        case kCredit: {
+        case kCredit: {  // credits a waiting packet needs are back
             Channel& c = channels_[e.a];
-            c.credits += e.b;
-            while (c.head < c.queue.size() &&
-                   c.credits >= packets_[c.queue[c.head].packet].wire_bytes) {
-                const Queued q = c.queue[c.head++];
-                depart(q.packet, e.a, std::max(now_, q.earliest));
-            }
-            if (c.head == c.queue.size()) {
-                c.queue.clear();
-                c.head = 0;
-            }
+            if (now_ >= c.wake_at) c.wake_at = kMaxTick;
+            drain(e.a);
             break;
         }
         case kDeliver:

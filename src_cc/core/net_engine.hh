@@ -107,6 +107,10 @@ class Engine : public ReplayHost {
         uint64_t credits;
         std::vector<Queued> queue;  // FIFO: head index below
         size_t head = 0;
+        // Credits on their way back, applied lazily when the channel next decides; an event
+        // is scheduled only while packets wait for them (min-heap by time).
+        std::vector<std::pair<Tick, uint64_t>> returns;
+        Tick wake_at = kMaxTick;
     };
     static constexpr uint32_t kNone = ~uint32_t(0);
 
@@ -117,6 +121,10 @@ class Engine : public ReplayHost {
     Tick return_latency(uint32_t from, uint32_t to);
     void forward(uint32_t pkt, uint32_t node, Tick earliest);
     void offer(uint32_t pkt, uint32_t ch, Tick earliest);
+    void return_credit(uint32_t ch, Tick when, uint64_t bytes);
+    void collect_credits(Channel& c);
+    void wake_when_credits_return(uint32_t ch);
+    void drain(uint32_t ch);
     void depart(uint32_t pkt, uint32_t ch, Tick earliest);
     void arrive_at_gpu(uint32_t pkt, Tick now);
     void arrive_at_switch(uint32_t pkt, Tick now);
