@@ -308,3 +308,30 @@ TEST(Engine, SmallBuffersBackPressureWithoutLosingBytes) {
     // 256 packets, each waiting a credit round trip (2 us): far slower than bandwidth allows.
     EXPECT_GT(ps_to_ns(e.replayers()[1]->stats().finish_ps), 256 * 2000.0);
 }
+
+TEST(Engine, MulticastWriteReachesEveryGpuAndIsAcknowledgedOnce) {
+    // Three GPUs on a switch (node 3); GPU 0 multicasts 1 MiB, then multicast-signals flag 0.
+    NetworkSpec n;
+    n.num_gpus = 3;
+    n.num_nodes = 4;
+    for (uint32_t g = 0; g < 3; ++g) {
+        n.channels.push_back({g, 3, 100.0, 100.0});
+        n.channels.push_back({3, g, 100.0, 100.0});
+    }
+    n.node_latency_ns = {0, 0, 0, 0};
+    const uint64_t size = 1ull << 20;
+    std::vector<ProfileOp> g0 = {op(OpKind::Write, 0, kMulticastPeer, size),
+                                 op(OpKind::Signal, 0, kMulticastPeer, 0, 0, 1)};
+    std::vector<ProfileOp> wait = {op(OpKind::Wait, 0, -1, 0, 0, 1)};
+    std::vector<GpuProgram> progs;
+    progs.push_back(GpuProgram::build(0, 3, g0.data(), g0.size(), {}));
+    progs.push_back(GpuProgram::build(1, 3, wait.data(), 1, {}));
+    progs.push_back(GpuProgram::build(2, 3, wait.data(), 1, {}));
+    EngineConfig cfg;
+    cfg.series = false;
+    Engine e(n, cfg, std::move(progs));
+    ASSERT_TRUE(e.run().finished);
+    EXPECT_EQ(e.channel_bytes()[0], size + 8);  // up from GPU 0 once
+    for (int g = 0; g < 3; ++g) EXPECT_EQ(e.channel_bytes()[2 * g + 1], size + 8) << "down to " << g;
+    EXPECT_EQ(e.replayers()[0]->stats().write_latency.count(), 16u);  // one ack per packet
+}
