@@ -333,5 +333,5 @@ TEST(Engine, MulticastWriteReachesEveryGpuAndIsAcknowledgedOnce) {
     ASSERT_TRUE(e.run().finished);
     EXPECT_EQ(e.channel_bytes()[0], size + 8);  // up from GPU 0 once
     for (int g = 0; g < 3; ++g) EXPECT_EQ(e.channel_bytes()[2 * g + 1], size + 8) << "down to " << g;
-    EXPECT_EQ(e.replayers()[0]->stats().write_latency.count(), 16u);  // one ack per packet
+    EXPECT_EQ(e.replayers()[0]->stats().write_latency.count(), size / 4096);  // one ack per packet
 }
