@@ -119,24 +119,6 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst) {
     return c;
 }
 
-// Latency-only return path for acknowledgements: the sum of link and relay latencies.
-Tick Engine::return_latency(uint32_t from, uint32_t to) {
-    if (from == to) return 0;
-    const uint64_t key = (static_cast<uint64_t>(from) << 32) | to;
-    auto it = return_latency_.find(key);
-    if (it != return_latency_.end()) return it->second;
-    Tick total = 0;
-    uint32_t node = from;
-    while (node != to) {
-        const uint32_t c = next_channel(node, to);
-        total += channels_[c].timing.latency_ps();
-        node = channels_[c].dst;
-        if (node != to) total += node_latency_ps_[node];
-    }
-    return_latency_.emplace(key, total);
-    return total;
-}
-
 Tick Engine::hbm_access(uint32_t gpu, uint64_t bytes, Tick now) {
     return hbm_[gpu].occupy(now, bytes);
 }
@@ -175,14 +157,14 @@ bool Engine::send(const Request& req, Tick now) {
         hbm_access(req.gpu, req.bytes, now);
         bin_add(poll_series_, req.gpu, now, 1);
         const uint32_t id = alloc_packet();
-        packets_[id] = Packet{req, req.gpu, kNone, req.bytes, false, 0, Role::Plain, kNone, 0};
+        packets_[id] = Packet{req, req.gpu, kNone, req.bytes, false, 0, Role::Plain, kNone, 0, 0};
         const Tick done = hbm_[req.gpu].free_at() + mem_latency_ps_;
         schedule(done, kDeliverPoll, id, 0, false);
         return true;
     }
     case ReqKind::Watch: {
         const uint32_t id = alloc_packet();
-        packets_[id] = Packet{req, req.gpu, kNone, 0, false, 0, Role::Plain, kNone, 0};
+        packets_[id] = Packet{req, req.gpu, kNone, 0, false, 0, Role::Plain, kNone, 0, 0};
         schedule(now + syncmon_latency_ps_, kWatch, id, 0);
         return true;
     }
@@ -193,11 +175,11 @@ bool Engine::send(const Request& req, Tick now) {
     const uint32_t wire = req.kind == ReqKind::Read ? 0 : req.bytes;
     if (req.peer == static_cast<uint32_t>(kMulticastPeer)) {  // climbs to the GPU's switch
         const uint32_t sw = mcast_switch_[req.gpu];
-        packets_[id] = Packet{req, sw, kNone, wire, false, 0, Role::Up, kNone, 0};
+        packets_[id] = Packet{req, sw, kNone, wire, false, 0, Role::Up, kNone, 0, 0};
         offer(id, next_channel(req.gpu, sw), now);
         return true;
     }
-    packets_[id] = Packet{req, req.peer, kNone, wire, false, 0, Role::Plain, kNone, 0};
+    packets_[id] = Packet{req, req.peer, kNone, wire, false, 0, Role::Plain, kNone, 0, 0};
     if (req.peer == req.gpu) {
         arrive_at_gpu(id, now);  // local memory: no network
     } else {
@@ -274,6 +256,7 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
     if (p.in_channel != kNone)  // it leaves the previous hop's buffer now
         return_credit(p.in_channel, start + channels_[p.in_channel].timing.latency_ps(), p.wire_bytes);
     p.in_channel = ch;
+    p.path_latency += c.timing.latency_ps();
     schedule(c.timing.free_at() + c.timing.latency_ps(), kArrive, pkt, 0);
 }
 
@@ -286,6 +269,7 @@ void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
             arrive_at_switch(pkt, earliest);
         return;
     }
+    p.path_latency += node_latency_ps_[node];
     offer(pkt, next_channel(node, p.dst_node), earliest + node_latency_ps_[node]);
 }
 
@@ -309,9 +293,9 @@ void Engine::arrive_at_gpu(uint32_t pkt, Tick now) {
         release_buffer(p, start);
         const Tick done = hbm_[gpu].free_at() + mem_latency_ps_;
         if (p.role == Role::Copy)  // a multicast copy answers to its switch
-            schedule(done + return_latency(gpu, packets_[p.parent].dst_node), kCopyDone, pkt, 0);
+            schedule(done + p.path_latency, kCopyDone, pkt, 0);
         else
-            schedule(done + return_latency(gpu, p.req.gpu), kDeliver, pkt, 0);
+            schedule(done + p.path_latency, kDeliver, pkt, 0);
         return;
     }
     case ReqKind::Signal: {
@@ -348,7 +332,7 @@ void Engine::arrive_at_switch(uint32_t pkt, Tick now) {
         for (uint32_t g = 0; g < net_.num_gpus; ++g) {
             const uint32_t id = alloc_packet();  // may reallocate packets_: no references kept
             packets_[id] = Packet{req, g, kNone, read ? 0u : wire, false, 0,
-                                  read ? Role::ReadReq : Role::Copy, pkt, 0};
+                                  read ? Role::ReadReq : Role::Copy, pkt, 0, 0};
             offer(id, next_channel(sw, g), out);
         }
         return;
@@ -371,7 +355,7 @@ void Engine::notify_woken(uint32_t gpu, Tick now) {
     for (const Watcher& w : woken_) {
         const uint32_t id = alloc_packet();
         Request req{ReqKind::Watch, gpu, w.stream, gpu, 0, 0, -1, w.threshold, now};
-        packets_[id] = Packet{req, gpu, kNone, 0, false, 0, Role::Plain, kNone, 0};
+        packets_[id] = Packet{req, gpu, kNone, 0, false, 0, Role::Plain, kNone, 0, 0};
         ++notifications_;
         schedule(now + syncmon_latency_ps_, kDeliver, id, 0);
     }
@@ -450,9 +434,9 @@ EngineOutcome Engine::run() {
             flags_[gpu].add(p.req.flag, p.req.value, now_, woken_);
             notify_woken(gpu, now_);
             if (p.role == Role::Copy)
-                schedule(now_ + return_latency(gpu, packets_[p.parent].dst_node), kCopyDone, e.a, 0);
+                schedule(now_ + p.path_latency, kCopyDone, e.a, 0);
             else
-                schedule(now_ + return_latency(gpu, p.req.gpu), kDeliver, e.a, 0);
+                schedule(now_ + p.path_latency, kDeliver, e.a, 0);
             break;
         }
         case kWatch: {
@@ -485,7 +469,7 @@ EngineOutcome Engine::run() {
             free_packet(e.a);
             Packet& up = packets_[parent];
             if (--up.pending == 0)
-                schedule(now_ + return_latency(up.dst_node, up.req.gpu), kDeliver, parent, 0);
+                schedule(now_ + up.path_latency, kDeliver, parent, 0);
             break;
         }
         }

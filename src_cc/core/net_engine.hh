@@ -95,6 +95,7 @@ class Engine : public ReplayHost {
         Role role;
         uint32_t parent;      // multicast: the Up packet a copy answers to
         uint32_t pending;     // multicast Up packet: copies or reads not yet answered
+        Tick path_latency;    // link + relay latency so far: what its acknowledgement pays back
     };
     struct Queued {
         uint32_t packet;
@@ -118,7 +119,6 @@ class Engine : public ReplayHost {
     void free_packet(uint32_t id) { free_packets_.push_back(id); }
     void schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool progress = true);
     uint32_t next_channel(uint32_t node, uint32_t dst);
-    Tick return_latency(uint32_t from, uint32_t to);
     void forward(uint32_t pkt, uint32_t node, Tick earliest);
     void offer(uint32_t pkt, uint32_t ch, Tick earliest);
     void return_credit(uint32_t ch, Tick when, uint64_t bytes);
@@ -143,7 +143,6 @@ class Engine : public ReplayHost {
     std::vector<Channel> channels_;
     std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
     std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
-    std::unordered_map<uint64_t, Tick> return_latency_;
     std::vector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
     std::vector<Watcher> woken_;
