@@ -104,10 +104,12 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
 
 def run_args(args: argparse.Namespace) -> dict[str, Any]:
     """Run one configuration; returns the summary. Raises EidolaError on bad input."""
-    from eidola.profile import profile_header
-
     if not args.profile:
         raise EidolaError("no profile given (use --profile FILE.h5)", field="profile")
+    if in_gem5():  # h5py must not be loaded inside gem5: the C++ reader answers there
+        from eidola.gem5 import profile_header
+    else:
+        from eidola.profile import profile_header
     header = profile_header(args.profile)
     topo = topology_from_args(args, header["num_gpus"])
     if header["num_gpus"] > topo.num_gpus:

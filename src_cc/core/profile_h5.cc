@@ -119,6 +119,7 @@ ProfileFile::ProfileFile(const std::string& path) : path_(path) {
         header_.num_iterations = static_cast<uint32_t>(iters);
     read_string_attr(f, "kind", header_.kind);
     read_string_attr(f, "name", header_.name);
+    read_string_attr(f, "parameters", header_.parameters_json);
     if (H5Lexists(f, "variability", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(f, "variability", H5P_DEFAULT);
         if (g >= 0) {

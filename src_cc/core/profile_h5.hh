@@ -22,6 +22,7 @@ struct ProfileHeader {
     uint32_t num_iterations = 1;
     std::string kind;
     std::string name;
+    std::string parameters_json;  // generator/import options (JSON text), may be empty
     double compute_cv = 0.0;
     double straggler_prob = 0.0;
     double straggler_slowdown = 1.0;

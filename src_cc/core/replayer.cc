@@ -276,6 +276,12 @@ void GpuReplayer::retry(Tick now) {
     }
 }
 
+bool GpuReplayer::only_waiting() const {
+    for (const Stream& st : streams_)
+        if (st.state != State::Done && !st.waiting) return false;
+    return true;
+}
+
 void GpuReplayer::stuck_waits(std::vector<StuckWait>& out) const {
     for (uint32_t s = 0; s < streams_.size(); ++s) {
         const Stream& st = streams_[s];

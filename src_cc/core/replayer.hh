@@ -111,6 +111,9 @@ class GpuReplayer {
     const GpuProgram& program() const { return program_; }
     const std::vector<TraceRecord>& trace() const { return trace_; }
     void stuck_waits(std::vector<StuckWait>& out) const;
+    // True when every stream is finished or waiting on a flag: nothing this GPU does can
+    // move on by itself (a host's deadlock test: all GPUs like this and no progress).
+    bool only_waiting() const;
     size_t num_streams() const { return streams_.size(); }
 
   private:

@@ -1,0 +1,189 @@
+"""Build and run a gem5 system from an eidola Topology and a profile.
+
+Per GPU: an EidolonGPU on a NoncoherentXBar (its local fabric), an EidolaSyncMon in front of
+a SimpleMemory (the HBM: bandwidth and latency from the topology). Per switch: a
+NoncoherentXBar whose forwarding latency is the switch latency. Per direction of every link:
+a SerialLink with the link's bandwidth and latency, carrying the address ranges of the GPUs
+routed through it (eidola.topology.routing: the built-in engine's routes). Crossbars are wide
+and 1 GHz so that they add no bandwidth limit of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eidola.errors import EidolaError
+from eidola.params import RunParams
+from eidola.topology import Topology
+from eidola.topology.routing import destinations_per_channel
+
+MEM_BASE = 0x1_0000_0000       # GPU 0's region starts at 4 GiB
+REGION = 0x4000_0000           # 1 GiB per GPU
+DATA_SIZE = REGION // 2        # data window: profile byte offsets wrap inside it
+FLAG_OFFSET = REGION // 2      # flags: 8 bytes each
+WATCH_OFFSET = 3 * REGION // 4 # SyncMon watch registers: 8 bytes per flag
+WINDOW = REGION // 4
+XBAR_WIDTH = 1 << 16           # bytes per 1 GHz cycle: no bandwidth limit of its own
+
+
+def _region(g: int) -> int:
+    return MEM_BASE + g * REGION
+
+
+def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any]):
+    import m5.objects as mo  # noqa: PLC0415 (gem5 only)
+
+    n = topo.num_gpus
+    var = header.get("variability", {})
+    system = mo.System()
+    system.clk_domain = mo.SrcClockDomain(clock="1GHz", voltage_domain=mo.VoltageDomain())
+    system.mem_mode = "timing"
+    system.mem_ranges = [mo.AddrRange(_region(g), size=REGION) for g in range(n)]
+
+    def xbar(latency_ns: float = 0.0):
+        cycles = int(round(latency_ns))
+        return mo.NoncoherentXBar(width=XBAR_WIDTH, frontend_latency=0, forward_latency=cycles,
+                                  response_latency=0)
+
+    fabrics = [xbar() for _ in range(n)]
+    switches = [xbar(topo.switch_latency_ns) for _ in range(topo.num_switches)]
+    hbm_gib = topo.hbm_bw_gbps * 1e9 / 2**30
+    mems, mons, eidolons = [], [], []
+    for g in range(n):
+        mems.append(mo.SimpleMemory(range=mo.AddrRange(_region(g), size=REGION), null=True,
+                                    latency=f"{topo.mem_latency_ns}ns", latency_var="0ns",
+                                    bandwidth=f"{hbm_gib:.6f}GiB/s"))
+        mons.append(mo.EidolaSyncMon(gpu_id=g, flag_base=_region(g) + FLAG_OFFSET,
+                                     watch_base=_region(g) + WATCH_OFFSET, window_size=WINDOW,
+                                     latency=f"{topo.syncmon_latency_ns}ns"))
+    # Parent the monitors first: an eidolon names its monitor as a parameter, and gem5 would
+    # otherwise adopt the monitor as the eidolon's child.
+    system.mems = mems
+    system.syncmons = mons
+    for g in range(n):
+        mem, mon = mems[g], mons[g]
+        eid = mo.EidolonGPU(gpu_id=g, num_gpus=n, profile=str(profile),
+                            profile_gpus=int(header["num_gpus"]), syncmon=mon,
+                            sync_mode=params.sync, replay_mode=params.replay,
+                            poll_interval=f"{params.poll_interval_ns}ns",
+                            packet_size=params.packet_bytes, max_outstanding=params.max_outstanding,
+                            poll_bytes=params.poll_bytes, compute_scale=params.compute_scale,
+                            seed=params.seed, num_iterations=int(header.get("num_iterations", 1)),
+                            compute_cv=float(var.get("compute_cv", 0.0)),
+                            straggler_prob=float(var.get("straggler_prob", 0.0)),
+                            straggler_slowdown=float(var.get("straggler_slowdown", 1.0)),
+                            time_origin_ns=0.0, mem_base=MEM_BASE, mem_stride=REGION,
+                            data_size=DATA_SIZE, flag_offset=FLAG_OFFSET,
+                            watch_offset=WATCH_OFFSET)
+        eid.port = fabrics[g].cpu_side_ports
+        fabrics[g].mem_side_ports = mon.cpu_side_port
+        mon.mem_side_port = mem.port
+        eidolons.append(eid)
+
+    nodes = fabrics + switches
+    channels = topo.channels()
+    dests = destinations_per_channel(topo)
+    links = []
+    for c in range(len(channels)):
+        if not dests[c]:
+            continue  # a direction no route uses
+        ranges = [mo.AddrRange(_region(d), size=REGION) for d in dests[c]]
+        bits_per_ns = max(1, int(round(float(channels["bw_gbps"][c]) * 8)))  # 1 GHz: bits/cycle
+        link = mo.SerialLink(ranges=ranges, delay=f"{float(channels['latency_ns'][c])}ns",
+                             num_lanes=1, link_speed=bits_per_ns, req_size=1024, resp_size=1024)
+        nodes[int(channels["src"][c])].mem_side_ports = link.cpu_side_port
+        link.mem_side_port = nodes[int(channels["dst"][c])].cpu_side_ports
+        links.append(link)
+    for name, objs in (("fabrics", fabrics), ("switches", switches), ("eidolons", eidolons),
+                       ("links", links)):
+        if objs:  # gem5 cannot take an empty list as a child vector
+            setattr(system, name, objs)
+    return system, eidolons
+
+
+def _merge_latency(parts: list[dict[str, float]]) -> dict[str, float]:
+    count = sum(p["count"] for p in parts)
+    if count == 0:
+        return {"count": 0, "mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
+    mean = sum(p["mean"] * p["count"] for p in parts) / count
+    # Quantiles of a merged set cannot be rebuilt from per-GPU quantiles: report the largest
+    # per-GPU value (an upper bound), as documented in docs/gem5.md.
+    return {"count": int(count), "mean": mean, "p50": max(p["p50"] for p in parts if p["count"]),
+            "p99": max(p["p99"] for p in parts if p["count"]), "max": max(p["max"] for p in parts)}
+
+
+def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str, Any]:
+    import m5  # noqa: PLC0415 (gem5 only)
+    from m5.objects import Root  # noqa: PLC0415
+
+    from eidola.gem5 import profile_header, profile_summary
+    from eidola.results import UNITS, sha256_file, write_summary
+
+    header = profile_header(args.profile)
+    system, eidolons = build(topo, params, args.profile, header)
+    root = Root(full_system=False, system=system)
+    m5.instantiate()
+    t0 = time.perf_counter()
+    event = m5.simulate()
+    wall = time.perf_counter() - t0
+    cause = event.getCause()
+    if cause == "eidola: deadlock":
+        stuck = []
+        for e in eidolons:
+            for line in e.stuck().splitlines():
+                g, s, f, a, v = line.split()
+                stuck.append(f"gpu {g} stream {s} waits for flag {f} >= {a} (value {v})")
+        raise EidolaError(f"deadlock: {len(stuck)} stream(s) can never proceed: " + "; ".join(stuck[:6]),
+                          path=args.profile)
+    if cause != "eidola: all GPUs done":
+        raise EidolaError(f"gem5 stopped early: {cause}", path=args.profile)
+    m5.stats.dump()
+
+    pg = int(header["num_gpus"])
+    stat = lambda name: np.array([e.stat(name) for e in eidolons[:pg]])  # noqa: E731
+    lat = lambda key: [{"count": e.stat(f"{key}.count"), "mean": e.stat(f"{key}.mean_ps") / 1e3,  # noqa: E731
+                        "p50": e.stat(f"{key}.p50_ps") / 1e3, "p99": e.stat(f"{key}.p99_ps") / 1e3,
+                        "max": e.stat(f"{key}.max_ps") / 1e3} for e in eidolons[:pg]]
+    finish = stat("finish_ps") / 1e3
+    polls = int(stat("polling_reads").sum())
+    packets = int(stat("packets").sum())
+    summary: dict[str, Any] = {
+        "backend": "gem5",
+        "makespan_ns": float(finish.max()) if pg else 0.0,
+        "gpu_finish_ns": [float(x) for x in finish],
+        "bytes_written": int(stat("bytes_written").sum()),
+        "packets": packets,
+        "polling_reads": polls,
+        "polling_bytes": polls * params.poll_bytes,
+        "syncmon_notifications": int(stat("notifications").sum()),
+        "events": packets + polls,  # simulated requests (gem5 does not count its own events here)
+        "wall_seconds": wall,
+        "wakeup_latency_ns": _merge_latency(lat("wakeup_latency")),
+        "write_latency_ns": _merge_latency(lat("write_latency")),
+        "gpu_stall_ns": [float(x) for x in stat("stall_ps") / 1e3],
+        "stragglers": [int(g) for g in np.flatnonzero(stat("straggler"))],
+        "topology": topo.to_dict(),
+        "params": params.to_dict(),
+        "profile": {"path": str(args.profile), "sha256": sha256_file(args.profile),
+                    "name": header.get("name"), "kind": header.get("kind"), "num_gpus": pg,
+                    "num_ops": int(profile_summary(args.profile)["num_ops"])},
+        "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())},
+        "units": UNITS,
+    }
+    from eidola import __version__
+    from eidola.results import _bandwidths
+
+    summary["eidola_version"] = __version__
+    parameters = json.loads(header.get("parameters_json") or "{}")
+    summary.update(_bandwidths({"kind": header.get("kind"), "parameters": parameters or {}}, pg,
+                               summary["makespan_ns"]))
+    outdir = Path(args.outdir) if args.outdir else Path(m5.options.outdir)
+    write_summary(outdir, summary)
+    summary["outdir"] = str(outdir)
+    return summary

@@ -1,0 +1,60 @@
+# SimObject declarations of the Eidola gem5 extension (see docs/gem5.md).
+from m5.objects.ClockedObject import ClockedObject
+from m5.params import *
+from m5.proxy import *
+from m5.SimObject import PyBindMethod, SimObject
+
+
+class EidolaSyncMon(SimObject):
+    """Sits in front of one GPU's memory (like CommMonitor): holds the GPU's flags, applies
+    flag writes as atomic adds once memory has performed them, answers polls with the flag
+    value, and holds the response to a watch registration until the flag reaches the value."""
+
+    type = "EidolaSyncMon"
+    cxx_header = "gem5/sync_mon.hh"
+    cxx_class = "gem5::eidola::SyncMon"
+
+    cpu_side_port = ResponsePort("from the GPU's local fabric")
+    mem_side_port = RequestPort("to the GPU's memory")
+    gpu_id = Param.Unsigned("GPU whose memory this monitor guards")
+    flag_base = Param.Addr("absolute address of flag 0 (8 bytes per flag)")
+    watch_base = Param.Addr("absolute address of flag 0's watch register")
+    window_size = Param.Addr("bytes of the flag window and of the watch window")
+    latency = Param.Latency("150ns", "monitor <-> waiter, one way")
+    cxx_exports = [PyBindMethod("flagValue")]
+
+
+class EidolonGPU(ClockedObject):
+    """A lightweight GPU stand-in replaying its GPU's streams of a profile."""
+
+    type = "EidolonGPU"
+    cxx_header = "gem5/eidolon_gpu.hh"
+    cxx_class = "gem5::eidola::EidolonGPU"
+
+    port = RequestPort("to this GPU's local fabric")
+    system = Param.System(Parent.any, "system (for the requestor id)")
+    syncmon = Param.EidolaSyncMon("the monitor beside this GPU's memory")
+    gpu_id = Param.Unsigned("which GPU of the profile this eidolon replays")
+    num_gpus = Param.Unsigned("GPUs in the system")
+    profile = Param.String("profile file (HDF5)")
+    profile_gpus = Param.Unsigned("GPUs in the profile (the rest of the system idles)")
+    sync_mode = Param.String("polling", "polling or syncmon")
+    replay_mode = Param.String("dependent", "dependent or timed")
+    poll_interval = Param.Latency("100ns", "start-to-start gap between two polls")
+    packet_size = Param.Unsigned(4096, "bytes per write/read packet")
+    max_outstanding = Param.Unsigned(64, "unacknowledged packets per stream")
+    poll_bytes = Param.Unsigned(64, "bytes one polling read costs")
+    compute_scale = Param.Float(1.0, "multiplies compute durations")
+    seed = Param.UInt64(0, "iteration choice and jitter")
+    num_iterations = Param.Unsigned(1, "recorded iterations in the profile")
+    compute_cv = Param.Float(0.0, "per-op compute jitter (coefficient of variation)")
+    straggler_prob = Param.Float(0.0, "")
+    straggler_slowdown = Param.Float(1.0, "")
+    time_origin_ns = Param.Float(0.0, "recorded time that counts as 0 in timed replay")
+    mem_base = Param.Addr("address of GPU 0's memory region")
+    mem_stride = Param.Addr("bytes between two GPUs' regions")
+    data_size = Param.Addr("bytes of each GPU's data window (profile offsets wrap inside it)")
+    flag_offset = Param.Addr("offset of the flag window inside a region")
+    watch_offset = Param.Addr("offset of the watch window inside a region")
+    watchdog = Param.Latency("2ms", "no progress for this long while waiting = deadlock")
+    cxx_exports = [PyBindMethod("stat"), PyBindMethod("stuck")]

@@ -1,0 +1,314 @@
+#include "gem5/eidolon_gpu.hh"
+
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include "base/trace.hh"
+#include "core/profile_h5.hh"
+#include "debug/Eidolon.hh"
+#include "sim/sim_exit.hh"
+#include "sim/system.hh"
+
+namespace gem5
+{
+namespace eidola
+{
+
+unsigned EidolonGPU::running = 0;
+std::vector<EidolonGPU *> EidolonGPU::all;
+uint64_t EidolonGPU::progress = 0;
+
+namespace
+{
+
+::eidola::GpuProgram
+loadProgram(const EidolonGPU::Params &p)
+{
+    ::eidola::ProgramOptions opts;
+    opts.compute_scale = p.compute_scale;
+    opts.seed = p.seed;
+    opts.num_iterations = p.num_iterations;
+    opts.compute_cv = p.compute_cv;
+    opts.straggler_prob = p.straggler_prob;
+    opts.straggler_slowdown = p.straggler_slowdown;
+    opts.time_origin_ns = p.time_origin_ns;
+    opts.keep_start_times = p.replay_mode == "timed";
+    if (p.gpu_id >= p.profile_gpus) {  // an idle GPU of the topology
+        ::eidola::GpuProgram idle;
+        idle.gpu = p.gpu_id;
+        return idle;
+    }
+    try {
+        ::eidola::ProfileFile file(p.profile);
+        std::vector<::eidola::ProfileOp> ops = file.read_gpu(p.gpu_id);
+        return ::eidola::GpuProgram::build(p.gpu_id, p.num_gpus, ops.data(), ops.size(), opts);
+    } catch (const std::exception &e) {
+        fatal("eidola: %s", e.what());
+    }
+}
+
+} // namespace
+
+EidolonGPU::EidolonGPU(const Params &p)
+    : ClockedObject(p), port(name() + ".port", *this), gpuId(p.gpu_id), numGpus(p.num_gpus),
+      syncMon(p.syncmon), requestorId(p.system->getRequestorId(this)), memBase(p.mem_base),
+      memStride(p.mem_stride), dataSize(p.data_size), flagOffset(p.flag_offset),
+      watchOffset(p.watch_offset), watchdog(p.watchdog), program(loadProgram(p)),
+      resumeEvent([this] { processResumes(); }, name() + ".resume"),
+      watchdogEvent([this] { checkProgress(); }, name() + ".watchdog"),
+      stats(this, p.num_gpus)
+{
+    if (p.sync_mode != "polling" && p.sync_mode != "syncmon")
+        fatal("%s: sync_mode must be polling or syncmon", name());
+    config.sync = p.sync_mode == "syncmon" ? ::eidola::SyncMode::SyncMon
+                                           : ::eidola::SyncMode::Polling;
+    config.mode = p.replay_mode == "timed" ? ::eidola::ReplayMode::Timed
+                                           : ::eidola::ReplayMode::Dependent;
+    config.poll_interval_ps = p.poll_interval;
+    config.packet_bytes = p.packet_size;
+    config.max_outstanding = p.max_outstanding;
+    config.poll_bytes = p.poll_bytes;
+    for (const auto &op : program.ops)
+        if (op.peer == ::eidola::kMulticastPeer)
+            fatal("eidola: gpu %d uses multicast (NVLS) ops, which the gem5 backend does not "
+                  "model yet; use the built-in engine", gpuId);
+    ++running;
+    all.push_back(this);
+}
+
+Port &
+EidolonGPU::getPort(const std::string &name, PortID idx)
+{
+    if (name == "port")
+        return port;
+    return ClockedObject::getPort(name, idx);
+}
+
+void
+EidolonGPU::init()
+{
+    ClockedObject::init();
+    if (!port.isConnected())
+        fatal("%s: port is not connected", name());
+    replayer = std::make_unique<::eidola::GpuReplayer>(std::move(program), numGpus, config, *this);
+}
+
+void
+EidolonGPU::startup()
+{
+    replayer->start(curTick());
+    if (!finished)
+        schedule(watchdogEvent, curTick() + watchdog);
+}
+
+Addr
+EidolonGPU::addressOf(const ::eidola::Request &req) const
+{
+    using K = ::eidola::ReqKind;
+    switch (req.kind) {
+      case K::Write:
+      case K::Read: {
+        Addr off = req.addr % dataSize;
+        if (off + req.bytes > dataSize)
+            off = 0;
+        return regionOf(req.peer) + off;
+      }
+      case K::Signal:
+      case K::Poll:
+        return regionOf(req.peer) + flagOffset + static_cast<Addr>(req.flag) * 8;
+      case K::Watch:
+        return regionOf(req.peer) + watchOffset + static_cast<Addr>(req.flag) * 8;
+    }
+    return 0;
+}
+
+bool
+EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
+{
+    using K = ::eidola::ReqKind;
+    if (waitingForRetry)
+        return false;  // the port protocol: nothing more until the retry comes
+    const bool write = req.kind == K::Write || req.kind == K::Signal || req.kind == K::Watch;
+    unsigned size = req.bytes;
+    if (req.kind == K::Signal || req.kind == K::Watch)
+        size = 8;
+    if (req.kind == K::Poll)
+        size = std::max<unsigned>(8, req.bytes);
+    RequestPtr r = std::make_shared<gem5::Request>(addressOf(req), size, 0, requestorId);
+    PacketPtr pkt = new Packet(r, write ? MemCmd::WriteReq : MemCmd::ReadReq);
+    pkt->allocate();
+    std::memset(pkt->getPtr<uint8_t>(), 0, size);
+    if (req.kind == K::Signal || req.kind == K::Watch) {
+        const int64_t v = req.value;
+        std::memcpy(pkt->getPtr<uint8_t>(), &v, sizeof(v));
+    }
+    pkt->pushSenderState(new ReqState(req));
+    if (!port.sendTimingReq(pkt)) {
+        waitingForRetry = true;
+        delete pkt->popSenderState();
+        delete pkt;
+        return false;  // the core retries when recvReqRetry arrives
+    }
+    DPRINTF(Eidolon, "gpu %d stream %d: %s %d bytes to gpu %d at %#x\n", gpuId, req.stream,
+            write ? "write" : "read", size, req.peer, pkt->getAddr());
+    if (req.kind == K::Write || req.kind == K::Read || req.kind == K::Signal) {
+        stats.bytesToPeer[req.peer] += req.kind == K::Signal ? 0 : req.bytes;
+        ++stats.packetsToPeer[req.peer];
+    } else if (req.kind == K::Poll) {
+        ++stats.pollingReads;
+    }
+    (void)now;
+    return true;
+}
+
+bool
+EidolonGPU::recvTimingResp(PacketPtr pkt)
+{
+    ReqState *st = safe_cast<ReqState *>(pkt->popSenderState());
+    const ::eidola::Request req = st->req;
+    delete st;
+    int64_t observed = 0;
+    if (req.kind == ::eidola::ReqKind::Poll)
+        std::memcpy(&observed, pkt->getConstPtr<uint8_t>(), sizeof(observed));
+    else
+        ++progress;
+    if (req.kind == ::eidola::ReqKind::Write)
+        stats.writeLatency.sample(static_cast<double>(curTick() - req.issued));
+    if (req.kind == ::eidola::ReqKind::Watch)
+        ++stats.notifications;
+    delete pkt;
+    replayer->complete(req, curTick(), observed);
+    return true;
+}
+
+void
+EidolonGPU::schedule_resume(uint32_t, uint32_t stream, ::eidola::Tick when, bool)
+{
+    resumes.emplace(when, stream);
+    if (!resumeEvent.scheduled())
+        schedule(resumeEvent, std::max<Tick>(when, curTick()));
+    else if (when < resumeEvent.when())
+        reschedule(resumeEvent, std::max<Tick>(when, curTick()));
+}
+
+void
+EidolonGPU::processResumes()
+{
+    while (!resumes.empty() && resumes.top().first <= curTick()) {
+        const uint32_t s = resumes.top().second;
+        resumes.pop();
+        replayer->resume(s, curTick());
+    }
+    if (!resumes.empty() && !resumeEvent.scheduled())
+        schedule(resumeEvent, resumes.top().first);
+}
+
+::eidola::Tick
+EidolonGPU::flag_satisfied_at(uint32_t, int32_t flag, int64_t threshold)
+{
+    return syncMon->flags().satisfied_at(flag, threshold);
+}
+
+void
+EidolonGPU::gpu_done(uint32_t, ::eidola::Tick now)
+{
+    finished = true;
+    ++progress;
+    stats.finishTick = now;
+    const auto &s = replayer ? replayer->stats() : ::eidola::ReplayStats{};
+    stats.stallTicks = s.stall_ps;
+    stats.waits = s.waits;
+    stats.wakeupLatencyMean = s.wakeup_latency.mean_ps();
+    stats.wakeupLatencyMax = s.wakeup_latency.max_ps();
+    if (watchdogEvent.scheduled())
+        deschedule(watchdogEvent);
+    DPRINTF(Eidolon, "gpu %d done at %d\n", gpuId, now);
+    if (--running == 0)
+        exitSimLoop("eidola: all GPUs done");
+}
+
+void
+EidolonGPU::checkProgress()
+{
+    if (finished)
+        return;
+    // Deadlocked: nothing but polls happened for a whole watchdog period and every GPU is
+    // either done or only waiting on flags (a long compute is not a deadlock).
+    bool all_waiting = true;
+    for (const EidolonGPU *e : all)
+        all_waiting = all_waiting && (e->finished || e->replayer->only_waiting());
+    if (progress == progressAtLastCheck && all_waiting) {
+        exitSimLoop("eidola: deadlock", 3);
+        return;
+    }
+    progressAtLastCheck = progress;
+    schedule(watchdogEvent, curTick() + watchdog);
+}
+
+double
+EidolonGPU::stat(const std::string &name) const
+{
+    const ::eidola::ReplayStats &s = replayer->stats();
+    if (name == "finish_ps") return static_cast<double>(s.finish_ps);
+    if (name == "bytes_written") return static_cast<double>(s.bytes_written);
+    if (name == "packets") return static_cast<double>(s.packets);
+    if (name == "polling_reads") return static_cast<double>(s.polling_reads);
+    if (name == "notifications") return static_cast<double>(s.notifications);
+    if (name == "waits") return static_cast<double>(s.waits);
+    if (name == "stall_ps") return static_cast<double>(s.stall_ps);
+    if (name == "straggler") return replayer->program().straggler ? 1.0 : 0.0;
+    if (name == "done") return finished ? 1.0 : 0.0;
+    const ::eidola::LatencyHist *h = nullptr;
+    std::string rest;
+    if (name.rfind("write_latency.", 0) == 0) {
+        h = &s.write_latency;
+        rest = name.substr(14);
+    } else if (name.rfind("wakeup_latency.", 0) == 0) {
+        h = &s.wakeup_latency;
+        rest = name.substr(15);
+    }
+    if (h) {
+        if (rest == "count") return static_cast<double>(h->count());
+        if (rest == "mean_ps") return h->mean_ps();
+        if (rest == "p50_ps") return h->quantile_ps(0.5);
+        if (rest == "p99_ps") return h->quantile_ps(0.99);
+        if (rest == "max_ps") return static_cast<double>(h->max_ps());
+        if (rest == "min_ps") return static_cast<double>(h->min_ps());
+    }
+    fatal("eidola: unknown statistic '%s'", name);
+}
+
+std::string
+EidolonGPU::stuck() const
+{
+    std::vector<::eidola::StuckWait> waits;
+    replayer->stuck_waits(waits);
+    std::ostringstream out;
+    for (const auto &w : waits)
+        out << w.gpu << ' ' << w.stream << ' ' << w.flag << ' ' << w.awaited << ' '
+            << syncMon->flags().value(w.flag) << '\n';
+    return out.str();
+}
+
+EidolonGPU::EidolonStats::EidolonStats(statistics::Group *parent, unsigned num_gpus)
+    : statistics::Group(parent),
+      ADD_STAT(bytesToPeer, statistics::units::Byte::get(), "payload bytes written to each GPU"),
+      ADD_STAT(packetsToPeer, statistics::units::Count::get(), "packets sent to each GPU"),
+      ADD_STAT(writeLatency, statistics::units::Tick::get(), "write packet issue to acknowledgement"),
+      ADD_STAT(pollingReads, statistics::units::Count::get(), "polling reads of flags"),
+      ADD_STAT(notifications, statistics::units::Count::get(), "SyncMon notifications received"),
+      ADD_STAT(stallTicks, statistics::units::Tick::get(), "stream time spent blocked"),
+      ADD_STAT(wakeupLatencyMean, statistics::units::Tick::get(),
+               "mean flag-satisfied to stream-resumed latency"),
+      ADD_STAT(wakeupLatencyMax, statistics::units::Tick::get(), "largest wake-up latency"),
+      ADD_STAT(waits, statistics::units::Count::get(), "wait ops completed"),
+      ADD_STAT(finishTick, statistics::units::Tick::get(), "tick when every stream was done")
+{
+    bytesToPeer.init(num_gpus);
+    packetsToPeer.init(num_gpus);
+    writeLatency.init(32);
+}
+
+} // namespace eidola
+} // namespace gem5

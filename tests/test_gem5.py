@@ -1,0 +1,97 @@
+"""The gem5 backend, run as users run it: `gem5.opt configs/eidola_8gpu.py ...`.
+
+Needs a gem5.opt built with this extension (scons ... EXTRAS=<repo>/src_cc): set EIDOLA_GEM5 to
+its path. Without it every test here is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eidola.profile import profile_info
+
+REPO = Path(__file__).resolve().parents[1]
+GEM5 = os.environ.get("EIDOLA_GEM5")
+pytestmark = pytest.mark.skipif(
+    not GEM5, reason="EIDOLA_GEM5 is not set: point it at a gem5.opt built with EXTRAS=<repo>/src_cc")
+SHIPPED = ["allreduce_8gpu.h5", "gemm_rs_8gpu.h5", "p2p_2gpu.h5"]
+
+
+def gem5_run(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *site.getsitepackages()])
+    out = tmp / "out"
+    proc = subprocess.run([GEM5, "-q", f"--outdir={tmp / 'm5out'}", str(REPO / "configs" / "eidola_8gpu.py"),
+                           "--outdir", str(out), "--quiet", *args],
+                          capture_output=True, text=True, env=env, timeout=1800, cwd=tmp)
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None
+    return proc, summary
+
+
+def builtin_run(tmp: Path, *args: str) -> dict:
+    out = tmp / "builtin"
+    subprocess.run([sys.executable, str(REPO / "configs" / "eidola_8gpu.py"), "--outdir", str(out),
+                    "--quiet", *args], check=True, capture_output=True, text=True)
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("sync", ["polling", "syncmon"])
+def test_shipped_profiles_finish_and_write_every_byte(tmp_path: Path, name: str, sync: str) -> None:
+    profile = REPO / "profiles" / name
+    proc, s = gem5_run(tmp_path, "--profile", str(profile), "--sync", sync)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert s is not None and s["backend"] == "gem5"
+    assert s["bytes_written"] == profile_info(profile)["bytes_written"]
+    assert (tmp_path / "m5out" / "stats.txt").read_text().count("eidolons") > 0
+    if sync == "syncmon":
+        assert s["polling_reads"] == 0
+    elif profile_info(profile)["ops_by_kind"]["wait"]:
+        assert s["polling_reads"] > 0
+
+
+def test_uncontended_p2p_is_size_over_bandwidth_plus_latency(tmp_path: Path) -> None:
+    from eidola.profile import write_profile
+    from eidola.profile.synth import synthesize
+
+    size, bw, lat = 16 << 20, 64.0, 500.0
+    prof = tmp_path / "p2p.h5"
+    write_profile(synthesize("p2p", gpus=2, size_bytes=size), prof)
+    proc, s = gem5_run(tmp_path, "--profile", str(prof), "--topology", "fully_connected", "--gpus", "2",
+                       "--link-bw", str(bw), "--link-latency", str(lat), "--sync", "syncmon")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert s["makespan_ns"] == pytest.approx(size / bw + lat, rel=0.02)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_builtin_and_gem5_makespans_agree_within_ten_percent(tmp_path: Path, name: str) -> None:
+    profile = str(REPO / "profiles" / name)
+    proc, g = gem5_run(tmp_path, "--profile", profile, "--sync", "syncmon")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    b = builtin_run(tmp_path, "--profile", profile, "--sync", "syncmon")
+    diff = g["makespan_ns"] / b["makespan_ns"] - 1
+    print(f"{name}: gem5 {g['makespan_ns']:.0f} ns, built-in {b['makespan_ns']:.0f} ns, {diff:+.1%}")
+    assert abs(diff) <= 0.10
+
+
+def test_gem5_reads_profiles_with_the_cpp_reader_not_h5py(tmp_path: Path) -> None:
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys, json\n"
+        "from eidola.gem5 import profile_header\n"
+        f"h = profile_header({str(REPO / 'profiles' / 'gemm_rs_8gpu.h5')!r})\n"
+        "print(json.dumps({'num_gpus': h['num_gpus'], 'h5py': 'h5py' in sys.modules}))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *site.getsitepackages()]))
+    proc = subprocess.run([GEM5, "-q", f"--outdir={tmp_path / 'm5'}", str(script)], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = [l for l in proc.stdout.splitlines() if l.startswith("{")][-1]
+    got = json.loads(line)
+    assert got == {"num_gpus": profile_info(REPO / "profiles" / "gemm_rs_8gpu.h5")["num_gpus"], "h5py": False}
