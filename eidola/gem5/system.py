@@ -3,8 +3,9 @@
 Per GPU: an EidolonGPU on a NoncoherentXBar (its local fabric), an EidolaSyncMon in front of
 a SimpleMemory (the HBM: bandwidth and latency from the topology). Per switch: a
 NoncoherentXBar whose forwarding latency is the switch latency. Per direction of every link:
-a SerialLink with the link's bandwidth and latency, carrying the address ranges of the GPUs
-routed through it (eidola.topology.routing: the built-in engine's routes). Crossbars are wide
+an EidolaLink with the link's bandwidth and latency (gem5's SerialLink charges write
+acknowledgements the write's size; see src_cc/gem5/eidola_link.hh), carrying the address
+ranges of the GPUs routed through it (eidola.topology.routing: the built-in engine's routes). Crossbars are wide
 and 1 GHz so that they add no bandwidth limit of their own.
 """
 
@@ -94,9 +95,8 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
         if not dests[c]:
             continue  # a direction no route uses
         ranges = [mo.AddrRange(_region(d), size=REGION) for d in dests[c]]
-        bits_per_ns = max(1, int(round(float(channels["bw_gbps"][c]) * 8)))  # 1 GHz: bits/cycle
-        link = mo.SerialLink(ranges=ranges, delay=f"{float(channels['latency_ns'][c])}ns",
-                             num_lanes=1, link_speed=bits_per_ns, req_size=1024, resp_size=1024)
+        link = mo.EidolaLink(ranges=ranges, bandwidth_gbps=float(channels["bw_gbps"][c]),
+                             latency_ns=float(channels["latency_ns"][c]))
         nodes[int(channels["src"][c])].mem_side_ports = link.cpu_side_port
         link.mem_side_port = nodes[int(channels["dst"][c])].cpu_side_ports
         links.append(link)

@@ -58,3 +58,20 @@ class EidolonGPU(ClockedObject):
     watch_offset = Param.Addr("offset of the watch window inside a region")
     watchdog = Param.Latency("2ms", "no progress for this long while waiting = deadlock")
     cxx_exports = [PyBindMethod("stat"), PyBindMethod("stuck")]
+
+
+class EidolaLink(ClockedObject):
+    """One direction of a link: FIFO serialization of data-carrying packets at the link's
+    payload bandwidth, then its latency (core/link_timing.hh, as in the built-in engine).
+    Acknowledgements and read requests pay the latency only (gem5's SerialLink would charge
+    a write's acknowledgement the write's size again)."""
+
+    type = "EidolaLink"
+    cxx_header = "gem5/eidola_link.hh"
+    cxx_class = "gem5::eidola::EidolaLink"
+
+    cpu_side_port = ResponsePort("requests in, responses out")
+    mem_side_port = RequestPort("requests out, responses in")
+    ranges = VectorParam.AddrRange("address ranges routed through this link")
+    bandwidth_gbps = Param.Float("payload GB/s (bytes/ns) in each direction")
+    latency_ns = Param.Float("one-way latency, ns")
