@@ -1,0 +1,71 @@
+"""Running one sweep point: always in its own process (the config as a subprocess), so a crash,
+a hang (timeout) or a killed run is recorded as that point's failure and the sweep goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from eidola.sweep.points import Point
+
+#: Test hook: if set to a path that does not exist yet, the first point to run creates it and
+#: kills the process it runs in (a sweep worker), to prove that a dead worker loses no point.
+DIE_ONCE_ENV = "EIDOLA_SWEEP_TEST_DIE_ONCE"
+
+
+def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary's scalar metrics (nested dicts flattened as a_b), for one tidy row."""
+    row: dict[str, Any] = {}
+    for key, value in summary.items():
+        if key in ("topology", "params", "profile", "units", "gem5"):
+            continue
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, (int, float, str, bool)):
+                    row[f"{key}_{k}"] = v
+        elif isinstance(value, (int, float, str, bool)):
+            row[key] = value
+    row["topology"] = summary.get("topology", {}).get("name")
+    row["num_gpus"] = summary.get("topology", {}).get("num_gpus")
+    return row
+
+
+def run_point(point: Point, outdir: str, gem5: str | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run one point; return its row (parameters, metrics, status, error). Never raises."""
+    marker = os.environ.get(DIE_ONCE_ENV)
+    if marker and not Path(marker).exists():
+        Path(marker).write_text("a sweep worker died here on purpose\n")
+        os._exit(17)
+    run_dir = Path(outdir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = [*point.argv(), "--outdir", str(run_dir / "run"), "--quiet"]
+    if point.backend == "gem5":
+        if not gem5:
+            raise ValueError("gem5 backend needs the gem5.opt path")
+        cmd = [gem5, "-q", f"--outdir={run_dir / 'm5out'}", point.config, *argv]
+    else:
+        cmd = [sys.executable, point.config, *argv]
+    row: dict[str, Any] = {"point_id": point.point_id, "profile": point.profile, "backend": point.backend,
+                           **{k.replace("-", "_"): v for k, v in point.args.items()},
+                           "outdir": str(run_dir)}
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        status = "ok" if proc.returncode == 0 else "failed"
+        error = "" if status == "ok" else (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    except subprocess.TimeoutExpired:
+        status, error = "timeout", f"no result after {timeout} s"
+    row["point_wall_seconds"] = time.perf_counter() - t0
+    summary_path = run_dir / "run" / "summary.json"
+    if status == "ok":
+        try:
+            row.update(_scalars(json.loads(summary_path.read_text())))
+        except (OSError, ValueError) as exc:
+            status, error = "failed", f"no readable summary.json: {exc}"
+    row["status"], row["error"] = status, error
+    return row

@@ -1,0 +1,122 @@
+"""`run_sweep`: run every point of a grid on a local pool or a Dask cluster, resumably."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from eidola.errors import EidolaError
+from eidola.sweep.execute import run_point
+from eidola.sweep.points import Point, make_points
+from eidola.sweep.table import read_row, rebuild_table, write_row
+
+EXECUTORS = ("local", "dask")
+
+
+class Progress:
+    """A bar with ETA on a terminal; plain log lines otherwise (CI, batch jobs)."""
+
+    def __init__(self, total: int, stream=sys.stderr) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.t0 = time.perf_counter()
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.failed += row["status"] != "ok"
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done)
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                              f"failed {self.failed} ETA {eta:5.0f} s")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"sweep: {self.done}/{self.total} point {row['point_id']} {row['status']}"
+                              f"{(': ' + row['error']) if row['error'] else ''} (ETA {eta:.0f} s)\n")
+        self.stream.flush()
+
+
+def _run_local(points: list[Point], out: Path, workers: int, gem5: str | None, timeout: float | None,
+               done: Callable[[dict[str, Any]], None]) -> None:
+    # Threads are enough: each point runs in its own subprocess, the threads only wait on them.
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(run_point, p, str(out / "points" / p.point_id), gem5, timeout) for p in points]
+        for f in as_completed(futures):
+            done(f.result())
+
+
+def _run_dask(points: list[Point], out: Path, workers: int, scheduler: str | None, gem5: str | None,
+              timeout: float | None, done: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise EidolaError("the dask executor needs dask[distributed] (pip install 'eidola[dask]')",
+                          field="executor") from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        # A task whose worker dies is rerun elsewhere (allowed_failures); rows are written here,
+        # by the client, so a point is recorded exactly once whatever happens to workers.
+        futures = [client.submit(run_point, p, str(out / "points" / p.point_id), gem5, timeout,
+                                 key=f"eidola-point-{p.point_id}", pure=False) for p in points]
+        for f in as_completed(futures):
+            try:
+                done(f.result())
+            except Exception as exc:  # the task failed on every worker it was tried on
+                pid = f.key.rsplit("-", 1)[-1]
+                point = next(p for p in points if p.point_id == pid)
+                done({"point_id": pid, "profile": point.profile, "backend": point.backend,
+                      **{k.replace("-", "_"): v for k, v in point.args.items()},
+                      "status": "failed", "error": f"worker lost: {exc}",
+                      "outdir": str(out / "points" / pid)})
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_sweep(config: str | Path, profiles: list[str], grid: dict[str, list[str]], out: str | Path, *,
+              fixed_args: dict[str, str] | None = None, backend: str = "builtin", executor: str = "local",
+              workers: int = 2, scheduler: str | None = None, gem5: str | None = None,
+              timeout: float | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run the grid (resumable) and return the table also written to OUT/results.parquet."""
+    config = str(config)
+    if not Path(config).is_file():
+        raise EidolaError("config file not found", path=config)
+    if executor not in EXECUTORS:
+        raise EidolaError(f"unknown executor '{executor}' (local or dask)", field="executor")
+    if backend not in ("builtin", "gem5"):
+        raise EidolaError(f"unknown backend '{backend}' (builtin or gem5)", field="backend")
+    if backend == "gem5" and not gem5:
+        raise EidolaError("the gem5 backend needs --gem5 PATH or EIDOLA_GEM5", field="gem5")
+    out = Path(out)
+    points = make_points(config, list(profiles), grid, fixed_args, backend)
+    todo = [p for p in points if (read_row(out, p.point_id) or {}).get("status") != "ok"]
+    bar = Progress(len(todo)) if progress else None
+
+    def done(row: dict[str, Any]) -> None:
+        write_row(out, row)
+        if bar:
+            bar.update(row)
+
+    if todo:
+        if executor == "local":
+            _run_local(todo, out, workers, gem5, timeout, done)
+        else:
+            _run_dask(todo, out, workers, scheduler, gem5, timeout, done)
+    return rebuild_table(out, [p.point_id for p in points])

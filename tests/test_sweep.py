@@ -1,0 +1,68 @@
+"""eidola sweep: tidy table, resumable, failures recorded, Dask cluster, a worker dying mid-sweep."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eidola.sweep import run_sweep
+from eidola.sweep.execute import DIE_ONCE_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / "configs" / "eidola_sweep_point.py")
+P2P = str(REPO / "profiles" / "p2p_2gpu.h5")
+GRID = {"link-bw": ["32", "64"], "sync": ["polling", "syncmon"]}
+
+
+def test_local_2x2_sweep_gives_four_rows_and_a_rerun_runs_nothing(tmp_path: Path) -> None:
+    t = run_sweep(CONFIG, [P2P], GRID, tmp_path, progress=False)
+    assert len(t) == 4 and set(t["status"]) == {"ok"}
+    # link bandwidth halves: the transfer takes twice as long
+    by_bw = t.groupby("link_bw")["makespan_ns"].mean()
+    assert by_bw["32"] > 1.9 * by_bw["64"]
+    assert (t.loc[t["sync"] == "syncmon", "polling_reads"] == 0).all()
+    assert (t.loc[t["sync"] == "polling", "polling_reads"] > 0).all()
+    rows = sorted(tmp_path.glob("points/*/row.json"))
+    stamps = [r.stat().st_mtime_ns for r in rows]
+    again = run_sweep(CONFIG, [P2P], GRID, tmp_path, progress=False)
+    assert len(again) == 4
+    assert [r.stat().st_mtime_ns for r in rows] == stamps  # nothing was run again
+    assert pd.read_parquet(tmp_path / "results.parquet")["point_id"].is_unique
+
+
+def test_a_failing_point_is_recorded_and_the_others_succeed(tmp_path: Path) -> None:
+    t = run_sweep(CONFIG, [P2P], {"link-bw": ["-1", "64"]}, tmp_path, progress=False)
+    bad = t[t["link_bw"] == "-1"].iloc[0]
+    good = t[t["link_bw"] == "64"].iloc[0]
+    assert bad["status"] == "failed" and "link-bw" in bad["error"]
+    assert good["status"] == "ok" and good["makespan_ns"] > 0
+
+
+def test_dask_local_cluster_with_two_workers(tmp_path: Path) -> None:
+    t = run_sweep(CONFIG, [P2P], GRID, tmp_path, executor="dask", workers=2, progress=False)
+    assert len(t) == 4 and set(t["status"]) == {"ok"}
+    assert t["point_id"].is_unique
+
+
+def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(tmp_path: Path, monkeypatch) -> None:
+    marker = tmp_path / "died"
+    monkeypatch.setenv(DIE_ONCE_ENV, str(marker))
+    t = run_sweep(CONFIG, [P2P], GRID, tmp_path / "sweep", executor="dask", workers=2, progress=False)
+    assert marker.exists()  # a worker process really died
+    assert len(t) == 4 and t["point_id"].is_unique
+    assert set(t["status"]) == {"ok"}  # its point was rerun on a live worker
+
+
+def test_cli_sweep_and_bad_grid(tmp_path: Path) -> None:
+    ok = subprocess.run([sys.executable, "-m", "eidola", "sweep", CONFIG, "--profile", P2P, "--grid",
+                         "seed=0,1", "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 points (2 ok" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "eidola", "sweep", CONFIG, "--profile", P2P, "--grid",
+                          "link-bw", "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "grid" in bad.stderr
+    assert "Traceback" not in bad.stderr
