@@ -1,0 +1,131 @@
+"""Figures from run outdirs and sweep tables; each returns a matplotlib Figure (notebooks) and
+`save` writes it atomically (PNG/SVG/PDF from the suffix). Axes carry units; titles carry the
+profile and topology that produced the data."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from eidola.errors import EidolaError  # noqa: E402
+from eidola.results import atomic_write_bytes  # noqa: E402
+
+
+def _run(outdir: str | Path) -> tuple[dict, dict[str, np.ndarray], float]:
+    import h5py
+
+    outdir = Path(outdir)
+    try:
+        summary = json.loads((outdir / "summary.json").read_text())
+        with h5py.File(outdir / "results.h5", "r") as f:
+            data = {k: f[k][()] for k in ("polling_reads", "link_bytes", "channel_endpoints") if k in f}
+            bin_ns = float(f.attrs.get("time_bin_ns", 0.0))
+    except (OSError, ValueError, KeyError) as exc:
+        raise EidolaError(f"not a run directory with summary.json and results.h5 ({exc})", path=outdir) from None
+    if "polling_reads" not in data:
+        raise EidolaError("the run kept no time series (it was run with --no-series)", path=outdir)
+    return summary, data, bin_ns
+
+
+def _label(summary: dict) -> str:
+    prof = Path(summary["profile"].get("path") or "profile").name
+    return f"{prof} on {summary['topology']['name']} ({summary['topology']['num_gpus']} GPUs)"
+
+
+def polling_traffic(polling_dir: str | Path, syncmon_dir: str | Path) -> plt.Figure:
+    """Polling reads per µs per GPU over time, polling and SyncMon side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, d in zip(axes, (polling_dir, syncmon_dir)):
+        s, data, bin_ns = _run(d)
+        rate = data["polling_reads"] / (bin_ns / 1e3)  # reads per µs
+        t_us = np.arange(rate.shape[1]) * bin_ns / 1e3
+        for g in range(min(rate.shape[0], s["topology"]["num_gpus"])):
+            ax.plot(t_us, rate[g], label=f"GPU {g}", lw=1)
+        ax.set_title(f"sync={s['params']['sync']}: {s['polling_reads']} polling reads")
+        ax.set_xlabel("time (µs)")
+    axes[0].set_ylabel("polling reads per µs")
+    axes[0].legend(fontsize="small", ncol=2)
+    fig.suptitle(_label(s))
+    fig.tight_layout()
+    return fig
+
+
+def link_heatmap(run_dir: str | Path) -> plt.Figure:
+    """Utilization of every link direction over time, and bytes per link direction."""
+    s, data, bin_ns = _run(run_dir)
+    links = s["topology"].get("links") or []
+    bw = np.repeat([l[2] for l in links], 2) if links else np.ones(data["link_bytes"].shape[0])
+    util = data["link_bytes"] / (bw[:, None] * bin_ns)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+    im = a.imshow(util, aspect="auto", origin="lower", interpolation="nearest", vmin=0, vmax=1,
+                  extent=(0, util.shape[1] * bin_ns / 1e3, -0.5, util.shape[0] - 0.5))
+    a.set_xlabel("time (µs)")
+    a.set_ylabel("link direction (channel id)")
+    fig.colorbar(im, ax=a, label="utilization (fraction of link bandwidth)")
+    b.barh(np.arange(util.shape[0]), data["link_bytes"].sum(axis=1) / 2**20)
+    b.set_xlabel("MiB carried")
+    fig.suptitle(f"Link utilization: {_label(s)}")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_lines(table: pd.DataFrame | str | Path, x: str, line: str, y: str = "makespan_ns") -> plt.Figure:
+    """A metric against a swept parameter, one line per value of another (e.g. topology, sync)."""
+    t = pd.read_parquet(table) if not isinstance(table, pd.DataFrame) else table
+    t = t[t["status"] == "ok"]
+    for col in (x, line, y):
+        if col not in t:
+            raise EidolaError(f"column '{col}' is not in the sweep table", field=col)
+    metrics = [y] + (["bus_bandwidth_gbps"] if "bus_bandwidth_gbps" in t and y != "bus_bandwidth_gbps" else [])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for value, grp in t.groupby(line):
+            grp = grp.assign(_x=pd.to_numeric(grp[x], errors="coerce")).sort_values("_x")
+            scale = 1e3 if metric.endswith("_ns") else 1.0
+            ax.plot(grp["_x"], grp[metric] / scale, marker="o", label=f"{line}={value}")
+        unit = "µs" if metric.endswith("_ns") else "GB/s"
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"{metric.replace('_ns', '').replace('_gbps', '')} ({unit})")
+        ax.legend()
+    profiles = ", ".join(sorted({Path(p).name for p in t["profile"]}))
+    fig.suptitle(f"{profiles} on {', '.join(sorted(set(map(str, t['topology']))))}")
+    fig.tight_layout()
+    return fig
+
+
+def seed_distribution(table: pd.DataFrame | str | Path, y: str = "makespan_ns") -> plt.Figure:
+    """Completion time across seeds (jitter, stragglers): histogram with mean, p5 and p95."""
+    t = pd.read_parquet(table) if not isinstance(table, pd.DataFrame) else table
+    vals = t.loc[t["status"] == "ok", y].to_numpy() / 1e3
+    if len(vals) == 0:
+        raise EidolaError("no successful points in the table", field=y)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(vals, bins=min(30, max(5, len(vals) // 2)))
+    for q, style in ((5, ":"), (50, "-"), (95, ":")):
+        ax.axvline(np.percentile(vals, q), color="k", ls=style, lw=1)
+    ax.set_xlabel("completion time (µs)")
+    ax.set_ylabel("seeds")
+    profiles = ", ".join(sorted({Path(p).name for p in t["profile"]}))
+    ax.set_title(f"{profiles}: {len(vals)} seeds, mean {vals.mean():.1f} µs, p95 {np.percentile(vals, 95):.1f} µs")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in ("png", "svg", "pdf"):
+        raise EidolaError("the output must end in .png, .svg or .pdf", path=path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
