@@ -36,6 +36,16 @@ def _slices(nbytes: int, chunk: int | None) -> int:
     return 1 if not chunk or nbytes <= 0 else max(1, math.ceil(nbytes / chunk))
 
 
+def _layout(size: int, n: int, channels: int, chunk: int | None):
+    """How a buffer of `size` bytes splits: n shards, each into `channels` parts, each into m
+    slices of at most `chunk` bytes; sizes and offsets: shard (n,), part (n, C), slice (n, C, m)."""
+    shard = split_even(size, n)
+    part = split_even(shard, channels)
+    m = _slices(int(part.max()), chunk)
+    sl = split_even(part, m)
+    return shard, offsets_of(shard), part, offsets_of(part), sl, offsets_of(sl), m
+
+
 def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: int | None = None,
          channels: int = 1, reduce_ns_per_byte: float = 0.0, flag_base: int = 0,
          stream_base: int = 0, seq_base: int = 0) -> int:
@@ -59,13 +69,7 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     reduce_steps = n - 1 if phases[0] == "reduce" else 0  # received data of steps < this is reduced
     shift = -1 if coll == "reducescatter" else 0  # reduce-scatter: rank r ends owning shard r
     C = max(1, int(channels))
-    shard = split_even(size, n)                      # (n,)
-    shard_off = offsets_of(shard)
-    part = split_even(shard, C)                      # (n, C)
-    part_off = offsets_of(part)
-    m = _slices(int(part.max()), chunk)
-    sl = split_even(part, m)                         # (n, C, m)
-    sl_off = offsets_of(sl)
+    shard, shard_off, part, part_off, sl, sl_off, m = _layout(size, n, C, chunk)
 
     r = np.arange(n)[:, None, None, None]
     c = np.arange(C)[None, :, None, None]
@@ -295,13 +299,7 @@ def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = 
     if n < 2:
         return 0
     C = max(1, int(channels))
-    shard = split_even(size, n)
-    shard_off = offsets_of(shard)
-    part = split_even(shard, C)                      # (n, C)
-    part_off = offsets_of(part)
-    m = _slices(int(part.max()), chunk)
-    sl = split_even(part, m)                         # (n, C, m)
-    sl_off = offsets_of(sl)
+    shard, shard_off, _, part_off, sl, sl_off, m = _layout(size, n, C, chunk)
     r = np.arange(n)[:, None, None]
     c = np.arange(C)[None, :, None]
     j = np.arange(m)[None, None, :]

@@ -229,6 +229,19 @@ NetworkSpec two_gpus(double bw, double lat) {
     return n;
 }
 
+// GPUs 0..2 each linked to switch node 3 (100 GB/s, 100 ns).
+NetworkSpec three_gpus_on_a_switch() {
+    NetworkSpec n;
+    n.num_gpus = 3;
+    n.num_nodes = 4;
+    for (uint32_t g = 0; g < 3; ++g) {
+        n.channels.push_back({g, 3, 100.0, 100.0});
+        n.channels.push_back({3, g, 100.0, 100.0});
+    }
+    n.node_latency_ns = {0, 0, 0, 0};
+    return n;
+}
+
 }  // namespace
 
 TEST(Engine, UncontendedWriteTakesSizeOverBandwidthPlusLatency) {
@@ -248,14 +261,7 @@ TEST(Engine, UncontendedWriteTakesSizeOverBandwidthPlusLatency) {
 
 TEST(Engine, TwoFlowsIntoOneLinkShareItEqually) {
     // GPUs 0 and 1 both write to GPU 2 through a switch (node 3): the switch->2 link is shared.
-    NetworkSpec n;
-    n.num_gpus = 3;
-    n.num_nodes = 4;
-    for (uint32_t g = 0; g < 3; ++g) {
-        n.channels.push_back({g, 3, 100.0, 100.0});
-        n.channels.push_back({3, g, 100.0, 100.0});
-    }
-    n.node_latency_ns = {0, 0, 0, 0};
+    NetworkSpec n = three_gpus_on_a_switch();
     n.hbm_bw_gbps = 10000;
     const uint64_t size = 16ull << 20;
     std::vector<ProfileOp> w = {op(OpKind::Write, 0, 2, size)};
@@ -311,14 +317,7 @@ TEST(Engine, SmallBuffersBackPressureWithoutLosingBytes) {
 
 TEST(Engine, MulticastWriteReachesEveryGpuAndIsAcknowledgedOnce) {
     // Three GPUs on a switch (node 3); GPU 0 multicasts 1 MiB, then multicast-signals flag 0.
-    NetworkSpec n;
-    n.num_gpus = 3;
-    n.num_nodes = 4;
-    for (uint32_t g = 0; g < 3; ++g) {
-        n.channels.push_back({g, 3, 100.0, 100.0});
-        n.channels.push_back({3, g, 100.0, 100.0});
-    }
-    n.node_latency_ns = {0, 0, 0, 0};
+    NetworkSpec n = three_gpus_on_a_switch();
     const uint64_t size = 1ull << 20;
     std::vector<ProfileOp> g0 = {op(OpKind::Write, 0, kMulticastPeer, size),
                                  op(OpKind::Signal, 0, kMulticastPeer, 0, 0, 1)};
