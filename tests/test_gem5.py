@@ -70,10 +70,10 @@ def test_uncontended_p2p_is_size_over_bandwidth_plus_latency(tmp_path: Path) -> 
     assert s["makespan_ns"] == pytest.approx(size / bw + lat, rel=0.02)
 
 
-# Known gap (docs/gem5.md): when several streams of one GPU write at once, gem5's crossbar
-# interleaves their packets round-robin while the built-in engine queues each stream's burst
-# in issue order, so gemm-rs (4 streams per GPU) finishes ~17% later in gem5.
-KNOWN_GAP = {"gemm_rs_8gpu.h5": "built-in engine lacks per-stream round-robin injection (docs/gem5.md)"}
+# Known gap (docs/gem5.md): when several streams of one GPU write at once the backends diverge
+# (partly arbitration: gem5 interleaves streams round-robin, the built-in engine queues bursts);
+# gemm-rs (4 streams per GPU) finishes ~17% later in gem5.
+KNOWN_GAP = {"gemm_rs_8gpu.h5": "multi-stream writers diverge between backends, not fully explained (docs/gem5.md)"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAP[n], strict=True))
