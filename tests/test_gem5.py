@@ -102,3 +102,15 @@ def test_gem5_reads_profiles_with_the_cpp_reader_not_h5py(tmp_path: Path) -> Non
     line = [l for l in proc.stdout.splitlines() if l.startswith("{")][-1]
     got = json.loads(line)
     assert got == {"num_gpus": profile_info(REPO / "profiles" / "gemm_rs_8gpu.h5")["num_gpus"], "h5py": False}
+
+
+def test_sweep_on_the_gem5_backend(tmp_path: Path, monkeypatch) -> None:
+    from eidola.sweep import run_sweep
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *site.getsitepackages()]))
+    t = run_sweep(REPO / "configs" / "eidola_sweep_point.py", [str(REPO / "profiles" / "p2p_2gpu.h5")],
+                  {"sync": ["polling", "syncmon"]}, tmp_path, backend="gem5", gem5=GEM5, timeout=600,
+                  progress=False)
+    assert list(t["status"]) == ["ok", "ok"] and set(t["backend"]) == {"gem5"}
+    assert (t.set_index("sync").loc["syncmon", "polling_reads"]) == 0
+    assert all((Path(d) / "m5out" / "stats.txt").exists() for d in t["outdir"])
