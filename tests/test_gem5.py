@@ -70,14 +70,7 @@ def test_uncontended_p2p_is_size_over_bandwidth_plus_latency(tmp_path: Path) -> 
     assert s["makespan_ns"] == pytest.approx(size / bw + lat, rel=0.02)
 
 
-# Known gap (docs/gem5.md): when several streams of one GPU write at once the backends diverge
-# (partly arbitration: gem5 interleaves streams round-robin, the built-in engine queues bursts);
-# gemm-rs (4 streams per GPU) finishes ~17% later in gem5.
-KNOWN_GAP = {"gemm_rs_8gpu.h5": "multi-stream writers diverge between backends, not fully explained (docs/gem5.md)"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAP[n], strict=True))
-                                  if n in KNOWN_GAP else n for n in SHIPPED])
+@pytest.mark.parametrize("name", SHIPPED)
 def test_builtin_and_gem5_makespans_agree_within_ten_percent(tmp_path: Path, name: str) -> None:
     profile = str(REPO / "profiles" / name)
     proc, g = gem5_run(tmp_path, "--profile", profile, "--sync", "syncmon")

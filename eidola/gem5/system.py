@@ -49,8 +49,9 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
 
     def xbar(latency_ns: float = 0.0):
         cycles = int(round(latency_ns))
+        # A switch's latency is paid both ways, as the built-in engine's acknowledgements pay it.
         return mo.NoncoherentXBar(width=XBAR_WIDTH, frontend_latency=0, forward_latency=cycles,
-                                  response_latency=0)
+                                  response_latency=cycles)
 
     fabrics = [xbar() for _ in range(n)]
     switches = [xbar(topo.switch_latency_ns) for _ in range(topo.num_switches)]

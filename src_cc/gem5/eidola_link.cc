@@ -10,6 +10,9 @@ EidolaLink::EidolaLink(const Params &p)
       memSide(name() + ".mem_side_port", *this), ranges(p.ranges.begin(), p.ranges.end()),
       forward(p.bandwidth_gbps, p.latency_ns), backward(p.bandwidth_gbps, p.latency_ns)
 {
+    // In-flight packets are bounded by the eidolons' outstanding limits, not by a queue size.
+    cpuSide.queue.disableSanityCheck();
+    memSide.reqQueue.disableSanityCheck();
 }
 
 void
@@ -34,9 +37,10 @@ EidolaLink::getPort(const std::string &name, PortID idx)
 Tick
 EidolaLink::arrival(::eidola::LinkTiming &t, PacketPtr pkt, bool payload)
 {
+    // A crossbar in front forwards a request at once and leaves its forwarding latency in
+    // headerDelay for the next component to pay: the link starts no earlier than that.
     const uint64_t bytes = payload ? pkt->getSize() : 0;
-    const Tick start = t.occupy(curTick(), bytes);
-    (void)start;
+    t.occupy(curTick() + pkt->headerDelay, bytes);
     pkt->headerDelay = pkt->payloadDelay = 0;
     return t.free_at() + t.latency_ps();
 }

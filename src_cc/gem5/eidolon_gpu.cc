@@ -200,8 +200,15 @@ EidolonGPU::processResumes()
         resumes.pop();
         replayer->resume(s, curTick());
     }
-    if (!resumes.empty() && !resumeEvent.scheduled())
-        schedule(resumeEvent, resumes.top().first);
+    // A resume handled above may have scheduled the event for its own (later) time while an
+    // earlier one is still queued: always leave the event at the earliest pending resume.
+    if (resumes.empty())
+        return;
+    const Tick next = std::max<Tick>(resumes.top().first, curTick());
+    if (!resumeEvent.scheduled())
+        schedule(resumeEvent, next);
+    else if (next < resumeEvent.when())
+        reschedule(resumeEvent, next);
 }
 
 ::eidola::Tick

@@ -15,6 +15,7 @@ SyncMon::SyncMon(const Params &p)
       memSide(name() + ".mem_side_port", *this), gpuId(p.gpu_id), flagBase(p.flag_base),
       watchBase(p.watch_base), windowSize(p.window_size), latency(p.latency), stats(this)
 {
+    cpuSide.queue().disableSanityCheck();  // held watch responses can be many
 }
 
 void
