@@ -15,18 +15,13 @@ def main() -> None:
 
 
 def _register() -> None:
+    from eidola.plot.cli import plot_group
     from eidola.profile.cli import profile_group
+    from eidola.runner import run_command
+    from eidola.sweep.cli import sweep_command
 
-    main.add_command(profile_group)
-    for module, name in (("eidola.runner", "run_command"), ("eidola.sweep.cli", "sweep_command"),
-                         ("eidola.plot.cli", "plot_group")):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ModuleNotFoundError as exc:  # a part not built yet must not break the others
-            if exc.name and exc.name.startswith("eidola"):
-                continue
-            raise
-        main.add_command(getattr(mod, name))
+    for command in (profile_group, run_command, sweep_command, plot_group):
+        main.add_command(command)
 
 
 _register()

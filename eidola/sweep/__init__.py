@@ -1,6 +1,18 @@
-"""Parameter sweeps: many runs of a config over a grid, on a local pool or a Dask cluster."""
+"""Parameter sweeps: many runs of a config over a grid, on a local pool or a Dask cluster.
 
-from eidola.sweep.points import Point, make_points, parse_grid
-from eidola.sweep.run import run_sweep
+Loaded on first use (PEP 562) so that other commands do not pay for pandas.
+"""
 
-__all__ = ["Point", "make_points", "parse_grid", "run_sweep"]
+_WHERE = {"Point": "points", "make_points": "points", "parse_grid": "points", "run_sweep": "run"}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eidola.sweep' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"eidola.sweep.{module}"), name)
+
+
+__all__ = list(_WHERE)

@@ -32,7 +32,7 @@ py::array_t<T> to_array(const std::vector<T>& v) {
 py::dict hist_dict(const LatencyHist& h) {
     py::dict d;
     d["count"] = h.count();
-    d["mean_ns"] = ps_to_ns(0) + h.mean_ps() / 1000.0;
+    d["mean_ns"] = h.mean_ps() / 1000.0;
     d["p50_ns"] = h.quantile_ps(0.50) / 1000.0;
     d["p99_ns"] = h.quantile_ps(0.99) / 1000.0;
     d["max_ns"] = ps_to_ns(h.max_ps());
