@@ -1,16 +1,22 @@
 """Named topologies with documented defaults, and the one entry point `build_topology`.
 
 Every default below can be overridden (CLI: --link-bw, --link-latency, --switch-latency,
---hbm-bw, ...). Bandwidths are payload GB/s per direction; latencies ns, one way.
+--hbm-bw, ...). Bandwidths are *payload* GB/s per direction (what data can use after packet
+headers, CRC and flow control, not the line rate); latencies ns, one way.
 
-Sources for the presets (vendor data sheets; latencies are not published per hop, so the
-latency values are modelling assumptions chosen to give ~1-2 us small-message P2P times):
+Sources for the presets (latencies are not published per hop, so the latency values are
+modelling assumptions chosen to give ~1-2 us small-message P2P times):
 - MI300X: AMD Instinct MI300X data sheet — 8 GPUs per platform fully connected by 7 AMD Infinity
-  Fabric (xGMI) links per GPU, 128 GB/s bidirectional (64 GB/s each way) per link, 896 GB/s
-  aggregate; HBM3 5.3 TB/s per GPU.
-- H100: NVIDIA H100 Tensor Core GPU data sheet (SXM5) — NVLink 4 at 900 GB/s bidirectional per
-  GPU (18 links x 25 GB/s each way = 450 GB/s each way) through NVSwitch on HGX H100 8-GPU
-  boards; HBM3 3.35 TB/s per GPU.
+  Fabric (xGMI) links per GPU, 64 GB/s line rate each way per link; HBM3 5.3 TB/s per GPU.
+  Payload: 48 GB/s per link each way (75%), the figure RCCL's topology code uses for gfx94x
+  xGMI links (``GFX94X_XGMI_WIDTH 48.0`` in rccl src/graph/topo.h) and the usable rate AMD's
+  "Understanding RCCL Bandwidth and xGMI Performance on AMD Instinct MI300X" (ROCm blog,
+  2025-03-02) gives after CRC and protocol overhead.
+- H100: NVIDIA H100 Tensor Core GPU data sheet (SXM5) — NVLink 4, 18 links x 25 GB/s each way
+  (900 GB/s bidirectional) through NVSwitch on HGX H100 8-GPU boards; HBM3 3.35 TB/s per GPU.
+  Payload: 18 x 20.6 = 370.8 GB/s each way (82%), the per-link figure NCCL's topology code uses
+  for SM90 NVLink (``SM90_NVLINK_BW 20.6`` in nccl src/graph/topo.h), matching the ~370 GB/s
+  "effective NVLink bandwidth" an NCCL maintainer quotes for H100 (NVIDIA/nccl-tests#212).
 """
 
 from __future__ import annotations
@@ -42,13 +48,15 @@ class Defaults:
 
 GENERIC = Defaults(gpus=8, link_bw_gbps=100.0, link_latency_ns=250.0, switch_latency_ns=200.0,
                    hbm_bw_gbps=2000.0, sources=("generic defaults (no preset)",))
-MI300X = Defaults(gpus=8, link_bw_gbps=64.0, link_latency_ns=250.0, switch_latency_ns=0.0,
+MI300X = Defaults(gpus=8, link_bw_gbps=48.0, link_latency_ns=250.0, switch_latency_ns=0.0,
                   hbm_bw_gbps=5300.0,
-                  sources=("AMD Instinct MI300X data sheet: 7 xGMI links/GPU, 64 GB/s each way; HBM3 5.3 TB/s",
+                  sources=("AMD Instinct MI300X data sheet: 7 xGMI links/GPU, 64 GB/s line rate each way; HBM3 5.3 TB/s",
+                           "xGMI payload 48 GB/s per link each way: RCCL topo.h GFX94X_XGMI_WIDTH; AMD ROCm blog 2025-03-02",
                            "link latency: modelling assumption"))
-H100 = Defaults(gpus=8, link_bw_gbps=450.0, link_latency_ns=150.0, switch_latency_ns=200.0,
+H100 = Defaults(gpus=8, link_bw_gbps=18 * 20.6, link_latency_ns=150.0, switch_latency_ns=200.0,
                 hbm_bw_gbps=3350.0,
-                sources=("NVIDIA H100 SXM5 data sheet: NVLink 4, 900 GB/s bidirectional per GPU via NVSwitch; HBM3 3.35 TB/s",
+                sources=("NVIDIA H100 SXM5 data sheet: NVLink 4, 18 links x 25 GB/s line rate each way via NVSwitch; HBM3 3.35 TB/s",
+                         "NVLink payload 18 x 20.6 GB/s each way: NCCL topo.h SM90_NVLINK_BW; NVIDIA/nccl-tests#212",
                          "link and switch latency: modelling assumptions"))
 
 
