@@ -134,6 +134,29 @@ void Engine::bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uin
     series[static_cast<size_t>(row) * cfg_.max_bins + bin] += amount;
 }
 
+// Spread `bytes` over the bins [start, end) covers, in proportion to the time in each, so a
+// link's series never shows more than its bandwidth (a packet can straddle bins).
+void Engine::bin_add_span(std::vector<uint64_t>& series, uint32_t row, Tick start, Tick end,
+                          uint64_t bytes) {
+    if (!cfg_.series) return;
+    if (end <= start + 1 || end / bin_ps_ == start / bin_ps_) {
+        bin_add(series, row, start, bytes);
+        return;
+    }
+    bin_add(series, row, end - 1, 0);  // rebin first so that every bin below is in range
+    uint64_t left = bytes;
+    const double per_ps = static_cast<double>(bytes) / static_cast<double>(end - start);
+    for (Tick t = start; t < end && left > 0;) {
+        const Tick bin_end = (t / bin_ps_ + 1) * bin_ps_;
+        const Tick stop = std::min(bin_end, end);
+        uint64_t part = stop == end ? left
+                                    : std::min<uint64_t>(left, static_cast<uint64_t>(per_ps * static_cast<double>(stop - t) + 0.5));
+        bin_add(series, row, t, part);
+        left -= part;
+        t = stop;
+    }
+}
+
 // Halve the resolution of every series: memory stays fixed however long the run.
 void Engine::rebin() {
     auto fold = [this](std::vector<uint64_t>& s) {
@@ -252,7 +275,7 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
     c.credits -= p.wire_bytes;
     const Tick start = c.timing.occupy(earliest, p.wire_bytes);
     channel_bytes_[ch] += p.wire_bytes;
-    bin_add(link_series_, ch, start, p.wire_bytes);
+    bin_add_span(link_series_, ch, start, c.timing.free_at(), p.wire_bytes);
     if (p.in_channel != kNone)  // it leaves the previous hop's buffer now
         return_credit(p.in_channel, start + channels_[p.in_channel].timing.latency_ps(), p.wire_bytes);
     p.in_channel = ch;

@@ -133,6 +133,7 @@ class Engine : public ReplayHost {
     Tick hbm_access(uint32_t gpu, uint64_t bytes, Tick now);
     void notify_woken(uint32_t gpu, Tick now);
     void bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t bytes);
+    void bin_add_span(std::vector<uint64_t>& series, uint32_t row, Tick start, Tick end, uint64_t bytes);
     void rebin();
 
     NetworkSpec net_;
