@@ -65,7 +65,12 @@ def profile_group() -> None:
 @click.option("--gpus", default=None, metavar="N", help="number of GPUs (required)")
 @click.option("--size", default=None, metavar="SIZE",
               help="bytes per GPU buffer, nccl-tests convention, e.g. 64MiB, 1GB (required)")
-@click.option("--algo", default=None, metavar="ALGO", help="ring (default) or direct, for collectives")
+@click.option("--algo", default=None, metavar="ALGO",
+              help="ring (default), direct or nvls (all-reduce on a switch), for collectives")
+@click.option("--library", default=None, metavar="LIB",
+              help="nccl or rccl: add the library's launch/step latencies, channels and ring layout")
+@click.option("--proto", default=None, metavar="PROTO",
+              help="simple, ll128 or ll: bytes on the wire per payload byte and chunk size")
 @click.option("--seed", default="0", show_default=True, metavar="S",
               help="seed of the jitter baked into recorded iterations")
 @click.option("--chunk", default=None, metavar="SIZE", help="slice size of collective writes")
@@ -86,7 +91,8 @@ def profile_group() -> None:
 @click.option("--name", default=None, help="profile name (default: derived from the options)")
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="output .h5 file (required)")
-def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None, seed: str, chunk: str | None,
+def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
+                  library: str | None, proto: str | None, seed: str, chunk: str | None,
                   tile: str | None, compute_ns: str | None, streams: str | None,
                   reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
@@ -105,7 +111,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         reduce_ns_per_byte=_opt_float(reduce_ns_per_byte, "reduce_ns_per_byte"),
         jitter=_opt_float(jitter, "jitter"), straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
-        iterations=_opt_int(iterations, "iterations"), name=name)
+        iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto)
     write_profile(profile, output)
     w = profile.attrs["parameters"]["bytes_written_per_iteration"]
     click.echo(f"wrote {output}: {profile.attrs['name']}, {profile.num_gpus} GPUs, "

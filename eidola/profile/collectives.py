@@ -46,20 +46,35 @@ def _layout(size: int, n: int, channels: int, chunk: int | None):
     return shard, offsets_of(shard), part, offsets_of(part), sl, offsets_of(sl), m
 
 
+def _wire(nbytes: np.ndarray, wire_factor: float) -> np.ndarray:
+    """Bytes a write puts on the wire for `nbytes` of payload (protocol flags inline)."""
+    if wire_factor == 1.0:
+        return nbytes
+    return np.ceil(nbytes * wire_factor).astype(np.int64)
+
+
 def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: int | None = None,
          channels: int = 1, reduce_ns_per_byte: float = 0.0, flag_base: int = 0,
-         stream_base: int = 0, seq_base: int = 0) -> int:
+         stream_base: int = 0, seq_base: int = 0, rings: np.ndarray | None = None,
+         wire_factor: float = 1.0, launch_ns: float = 0.0, step_ns: float = 0.0) -> int:
     """Ring all-reduce / reduce-scatter / all-gather over `members`.
 
-    Rank r sends to r+1. Step s (0-based) sends shard (r - s + shift) mod n: all-reduce runs
-    n-1 reduce-scatter steps then n-1 all-gather steps (2(n-1) in all), reduce-scatter and
-    all-gather n-1 steps each. Each step's shard is cut into `channels` parts (one stream
-    each, an independent ring with its own flags) and each part into slices of at most `chunk`
-    bytes. Per slice j of step s a stream: waits until its step-(s-1) flag reaches j+1 (the
-    slice it forwards has arrived), reduces the received slice if that step reduced
-    (compute of bytes * reduce_ns_per_byte, only when > 0), writes the slice to r+1 and adds 1
-    to r+1's step-s flag. At the end it waits for all slices of the last step. Flags:
+    The rank at ring position p sends to position p+1. Step s (0-based) sends shard
+    (p - s + shift) mod n: all-reduce runs n-1 reduce-scatter steps then n-1 all-gather steps
+    (2(n-1) in all), reduce-scatter and all-gather n-1 steps each. Each step's shard is cut
+    into `channels` parts (one stream each, an independent ring with its own flags) and each
+    part into slices of at most `chunk` bytes. Per slice j of step s a stream: waits until its
+    step-(s-1) flag reaches j+1 (the slice it forwards has arrived), pays `step_ns` once per
+    step (j == 0: the library's per-step cost), reduces the received slice if that step reduced
+    (compute of bytes * reduce_ns_per_byte, only when > 0), writes the slice to p+1 and adds 1
+    to p+1's step-s flag. At the end it waits for all slices of the last step. Flags:
     ``flag_base + channel * steps + step``.
+
+    `rings` (channels x n, indices into `members`) gives each channel its own ring order; by
+    default every channel uses `members` in order. Shards are named by the GPU that owns them
+    after a reduce-scatter, so that stays true for any order. `wire_factor` scales the bytes
+    each write puts on the wire (protocol flags carried inline, eidola.profile.library);
+    `launch_ns` is a compute at the start of every stream (the collective's launch cost).
     """
     n = len(members)
     if n < 2:
@@ -69,26 +84,29 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     reduce_steps = n - 1 if phases[0] == "reduce" else 0  # received data of steps < this is reduced
     shift = -1 if coll == "reducescatter" else 0  # reduce-scatter: rank r ends owning shard r
     C = max(1, int(channels))
+    order = np.broadcast_to(np.arange(n), (C, n)) if rings is None else np.asarray(rings, dtype=np.int64)
+    if order.shape != (C, n):
+        raise ValueError(f"rings must be {C} x {n}, got {order.shape}")
     shard, shard_off, part, part_off, sl, sl_off, m = _layout(size, n, C, chunk)
 
-    r = np.arange(n)[:, None, None, None]
+    p = np.arange(n)[:, None, None, None]
     c = np.arange(C)[None, :, None, None]
     s = np.arange(steps)[None, None, :, None]
     j = np.arange(m)[None, None, None, :]
-    k = (r - s + shift) % n
+    k = order[c, (p - s + shift) % n]
     nbytes = sl[k, c, j]
     addr = shard_off[k] + part_off[k, c] + sl_off[k, c, j]
-    gpu = members[r]
-    nxt = members[(r + 1) % n]
+    gpu = members[order[c, p]]
+    nxt = members[order[c, (p + 1) % n]]
     stream = stream_base + c
-    seq = seq_base + (s * m + j) * 4
+    seq = seq_base + 1 + (s * m + j) * 5
     my_flag = flag_base + c * steps + s
 
     b = np.broadcast_arrays(gpu, stream, seq, nxt, nbytes, addr, my_flag)
     keep = b[4] > 0  # zero-byte slices (tiny buffers) keep their signal but write nothing
-    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 2, kind=OpKind.WRITE,
-              peer=b[3][keep], nbytes=b[4][keep], addr=b[5][keep])
-    table.add(gpu=b[0], stream=b[1], seq=b[2] + 3, kind=OpKind.SIGNAL, peer=b[3], flag=b[6], value=1)
+    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 3, kind=OpKind.WRITE,
+              peer=b[3][keep], nbytes=_wire(b[4][keep], wire_factor), addr=b[5][keep])
+    table.add(gpu=b[0], stream=b[1], seq=b[2] + 4, kind=OpKind.SIGNAL, peer=b[3], flag=b[6], value=1)
     if steps > 1:
         w = (slice(None), slice(None), slice(1, None), slice(None))
         table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w], kind=OpKind.WAIT,
@@ -96,18 +114,25 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
         if reduce_ns_per_byte > 0 and reduce_steps > 0:
             upto = min(steps, reduce_steps + 1)  # steps 1..reduce_steps reduce what s-1 brought
             w = (slice(None), slice(None), slice(1, upto), slice(None))
-            table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w] + 1, kind=OpKind.COMPUTE,
+            table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w] + 2, kind=OpKind.COMPUTE,
                       dur_ns=b[4][w] * reduce_ns_per_byte)
-    # tail: the last step's slices must all have arrived (and be reduced, for reduce-scatter)
+    first = (slice(None), slice(None), slice(None), slice(0, 1))
+    if step_ns > 0:
+        table.add(gpu=b[0][first], stream=b[1][first], seq=b[2][first] + 1, kind=OpKind.COMPUTE,
+                  dur_ns=np.full(b[0][first].shape, float(step_ns)))
     rr = np.arange(n)[:, None]
     cc = np.arange(C)[None, :]
-    tail_seq = seq_base + steps * m * 4
-    table.add(gpu=members[rr], stream=stream_base + cc, seq=tail_seq, kind=OpKind.WAIT,
+    if launch_ns > 0:
+        table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=seq_base,
+                  kind=OpKind.COMPUTE, dur_ns=np.full((n, C), float(launch_ns)))
+    # tail: the last step's slices must all have arrived (and be reduced, for reduce-scatter)
+    tail_seq = seq_base + 1 + steps * m * 5
+    table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=tail_seq, kind=OpKind.WAIT,
               flag=flag_base + cc * steps + steps - 1, value=m)
     if reduce_ns_per_byte > 0 and reduce_steps >= steps:
-        k_last = (rr - steps + shift) % n
-        table.add(gpu=members[rr], stream=stream_base + cc, seq=tail_seq + 1, kind=OpKind.COMPUTE,
-                  dur_ns=part[k_last, cc] * reduce_ns_per_byte)
+        k_last = order[cc, (rr - steps + shift) % n]
+        table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=tail_seq + 1,
+                  kind=OpKind.COMPUTE, dur_ns=part[k_last, cc] * reduce_ns_per_byte)
     return C * steps
 
 
@@ -284,7 +309,8 @@ MULTICAST_PEER = -2
 
 
 def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = None,
-         channels: int = 1, flag_base: int = 0, stream_base: int = 0, seq_base: int = 0) -> int:
+         channels: int = 1, flag_base: int = 0, stream_base: int = 0, seq_base: int = 0,
+         wire_factor: float = 1.0, launch_ns: float = 0.0) -> int:
     """NVLS-style all-reduce with in-switch reduction (NVSwitch multimem), over `members`.
 
     Rank r owns shard r (S/n). Each of `channels` streams takes a part of it and, per slice,
@@ -294,6 +320,8 @@ def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = 
     every GPU (a multicast signal, ordered after its writes) and waits until all n * channels
     streams have done so. Per GPU this puts S + S/n bytes on each direction of its switch
     port, against 2(n-1)S/n for a ring. Needs a topology where GPUs sit on a switch.
+    `wire_factor` scales the bytes of every multimem op (1 / the library's NVLS efficiency),
+    `launch_ns` is a compute at the start of every stream.
     """
     n = len(members)
     if n < 2:
@@ -307,16 +335,20 @@ def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = 
     addr = shard_off[r] + part_off[r, c] + sl_off[r, c, j]
     gpu = members[r]
     stream = stream_base + c
-    seq = seq_base + j * 2
+    seq = seq_base + 1 + j * 2
     b = np.broadcast_arrays(gpu, stream, seq, nbytes, addr)
     keep = b[3] > 0
+    wire = _wire(b[3][keep], wire_factor)
     table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep], kind=OpKind.READ,
-              peer=MULTICAST_PEER, nbytes=b[3][keep], addr=b[4][keep])
+              peer=MULTICAST_PEER, nbytes=wire, addr=b[4][keep])
     table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 1, kind=OpKind.WRITE,
-              peer=MULTICAST_PEER, nbytes=b[3][keep], addr=b[4][keep])
+              peer=MULTICAST_PEER, nbytes=wire, addr=b[4][keep])
     rr = np.arange(n)[:, None]
     cc = np.arange(C)[None, :]
-    tail = seq_base + m * 2
+    if launch_ns > 0:
+        table.add(gpu=members[rr], stream=stream_base + cc, seq=seq_base, kind=OpKind.COMPUTE,
+                  dur_ns=np.full((n, C), float(launch_ns)))
+    tail = seq_base + 1 + m * 2
     table.add(gpu=members[rr], stream=stream_base + cc, seq=tail, kind=OpKind.SIGNAL,
               peer=MULTICAST_PEER, flag=flag_base, value=1)
     table.add(gpu=members[rr], stream=stream_base + cc, seq=tail + 1, kind=OpKind.WAIT,

@@ -16,6 +16,7 @@ import numpy as np
 from eidola.errors import EidolaError
 from eidola.profile import collectives as coll
 from eidola.profile import gemm
+from eidola.profile import library as lib
 from eidola.profile.model import Profile, stream_major
 from eidola.profile.schema import OpKind
 from eidola.profile.table import OpTable
@@ -94,7 +95,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
                iterations: int = 1, name: str | None = None,
                link_gbps: float = NOMINAL_LINK_GBPS,
                latency_ns: float = NOMINAL_LATENCY_NS,
-               compute_cv: float | None = None) -> Profile:
+               compute_cv: float | None = None, library: str | None = None,
+               proto: str | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -105,6 +107,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
     `iterations` > 1 they are instead sampled (seeded by `seed`) and baked into each recorded
     iteration, and ``/variability`` stays neutral so they are not applied twice.
     `compute_cv` is another name for `jitter` (the ``/variability`` attribute it sets).
+    `library` (nccl, rccl) adds that library's launch and per-step latencies, channel count and
+    ring layout to ring and nvls collectives; `proto` (simple, ll128, ll) sets the bytes on the
+    wire per payload byte and the default chunk (eidola.profile.library). Without either the
+    collective is the bare algorithm: exact bytes, no fixed costs.
     """
     if compute_cv is not None:
         if jitter and float(jitter) != float(compute_cv):
@@ -137,6 +143,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         streams = _number(streams, "streams", lo=1, hi=1 << 16, integer=True)
         if kind in ("p2p", "broadcast"):
             raise EidolaError(f"does not apply to {kind} (one stream per GPU)", field="streams")
+    model, proto, chunk_bytes, streams = _library_options(kind, algo, library, proto, chunk_bytes,
+                                                          streams)
     params: dict[str, Any] = {"kind": kind, "algo": algo, "gpus": n, "size_bytes": size,
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
@@ -148,10 +156,13 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         members = np.arange(n)
         streams = streams or 1
         if algo == "ring":
+            extra = _ring_extras(model, proto, n, streams)
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
-                      reduce_ns_per_byte=reduce_ns_per_byte)
+                      reduce_ns_per_byte=reduce_ns_per_byte, **extra)
         elif algo == "nvls":
-            coll.nvls(table, members, size, chunk=chunk_bytes, channels=streams)
+            extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
+                                                  launch_ns=model.launch_ns("nvls", "simple"))
+            coll.nvls(table, members, size, chunk=chunk_bytes, channels=streams, **extra)
         else:
             coll.direct(table, members, size, kind, chunk=chunk_bytes, streams=streams,
                         reduce_ns_per_byte=reduce_ns_per_byte)
@@ -173,6 +184,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         else:
             gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams)
         params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute)
+    if model is not None or proto is not None:
+        params.update(library=model.name if model else None, proto=proto,
+                      library_sources=list(model.sources) if model else [])
     params.update(chunk_bytes=chunk_bytes, streams=streams or 1, jitter=jitter,
                   straggler_prob=straggler_prob, straggler_slowdown=straggler_slowdown)
     base = table.build(n)
@@ -191,6 +205,45 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         "parameters": params,
     }
     return Profile(num_gpus=n, ops=ops, attrs=attrs, variability=variability)
+
+
+def _library_options(kind: str, algo: str | None, library: str | None, proto: str | None,
+                     chunk: int | None, streams: int | None
+                     ) -> tuple[lib.LibraryModel | None, str | None, int | None, int | None]:
+    """Resolve --library/--proto into (model, protocol, chunk, streams), or explain the misuse."""
+    if library is None and proto is None:
+        return None, None, chunk, streams
+    if kind not in ("allreduce", "reducescatter", "allgather") or algo not in ("ring", "nvls"):
+        raise EidolaError(f"library and protocol models apply to ring and nvls all-reduce, "
+                          f"reduce-scatter and all-gather, not {kind}"
+                          + (f" with algo {algo}" if algo else ""),
+                          field="library" if library is not None else "proto")
+    model = lib.library_model(library) if library is not None else None
+    proto = lib.check_protocol(proto) if proto is not None else "simple"
+    if algo == "nvls":
+        if proto != "simple":
+            raise EidolaError(f"NVLS runs the simple protocol only, got {proto!r}", field="proto")
+        if model is not None and model.nvls_efficiency <= 0:
+            raise EidolaError(f"{model.name} has no NVLS algorithm", field="library")
+    if chunk is None:
+        chunk = lib.STEP_BYTES[proto]
+    if streams is None and model is not None:
+        streams = model.nvls_channels if algo == "nvls" else model.ring_channels
+    return model, proto, chunk, streams
+
+
+def _ring_extras(model: lib.LibraryModel | None, proto: str | None, n: int,
+                 streams: int) -> dict[str, Any]:
+    """Keyword arguments of `collectives.ring` that carry the library and protocol model."""
+    if proto is None:
+        return {}
+    extra: dict[str, Any] = {"wire_factor": lib.WIRE_FACTOR[proto]}
+    if model is not None:
+        extra.update(launch_ns=model.launch_ns("ring", proto), step_ns=model.step_ns("ring", proto))
+        if model.ring_layout == "disjoint":
+            orders = lib.disjoint_rings(n, min(streams, n - 1))
+            extra["rings"] = np.array([orders[c % len(orders)] for c in range(streams)])
+    return extra
 
 
 def _iterations(base: list[np.ndarray], iterations: int, seed: int, cv: float, p: float,

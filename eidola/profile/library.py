@@ -1,0 +1,179 @@
+"""How NCCL and RCCL run a collective, as far as it changes the traffic and its timing.
+
+Why: a bare ring moves exactly 2(n-1)S bytes at line rate with no fixed costs, which is the
+right reference for closed-form checks but not what a real library achieves. Three things
+matter when comparing with nccl-tests / rccl-tests (docs/validation.md, section 3):
+
+- the *protocol* decides how many bytes cross the wire per payload byte: LL sends 8-byte lines
+  of 4 data + 4 flag bytes (x2), LL128 128-byte lines of 120 data + 8 flag bytes (x128/120),
+  Simple sends payload only plus one flag write per chunk;
+- each collective pays a fixed *launch* latency and each ring step a *step* latency (fences,
+  flag round trips, thread synchronisation) that is far larger than the wire latency;
+- NVLS (NVSwitch multimem) reaches only a fraction of the port bandwidth.
+
+The latency and efficiency constants below are the libraries' own tuner constants (NCCL
+src/graph/tuning.cc, RCCL src/graph/tuning.cc), taken as published facts, not fitted to the
+curves they are validated against. Units: microseconds in the tables, ns in the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eidola.errors import EidolaError
+
+#: Bytes on the wire per payload byte, per protocol (see the module docstring).
+WIRE_FACTOR = {"simple": 1.0, "ll128": 128.0 / 120.0, "ll": 2.0}
+
+#: Write granularity per protocol, bytes: the payload one FIFO step carries before its flag.
+#: Simple: NCCL's 4 MiB buffer over NCCL_STEPS=8 slots; LL128 and LL carry their flags inline
+#: so only the pipelining depth matters (NCCL's LL128 and LL buffer steps, rounded).
+STEP_BYTES = {"simple": 512 * 1024, "ll128": 128 * 1024, "ll": 16 * 1024}
+
+PROTOCOLS = tuple(WIRE_FACTOR)
+
+
+@dataclass(frozen=True)
+class LibraryModel:
+    """One library's fixed costs and channel layout (latencies in us, as the tuners keep them)."""
+
+    name: str
+    #: per (algo, proto): fixed cost of launching one collective, us
+    base_latency_us: dict[tuple[str, str], float]
+    #: per (algo, proto): cost of one ring step (one of the 2(n-1) of an all-reduce), us
+    step_latency_us: dict[tuple[str, str], float]
+    #: fraction of the port bandwidth NVLS multimem traffic achieves (0: no NVLS)
+    nvls_efficiency: float
+    #: ring channels (streams per GPU) and NVLS channels
+    ring_channels: int
+    nvls_channels: int
+    #: how rings are laid out: "single" (every channel the same order: right on a switch) or
+    #: "disjoint" (each channel its own order, so a full mesh uses every link)
+    ring_layout: str
+    sources: tuple[str, ...] = field(default=())
+
+    def launch_ns(self, algo: str, proto: str) -> float:
+        return 1000.0 * self.base_latency_us.get((algo, proto), 0.0)
+
+    def step_ns(self, algo: str, proto: str) -> float:
+        return 1000.0 * self.step_latency_us.get((algo, proto), 0.0)
+
+
+NCCL_HOPPER = LibraryModel(
+    name="nccl",
+    base_latency_us={("ring", "ll"): 6.6, ("ring", "ll128"): 14.0, ("ring", "simple"): 8.4,
+                     ("nvls", "simple"): 25.0},
+    step_latency_us={("ring", "ll"): 0.6, ("ring", "ll128"): 1.9, ("ring", "simple"): 3.4},
+    nvls_efficiency=0.85,
+    ring_channels=24,
+    nvls_channels=16,
+    ring_layout="single",
+    sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us, NVLink "
+             "hwLatencies Ring {0.6, 1.9, 3.4} us per step and NVLS 25 us, nvlsEfficiency "
+             "Hopper 0.85 (LL, LL128, Simple)",
+             "24 ring / 16 NVLS channels: NCCL 2.29 init log on H100 (waynehacking8/"
+             "nccl-collectives-bench results/scaling_attributed/g4_Ring.log)"),
+)
+
+RCCL_MI300 = LibraryModel(
+    name="rccl",
+    base_latency_us={("ring", "ll"): 12.0, ("ring", "ll128"): 12.0, ("ring", "simple"): 17.0},
+    step_latency_us={("ring", "ll"): 0.8, ("ring", "ll128"): 2.2, ("ring", "simple"): 3.6},
+    nvls_efficiency=0.0,
+    ring_channels=7,
+    nvls_channels=0,
+    ring_layout="disjoint",
+    sources=("RCCL src/graph/tuning.cc (2024-10): baseLat Ring {12, 12, 17} us, xGMI ('NVLINK' "
+             "row) hwLat Ring {0.8, 2.2, 3.6} us per step in tuning model 4 (LL, LL128, Simple)",
+             "one channel per edge-disjoint ring: 7 rings use all 7 xGMI links of a GPU"),
+)
+
+LIBRARIES = {"nccl": NCCL_HOPPER, "rccl": RCCL_MI300}
+
+
+def library_model(name: str) -> LibraryModel:
+    key = name.strip().lower()
+    if key not in LIBRARIES:
+        raise EidolaError(f"unknown library {name!r}; choose one of {', '.join(LIBRARIES)}",
+                          field="library")
+    return LIBRARIES[key]
+
+
+def check_protocol(proto: str) -> str:
+    key = proto.strip().lower()
+    if key not in WIRE_FACTOR:
+        raise EidolaError(f"unknown protocol {proto!r}; choose one of {', '.join(PROTOCOLS)}",
+                          field="proto")
+    return key
+
+
+def disjoint_rings(n: int, count: int, *, attempts: int = 200) -> list[list[int]]:
+    """`count` directed Hamiltonian cycles on n GPUs, edge-disjoint when that is possible.
+
+    Why: on a full mesh (MI300X xGMI) a single ring order drives one of the n-1 outgoing links
+    of each GPU; RCCL lays its channels over different orders so all links carry traffic. A
+    complete directed graph splits into n-1 edge-disjoint Hamiltonian cycles for every n except
+    4 and 6 (Tillson, 1980). Greedy depth-first search with seeded random neighbour orders and
+    restarts finds such a set within a few attempts for the n of one node (8: first attempt);
+    whatever it cannot find disjointly is filled with the rotations i -> i*s (s coprime to n),
+    which reuse edges. Deterministic. Every cycle starts at GPU 0.
+    """
+    import random
+
+    count = max(1, int(count))
+    best: list[list[int]] = []
+    for attempt in range(attempts if n > 2 else 1):
+        rings = _greedy_rings(n, min(count, n - 1), random.Random(attempt))
+        if len(rings) > len(best):
+            best = rings
+        if len(best) >= min(count, n - 1):
+            break
+    shifts = [s for s in range(1, n) if _coprime(s, n)] or [1]
+    k = 0
+    while len(best) < count:
+        best.append([(i * shifts[k % len(shifts)]) % n for i in range(n)])
+        k += 1
+    return best
+
+
+def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
+    """Hamiltonian cycles found one after another, each avoiding the edges of the earlier ones."""
+    rings: list[list[int]] = []
+    used: set[tuple[int, int]] = set()
+    for _ in range(count):
+        order = {v: rng.sample(range(n), n) for v in range(n)}
+        path, seen, budget = [0], {0}, [20_000]  # search steps per cycle, so no n can hang
+
+        def search() -> bool:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            if len(path) == n:
+                return (path[-1], path[0]) not in used
+            last = path[-1]
+            for nxt in order[last]:
+                if nxt in seen or (last, nxt) in used:
+                    continue
+                path.append(nxt)
+                seen.add(nxt)
+                if search():
+                    return True
+                path.pop()
+                seen.discard(nxt)
+            return False
+
+        if not search():
+            break
+        rings.append(list(path))
+        used.update((path[i], path[(i + 1) % n]) for i in range(n))
+    return rings
+
+
+def _coprime(a: int, b: int) -> bool:
+    while b:
+        a, b = b, a % b
+    return a == 1
+
+
+__all__ = ["WIRE_FACTOR", "STEP_BYTES", "PROTOCOLS", "LibraryModel", "LIBRARIES", "NCCL_HOPPER",
+           "RCCL_MI300", "library_model", "check_protocol", "disjoint_rings"]
