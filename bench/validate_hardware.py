@@ -1,0 +1,147 @@
+"""Published nccl-tests / rccl-tests all-reduce curves against Eidola's library models.
+
+    python bench/validate_hardware.py    # writes bench/results/validation_hardware.json and
+                                         # prints the tables of docs/validation.md, section 3
+
+Reference points: bench/reference/allreduce_busbw.csv (bus bandwidth per message size, as the
+tests print it), with where each curve comes from in bench/reference/sources.json.
+
+For every point the built-in engine runs the all-reduce on the matching preset (h100: NVSwitch,
+mi300x: xGMI full mesh, payload link rates) with the library's model (eidola.profile.library:
+launch and per-step latencies, channels, ring layout, protocol wire overhead, NVLS efficiency).
+"auto" points take the fastest of the library's candidates (ring with each protocol, plus NVLS
+on a switch); NCCL's tuner picks by its own estimate instead, so where its estimate is wrong
+the hardware can be slower than our "auto". A "bare" ring (no library model, one ring order,
+one channel) is run too, to show what the model adds. Error = Eidola / measured - 1; the
+summary is the geometric mean of |error| over sizes >= 16 MiB, per curve and over all curves.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from eidola.engine import run  # noqa: E402
+from eidola.params import RunParams  # noqa: E402
+from eidola.profile.synth import synthesize  # noqa: E402
+from eidola.topology import build_topology  # noqa: E402
+
+REFERENCE = REPO / "bench" / "reference" / "allreduce_busbw.csv"
+SOURCES = REPO / "bench" / "reference" / "sources.json"
+OUT = REPO / "bench" / "results" / "validation_hardware.json"
+MiB = 1 << 20
+GEOMEAN_FROM = 16 * MiB
+PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096, series=False)
+PROTOS = ("simple", "ll128", "ll")
+
+
+def candidates(system: str, library: str, algo: str, proto: str) -> list[tuple[str, str | None]]:
+    """(algo, proto) pairs a reference point allows: forced ones as given, 'auto' all of them."""
+    algos = ["ring", "nvls"] if algo == "auto" and system == "h100" and library == "nccl" else \
+        ["ring"] if algo == "auto" else [algo]
+    out: list[tuple[str, str | None]] = []
+    for a in algos:
+        protos = ["simple"] if a == "nvls" else list(PROTOS) if proto == "auto" else [proto]
+        out += [(a, p) for p in protos]
+    return out
+
+
+def bus_bandwidth(system: str, n: int, size: int, algo: str, library: str | None,
+                  proto: str | None) -> tuple[float, float, int]:
+    """(busbw GB/s, makespan ns, events) of one simulated all-reduce."""
+    prof = synthesize("allreduce", n, size, algo=algo, library=library, proto=proto)
+    res = run(prof, build_topology(system, n), PARAMS)
+    t = float(res.summary["makespan_ns"])
+    return 2 * (n - 1) / n * size / t, t, int(res.summary.get("events", 0))
+
+
+def main() -> int:
+    rows = list(csv.DictReader(REFERENCE.open()))
+    sources = json.loads(SOURCES.read_text())
+    cache: dict[tuple, tuple[float, float, int]] = {}
+    t0 = time.perf_counter()
+
+    def sim(key: tuple) -> tuple[float, float, int]:
+        if key not in cache:
+            cache[key] = bus_bandwidth(*key)
+        return cache[key]
+
+    points = []
+    for r in rows:
+        system, n, size = r["system"], int(r["gpus"]), int(r["size_bytes"])
+        measured = float(r["busbw_gbps"])
+        cands = {f"{a}-{p}": sim((system, n, size, a, r["library"], p))[0]
+                 for a, p in candidates(system, r["library"], r["algo"], r["proto"])}
+        best = max(cands, key=cands.get)
+        bare = sim((system, n, size, "ring", None, None))[0] if size >= GEOMEAN_FROM else None
+        points.append({
+            "dataset": r["dataset"], "system": system, "gpus": n, "library": r["library"],
+            "algo": r["algo"], "proto": r["proto"], "size_bytes": size, "measured_gbps": measured,
+            "eidola_gbps": cands[best], "eidola_choice": best, "candidates_gbps": cands,
+            "error": cands[best] / measured - 1.0,
+            "bare_ring_gbps": bare, "bare_ring_error": None if bare is None else bare / measured - 1.0,
+        })
+
+    def geomean(errs: list[float]) -> float | None:
+        errs = [abs(e) for e in errs if e is not None]
+        return math.exp(sum(math.log(max(e, 1e-6)) for e in errs) / len(errs)) if errs else None
+
+    big = [p for p in points if p["size_bytes"] >= GEOMEAN_FROM]
+    per_dataset = {}
+    for ds in dict.fromkeys(p["dataset"] for p in points):
+        sel = [p for p in big if p["dataset"] == ds]
+        per_dataset[ds] = {"points_ge_16MiB": len(sel),
+                           "geomean_abs_error": geomean([p["error"] for p in sel]),
+                           "bare_ring_geomean_abs_error": geomean([p["bare_ring_error"] for p in sel]),
+                           **sources.get(ds, {})}
+    summary = {
+        "geomean_abs_error_ge_16MiB": geomean([p["error"] for p in big]),
+        "bare_ring_geomean_abs_error_ge_16MiB": geomean([p["bare_ring_error"] for p in big]),
+        "points": len(points), "points_ge_16MiB": len(big),
+        "runs": len(cache), "wall_s": round(time.perf_counter() - t0, 1),
+        "run_params": {"sync": PARAMS.sync, "packet_bytes": PARAMS.packet_bytes,
+                       "max_outstanding": PARAMS.max_outstanding},
+        "units": {"bandwidth": "GB/s (nccl-tests busbw)", "size": "bytes", "error": "fraction"},
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = OUT.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"summary": summary, "datasets": per_dataset, "points": points},
+                              indent=1, sort_keys=True))
+    os.replace(tmp, OUT)
+    print(markdown(points, per_dataset, summary))
+    return 0
+
+
+def _size(b: int) -> str:
+    return f"{b // (1 << 30)} GiB" if b >= 1 << 30 else f"{b // MiB} MiB"
+
+
+def markdown(points: list[dict], per_dataset: dict, summary: dict) -> str:
+    lines = ["| curve | size | measured GB/s | Eidola GB/s (choice) | error | bare ring error |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for p in points:
+        bare = "" if p["bare_ring_error"] is None else f"{100 * p['bare_ring_error']:+.0f}%"
+        lines.append(f"| {p['dataset']} | {_size(p['size_bytes'])} | {p['measured_gbps']:.1f} | "
+                     f"{p['eidola_gbps']:.1f} ({p['eidola_choice']}) | {100 * p['error']:+.1f}% | {bare} |")
+    lines += ["", "| curve | points >= 16 MiB | geomean abs error | bare ring |", "| --- | --- | --- | --- |"]
+    for ds, d in per_dataset.items():
+        g, b = d["geomean_abs_error"], d["bare_ring_geomean_abs_error"]
+        lines.append(f"| {ds} | {d['points_ge_16MiB']} | {100 * g:.1f}% | {100 * b:.0f}% |"
+                     if g is not None else f"| {ds} | 0 | - | - |")
+    g = summary["geomean_abs_error_ge_16MiB"]
+    b = summary["bare_ring_geomean_abs_error_ge_16MiB"]
+    lines.append(f"| **all** | {summary['points_ge_16MiB']} | **{100 * g:.1f}%** | {100 * b:.0f}% |")
+    lines.append(f"\n{summary['runs']} simulations in {summary['wall_s']} s.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
