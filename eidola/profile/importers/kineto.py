@@ -463,3 +463,22 @@ def import_kineto(paths: list[Path], *, default_size: int | None = None, gpus: i
 
 def _summary(colls: list[_Coll]) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(Counter(c.coll for c in colls).items()))
+
+
+def recorded_collectives(path: Path, *, default_size: int | None = None,
+                         gpus: int | None = None) -> list[dict[str, Any]]:
+    """The collective kernels of one rank's trace as recorded: what, how big, how long.
+
+    Why public: validation compares each recorded kernel duration with a simulation of the same
+    collective (bench/validate_traces.py). `proto` comes from the kernel name (NCCL names its
+    kernels ``ncclKernel_<Coll>_<ALGO>_<PROTO>_...``); None when the name does not say.
+    """
+    trace = _parse_file(Path(path), default_size, gpus)
+    out = []
+    for c in trace.colls:
+        m = re.search(r"_(LL128|LL|SIMPLE)_", c.kernel, re.I)
+        out.append({"coll": c.coll, "size_bytes": int(c.size), "ranks": list(c.ranks),
+                    "algo": c.algo, "proto": m.group(1).lower() if m else None,
+                    "start_us": float(c.ts_us - trace.origin_us), "dur_us": float(c.dur_us),
+                    "kernel": c.kernel})
+    return out
