@@ -1,0 +1,87 @@
+"""The built-in engine against the gem5 backend on the same profiles and topologies.
+
+    EIDOLA_GEM5=/path/to/gem5.opt python bench/compare_gem5.py
+    # writes bench/results/compare_gem5.json and prints the table of docs/validation.md §2
+
+Each case runs one config twice, under plain Python (built-in engine) and under gem5.opt, with
+`--sync syncmon`, and compares makespan, bytes written and polling reads. gem5 is not part of
+this repository: build it as docs/gem5.md says and point EIDOLA_GEM5 at the binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+OUT = REPO / "bench" / "results" / "compare_gem5.json"
+P = REPO / "profiles"
+CASES = [  # (label, config, extra arguments)
+    ("p2p_2gpu.h5 (mi300x)", "eidola_8gpu.py", ["--profile", str(P / "p2p_2gpu.h5")]),
+    ("allreduce_8gpu.h5 (mi300x)", "eidola_8gpu.py", ["--profile", str(P / "allreduce_8gpu.h5")]),
+    ("gemm_rs_8gpu.h5 (mi300x, 4 streams per GPU)", "eidola_8gpu.py", ["--profile", str(P / "gemm_rs_8gpu.h5")]),
+    ("kineto_2rank.h5 (mi300x, imported trace)", "eidola_8gpu.py", ["--profile", str(P / "kineto_2rank.h5")]),
+    ("allreduce_8gpu.h5 on h100 (switch)", "eidola_8gpu.py",
+     ["--profile", str(P / "allreduce_8gpu.h5"), "--topology", "h100"]),
+    ("64-GPU multinode ring all-reduce, 64 MiB", "eidola_64gpu_multinode.py", ["--profile", "{ar64}"]),
+]
+
+
+def run_case(tmp: Path, gem5: str | None, config: str, args: list[str]) -> tuple[dict, float]:
+    out = tmp / ("gem5" if gem5 else "builtin")
+    cmd = [sys.executable, str(REPO / "configs" / config)] if not gem5 else \
+        [gem5, "-q", f"--outdir={tmp / 'm5out'}", str(REPO / "configs" / config)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *site.getsitepackages()])
+    t = time.perf_counter()
+    subprocess.run([*cmd, "--outdir", str(out), "--quiet", "--sync", "syncmon", *args],
+                   check=True, capture_output=True, text=True, env=env, cwd=tmp)
+    return json.loads((out / "summary.json").read_text()), time.perf_counter() - t
+
+
+def main() -> int:
+    gem5 = os.environ.get("EIDOLA_GEM5")
+    if not gem5 or not Path(gem5).exists():
+        print("error: EIDOLA_GEM5 is not set to a gem5.opt built with EXTRAS=<repo>/src_cc "
+              "(see docs/gem5.md)", file=sys.stderr)
+        return 2
+    from eidola.profile import write_profile
+    from eidola.profile.synth import synthesize
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ar64 = tmp / "ar64.h5"
+        write_profile(synthesize("allreduce", 64, 64 << 20, chunk_bytes=1 << 20), ar64)
+        for label, config, args in CASES:
+            args = [a.replace("{ar64}", str(ar64)) for a in args]
+            (tmp / label[:8].replace(" ", "_")).mkdir(exist_ok=True)
+            case = tmp / label[:8].replace(" ", "_")
+            g, g_s = run_case(case, gem5, config, args)
+            b, b_s = run_case(case, None, config, args)
+            rows.append({"case": label, "gem5_ns": g["makespan_ns"], "builtin_ns": b["makespan_ns"],
+                         "difference": g["makespan_ns"] / b["makespan_ns"] - 1,
+                         "gem5_bytes": g.get("bytes_written"), "builtin_bytes": b.get("bytes_written"),
+                         "gem5_wall_s": round(g_s, 2), "builtin_wall_s": round(b_s, 2)})
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = OUT.with_suffix(".tmp")
+    tmp_out.write_text(json.dumps({"units": {"time": "ns", "wall": "s"}, "sync": "syncmon",
+                                   "rows": rows}, indent=1))
+    os.replace(tmp_out, OUT)
+    print("| profile (`--sync syncmon`) | gem5 | built-in | difference |\n| --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['case']} | {r['gem5_ns']:,.0f} ns | {r['builtin_ns']:,.0f} ns | {100 * r['difference']:+.1f}% |")
+    print(f"worst |difference|: {100 * max(abs(r['difference']) for r in rows):.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
