@@ -25,9 +25,28 @@ Tick LatencyHist::bucket_high(int b) {
     return bucket_low(b) + (Tick(1) << shift);
 }
 
+// Make buckets [lo, hi] addressable, growing the window by whole powers of two (rows of kSub
+// buckets) so that a run touching a few orders of magnitude allocates a few hundred bytes.
+void LatencyHist::cover(int lo, int hi) {
+    lo = lo / kSub * kSub;
+    hi = (hi / kSub + 1) * kSub;  // exclusive
+    if (counts_.empty()) {
+        base_ = lo;
+        counts_.assign(static_cast<size_t>(hi - lo), 0);
+        return;
+    }
+    const int end = base_ + static_cast<int>(counts_.size());
+    if (lo < base_) {
+        counts_.insert(counts_.begin(), static_cast<size_t>(base_ - lo), 0);
+        base_ = lo;
+    }
+    if (hi > end) counts_.resize(static_cast<size_t>(hi - base_), 0);
+}
+
 void LatencyHist::add(Tick v) {
-    if (counts_.empty()) counts_.assign(kBuckets, 0);
-    ++counts_[bucket_of(v)];
+    const int b = bucket_of(v);
+    if (counts_.empty() || b < base_ || b >= base_ + static_cast<int>(counts_.size())) cover(b, b);
+    ++counts_[static_cast<size_t>(b - base_)];
     ++count_;
     sum_ += static_cast<double>(v);
     max_ = std::max(max_, v);
@@ -36,8 +55,8 @@ void LatencyHist::add(Tick v) {
 
 void LatencyHist::merge(const LatencyHist& o) {
     if (o.counts_.empty()) return;
-    if (counts_.empty()) counts_.assign(kBuckets, 0);
-    for (int i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
+    cover(o.base_, o.base_ + static_cast<int>(o.counts_.size()) - 1);
+    for (size_t i = 0; i < o.counts_.size(); ++i) counts_[static_cast<size_t>(o.base_ - base_) + i] += o.counts_[i];
     count_ += o.count_;
     sum_ += o.sum_;
     max_ = std::max(max_, o.max_);
@@ -48,9 +67,10 @@ double LatencyHist::quantile_ps(double q) const {
     if (count_ == 0) return 0.0;
     const double target = q * static_cast<double>(count_);
     uint64_t seen = 0;
-    for (int b = 0; b < kBuckets; ++b) {
-        seen += counts_[b];
-        if (static_cast<double>(seen) >= target && counts_[b]) {
+    for (size_t i = 0; i < counts_.size(); ++i) {
+        seen += counts_[i];
+        if (static_cast<double>(seen) >= target && counts_[i]) {
+            const int b = base_ + static_cast<int>(i);
             const double mid = 0.5 * static_cast<double>(bucket_low(b) + bucket_high(b) - 1);
             return std::clamp(mid, static_cast<double>(min_), static_cast<double>(max_));
         }
@@ -60,12 +80,12 @@ double LatencyHist::quantile_ps(double q) const {
 
 void LatencyHist::buckets(std::vector<double>& lo, std::vector<double>& hi,
                           std::vector<uint64_t>& n) const {
-    if (counts_.empty()) return;
-    for (int b = 0; b < kBuckets; ++b) {
-        if (!counts_[b]) continue;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+        if (!counts_[i]) continue;
+        const int b = base_ + static_cast<int>(i);
         lo.push_back(static_cast<double>(bucket_low(b)));
         hi.push_back(static_cast<double>(bucket_high(b)));
-        n.push_back(counts_[b]);
+        n.push_back(counts_[i]);
     }
 }
 

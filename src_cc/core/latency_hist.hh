@@ -31,7 +31,11 @@ class LatencyHist {
     static Tick bucket_high(int b);
 
   private:
-    std::vector<uint64_t> counts_;  // allocated on the first sample (most GPUs have few kinds)
+    void cover(int lo, int hi);
+    // Counts of buckets [base_, base_ + size): only the orders of magnitude seen are allocated
+    // (a full table is 15 KB; one per GPU and kind did not fit in cache at thousands of GPUs).
+    std::vector<uint64_t> counts_;
+    int base_ = 0;
     uint64_t count_ = 0;
     double sum_ = 0.0;
     Tick max_ = 0;
