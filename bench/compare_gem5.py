@@ -32,6 +32,9 @@ CASES = [  # (label, config, extra arguments)
     ("allreduce_8gpu.h5 on h100 (switch)", "eidola_8gpu.py",
      ["--profile", str(P / "allreduce_8gpu.h5"), "--topology", "h100"]),
     ("64-GPU multinode ring all-reduce, 64 MiB", "eidola_64gpu_multinode.py", ["--profile", "{ar64}"]),
+    ("all-reduce 64 MiB, RCCL model (7 disjoint rings), mi300x", "eidola_8gpu.py", ["--profile", "{rccl}"]),
+    ("all-reduce 64 MiB, NCCL model, LL128, h100", "eidola_8gpu.py",
+     ["--profile", "{nccl}", "--topology", "h100"]),
 ]
 
 
@@ -59,10 +62,14 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ar64 = tmp / "ar64.h5"
-        write_profile(synthesize("allreduce", 64, 64 << 20, chunk_bytes=1 << 20), ar64)
+        made = {"ar64": synthesize("allreduce", 64, 64 << 20, chunk_bytes=1 << 20),
+                "rccl": synthesize("allreduce", 8, 64 << 20, library="rccl"),
+                "nccl": synthesize("allreduce", 8, 64 << 20, library="nccl", proto="ll128")}
+        for key, prof in made.items():
+            write_profile(prof, tmp / f"{key}.h5")
         for label, config, args in CASES:
-            args = [a.replace("{ar64}", str(ar64)) for a in args]
+            for key in made:
+                args = [a.replace("{" + key + "}", str(tmp / f"{key}.h5")) for a in args]
             (tmp / label[:8].replace(" ", "_")).mkdir(exist_ok=True)
             case = tmp / label[:8].replace(" ", "_")
             g, g_s = run_case(case, gem5, config, args)
