@@ -9,8 +9,8 @@ tests print it), with where each curve comes from in bench/reference/sources.jso
 For every point the built-in engine runs the all-reduce on the matching preset (h100: NVSwitch,
 mi300x: xGMI full mesh, payload link rates) with the library's model (eidola.profile.library:
 launch and per-step latencies, channels, ring layout, protocol wire overhead, NVLS efficiency).
-"auto" points take the fastest of the library's candidates (ring with each protocol, plus NVLS
-on a switch); NCCL's tuner picks by its own estimate instead, so where its estimate is wrong
+"auto" points take the fastest of the library's candidates (ring with each protocol its tuner
+enables by default, plus NVLS on a switch); NCCL's tuner picks by its own estimate instead, so where its estimate is wrong
 the hardware can be slower than our "auto". A "bare" ring (no library model, one ring order,
 one channel) is run too, to show what the model adds. Error = Eidola / measured - 1; the
 summary is the geometric mean of |error| over sizes >= 16 MiB, per curve and over all curves.
@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from eidola.engine import run  # noqa: E402
 from eidola.params import RunParams  # noqa: E402
+from eidola.profile.library import library_model  # noqa: E402
 from eidola.profile.synth import synthesize  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
 
@@ -40,7 +41,6 @@ OUT = REPO / "bench" / "results" / "validation_hardware.json"
 MiB = 1 << 20
 GEOMEAN_FROM = 16 * MiB
 PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096, series=False)
-PROTOS = ("simple", "ll128", "ll")
 
 
 def candidates(system: str, library: str, algo: str, proto: str) -> list[tuple[str, str | None]]:
@@ -49,7 +49,8 @@ def candidates(system: str, library: str, algo: str, proto: str) -> list[tuple[s
         ["ring"] if algo == "auto" else [algo]
     out: list[tuple[str, str | None]] = []
     for a in algos:
-        protos = ["simple"] if a == "nvls" else list(PROTOS) if proto == "auto" else [proto]
+        protos = ["simple"] if a == "nvls" else \
+            list(library_model(library).default_protocols) if proto == "auto" else [proto]
         out += [(a, p) for p in protos]
     return out
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from eidola.errors import EidolaError
-from eidola.profile.schema import KIND_NAMES, OpKind
+from eidola.profile.schema import KIND_NAMES, SIGNAL_KINDS
 from eidola.results import atomic_write_bytes
 
 
@@ -34,7 +34,7 @@ def trace_events(result: Any) -> list[dict[str, Any]]:
         kind = int(kinds[i])
         base = {"name": KIND_NAMES[kind], "pid": int(t["gpu"][i]), "tid": int(t["stream"][i]),
                 "ts": float(starts[i]) / 1e3, "args": {"op": int(t["op"][i])}}
-        if kind == OpKind.SIGNAL:
+        if kind in SIGNAL_KINDS:
             events.append({**base, "ph": "i", "s": "t"})
         else:
             events.append({**base, "ph": "X", "dur": max(0.0, float(ends[i] - starts[i])) / 1e3})

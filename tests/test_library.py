@@ -36,6 +36,21 @@ def test_protocol_puts_its_flag_overhead_on_the_wire(proto: str) -> None:
     assert exact <= written(prof) <= exact + writes  # each write rounds up by under one byte
 
 
+@pytest.mark.parametrize("proto,kind", [("simple", OpKind.SIGNAL), ("ll128", OpKind.SIGNAL_NBI),
+                                        ("ll", OpKind.SIGNAL_NBI)])
+def test_inline_flag_protocols_signal_without_a_fence(proto: str, kind: OpKind) -> None:
+    prof = synthesize("allreduce", 4, MiB, proto=proto)
+    kinds = np.concatenate([o["kind"] for o in prof.ops])
+    assert np.any(kinds == kind) and not np.any(kinds == ({OpKind.SIGNAL, OpKind.SIGNAL_NBI} - {kind}).pop())
+
+
+def test_nccl_ll_is_capped_at_its_tuner_bandwidth() -> None:
+    n, size = 4, 256 * MiB
+    res = run(synthesize("allreduce", n, size, library="nccl", proto="ll"), build_topology("h100", n), FAST)
+    busbw = 2 * (n - 1) / n * size / res.summary["makespan_ns"]
+    assert 0.8 * NCCL_HOPPER.max_busbw_gbps["ll"] < busbw <= NCCL_HOPPER.max_busbw_gbps["ll"]
+
+
 def test_library_latencies_sit_on_the_critical_path() -> None:
     n, size = 4, 64 * 1024
     topo = build_topology("h100", n)

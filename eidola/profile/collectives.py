@@ -56,7 +56,8 @@ def _wire(nbytes: np.ndarray, wire_factor: float) -> np.ndarray:
 def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: int | None = None,
          channels: int = 1, reduce_ns_per_byte: float = 0.0, flag_base: int = 0,
          stream_base: int = 0, seq_base: int = 0, rings: np.ndarray | None = None,
-         wire_factor: float = 1.0, launch_ns: float = 0.0, step_ns: float = 0.0) -> int:
+         wire_factor: float = 1.0, launch_ns: float = 0.0, step_ns: float = 0.0,
+         produce_ns_per_byte: float = 0.0, inline_flags: bool = False) -> int:
     """Ring all-reduce / reduce-scatter / all-gather over `members`.
 
     The rank at ring position p sends to position p+1. Step s (0-based) sends shard
@@ -74,7 +75,11 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     default every channel uses `members` in order. Shards are named by the GPU that owns them
     after a reduce-scatter, so that stays true for any order. `wire_factor` scales the bytes
     each write puts on the wire (protocol flags carried inline, eidola.profile.library);
-    `launch_ns` is a compute at the start of every stream (the collective's launch cost).
+    `launch_ns` is a compute at the start of every stream (the collective's launch cost);
+    `produce_ns_per_byte` a compute before every write (slice bytes x it), which caps what one
+    stream can send per ns (a protocol's GPU-side limit, e.g. LL's 8-byte stores);
+    `inline_flags` makes the per-slice signals SIGNAL_NBI (the flag travels with the data, as in
+    LL/LL128: ordered behind the write, no fence).
     """
     n = len(members)
     if n < 2:
@@ -99,14 +104,18 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     gpu = members[order[c, p]]
     nxt = members[order[c, (p + 1) % n]]
     stream = stream_base + c
-    seq = seq_base + 1 + (s * m + j) * 5
+    seq = seq_base + 1 + (s * m + j) * 6
     my_flag = flag_base + c * steps + s
 
     b = np.broadcast_arrays(gpu, stream, seq, nxt, nbytes, addr, my_flag)
     keep = b[4] > 0  # zero-byte slices (tiny buffers) keep their signal but write nothing
-    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 3, kind=OpKind.WRITE,
+    table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 4, kind=OpKind.WRITE,
               peer=b[3][keep], nbytes=_wire(b[4][keep], wire_factor), addr=b[5][keep])
-    table.add(gpu=b[0], stream=b[1], seq=b[2] + 4, kind=OpKind.SIGNAL, peer=b[3], flag=b[6], value=1)
+    signal = OpKind.SIGNAL_NBI if inline_flags else OpKind.SIGNAL
+    table.add(gpu=b[0], stream=b[1], seq=b[2] + 5, kind=signal, peer=b[3], flag=b[6], value=1)
+    if produce_ns_per_byte > 0:
+        table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 3, kind=OpKind.COMPUTE,
+                  dur_ns=b[4][keep] * produce_ns_per_byte)
     if steps > 1:
         w = (slice(None), slice(None), slice(1, None), slice(None))
         table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w], kind=OpKind.WAIT,
@@ -126,7 +135,7 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
         table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=seq_base,
                   kind=OpKind.COMPUTE, dur_ns=np.full((n, C), float(launch_ns)))
     # tail: the last step's slices must all have arrived (and be reduced, for reduce-scatter)
-    tail_seq = seq_base + 1 + steps * m * 5
+    tail_seq = seq_base + 1 + steps * m * 6
     table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=tail_seq, kind=OpKind.WAIT,
               flag=flag_base + cc * steps + steps - 1, value=m)
     if reduce_ns_per_byte > 0 and reduce_steps >= steps:

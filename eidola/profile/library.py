@@ -25,6 +25,9 @@ from eidola.errors import EidolaError
 #: Bytes on the wire per payload byte, per protocol (see the module docstring).
 WIRE_FACTOR = {"simple": 1.0, "ll128": 128.0 / 120.0, "ll": 2.0}
 
+#: Protocols whose flags travel inside the data: their signals need no fence (SIGNAL_NBI).
+INLINE_FLAGS = {"simple": False, "ll128": True, "ll": True}
+
 #: Write granularity per protocol, bytes: the payload one FIFO step carries before its flag.
 #: Simple: NCCL's 4 MiB buffer over NCCL_STEPS=8 slots; LL128 and LL carry their flags inline
 #: so only the pipelining depth matters (NCCL's LL128 and LL buffer steps, rounded).
@@ -50,6 +53,10 @@ class LibraryModel:
     #: how rings are laid out: "single" (every channel the same order: right on a switch) or
     #: "disjoint" (each channel its own order, so a full mesh uses every link)
     ring_layout: str
+    #: per protocol: the most bus bandwidth the GPU side can produce, GB/s (all channels)
+    max_busbw_gbps: dict[str, float] = field(default_factory=dict)
+    #: protocols the library's tuner may pick without environment overrides
+    default_protocols: tuple[str, ...] = ("simple", "ll128", "ll")
     sources: tuple[str, ...] = field(default=())
 
     def launch_ns(self, algo: str, proto: str) -> float:
@@ -57,6 +64,12 @@ class LibraryModel:
 
     def step_ns(self, algo: str, proto: str) -> float:
         return 1000.0 * self.step_latency_us.get((algo, proto), 0.0)
+
+    def produce_ns_per_byte(self, proto: str, channels: int) -> float:
+        """Per-stream production cost (ns per payload byte) that caps all `channels` together
+        at `max_busbw_gbps` (a ring's bus bandwidth is what each GPU sends)."""
+        cap = self.max_busbw_gbps.get(proto)
+        return channels / cap if cap else 0.0
 
 
 NCCL_HOPPER = LibraryModel(
@@ -68,9 +81,11 @@ NCCL_HOPPER = LibraryModel(
     ring_channels=24,
     nvls_channels=16,
     ring_layout="single",
+    max_busbw_gbps={"ll": 141.0},
     sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us, NVLink "
              "hwLatencies Ring {0.6, 1.9, 3.4} us per step and NVLS 25 us, nvlsEfficiency "
-             "Hopper 0.85 (LL, LL128, Simple)",
+             "Hopper 0.85 (LL, LL128, Simple), llMaxBws Hopper one node 141 GB/s (LL's bus "
+             "bandwidth cap)",
              "24 ring / 16 NVLS channels: NCCL 2.29 init log on H100 (waynehacking8/"
              "nccl-collectives-bench results/scaling_attributed/g4_Ring.log)"),
 )
@@ -83,9 +98,12 @@ RCCL_MI300 = LibraryModel(
     ring_channels=7,
     nvls_channels=0,
     ring_layout="disjoint",
+    default_protocols=("simple", "ll"),
     sources=("RCCL src/graph/tuning.cc (2024-10): baseLat Ring {12, 12, 17} us, xGMI ('NVLINK' "
              "row) hwLat Ring {0.8, 2.2, 3.6} us per step in tuning model 4 (LL, LL128, Simple)",
-             "one channel per edge-disjoint ring: 7 rings use all 7 xGMI links of a GPU"),
+             "one channel per edge-disjoint ring: 7 rings use all 7 xGMI links of a GPU",
+             "LL128 off by default except on gfx90a (RCCL src/graph/tuning.cc; "
+             "RCCL_LL128_FORCE_ENABLE turns it on)"),
 )
 
 LIBRARIES = {"nccl": NCCL_HOPPER, "rccl": RCCL_MI300}

@@ -25,7 +25,14 @@ class OpKind(enum.IntEnum):
     SIGNAL = 2  # atomically add `value` to flag `flag` in GPU `peer`'s memory (release)
     WAIT = 3  # block the stream until local flag `flag` >= `value`
     READ = 4  # P2P read of `bytes` from GPU `peer` at offset `addr` (pull-style kernels)
+    # like SIGNAL, but ordered without a fence: issued right behind the stream's earlier
+    # writes without waiting for their acknowledgements, and delivered after them (same path).
+    # NVSHMEM putmem_signal_nbi; NCCL/RCCL LL and LL128, whose flags travel inside the data.
+    SIGNAL_NBI = 5
 
+
+#: Kinds that add to a flag in the peer's memory.
+SIGNAL_KINDS = (OpKind.SIGNAL, OpKind.SIGNAL_NBI)
 
 KIND_NAMES: dict[int, str] = {k.value: k.name.lower() for k in OpKind}
 KIND_BY_NAME: dict[str, OpKind] = {k.name.lower(): k for k in OpKind}

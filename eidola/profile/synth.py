@@ -237,9 +237,11 @@ def _ring_extras(model: lib.LibraryModel | None, proto: str | None, n: int,
     """Keyword arguments of `collectives.ring` that carry the library and protocol model."""
     if proto is None:
         return {}
-    extra: dict[str, Any] = {"wire_factor": lib.WIRE_FACTOR[proto]}
+    extra: dict[str, Any] = {"wire_factor": lib.WIRE_FACTOR[proto],
+                             "inline_flags": lib.INLINE_FLAGS[proto]}
     if model is not None:
-        extra.update(launch_ns=model.launch_ns("ring", proto), step_ns=model.step_ns("ring", proto))
+        extra.update(launch_ns=model.launch_ns("ring", proto), step_ns=model.step_ns("ring", proto),
+                     produce_ns_per_byte=model.produce_ns_per_byte(proto, streams))
         if model.ring_layout == "disjoint":
             orders = lib.disjoint_rings(n, min(streams, n - 1))
             extra["rings"] = np.array([orders[c % len(orders)] for c in range(streams)])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eidola.profile.schema import OpKind
+from eidola.profile.schema import SIGNAL_KINDS, OpKind
 
 #: Nominal payload bandwidth of one link for the estimate (GB/s == bytes/ns).
 NOMINAL_LINK_GBPS = 100.0
@@ -29,7 +29,7 @@ def nominal_cost_ns(ops: np.ndarray, link_gbps: float = NOMINAL_LINK_GBPS,
     cost[comp] = ops["dur_ns"][comp]
     xfer = (kind == OpKind.WRITE) | (kind == OpKind.READ)
     cost[xfer] = latency_ns + ops["bytes"][xfer].astype(np.float64) / link_gbps
-    cost[kind == OpKind.SIGNAL] = latency_ns
+    cost[np.isin(kind, SIGNAL_KINDS)] = latency_ns
     return cost
 
 

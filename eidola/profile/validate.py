@@ -17,7 +17,7 @@ import numpy as np
 from eidola.profile.io import ProfileReader
 from eidola.profile.model import Profile
 from eidola.profile.collectives import MULTICAST_PEER
-from eidola.profile.schema import KIND_NAMES, OpKind
+from eidola.profile.schema import KIND_NAMES, SIGNAL_KINDS, OpKind
 
 _CHUNK = 1 << 20
 
@@ -80,7 +80,7 @@ class _Checker:
         kind, peer = ops["kind"], ops["peer"]
         self._flag_ops("kind", gpu, kind > max(KIND_NAMES), ops, base,
                        lambda o: f"unknown op kind {int(o['kind'])}")
-        remote = (kind == OpKind.WRITE) | (kind == OpKind.READ) | (kind == OpKind.SIGNAL)
+        remote = (kind == OpKind.WRITE) | (kind == OpKind.READ) | np.isin(kind, SIGNAL_KINDS)
         multicast = remote & (peer == MULTICAST_PEER)  # NVLS: every GPU through the switch
         bad_peer = remote & ~multicast & ((peer < 0) | (peer >= n))
         self._flag_ops("peer", gpu, bad_peer, ops, base,
@@ -97,7 +97,7 @@ class _Checker:
                        lambda o: f"dur_ns is {float(o['dur_ns'])} (must be finite and >= 0)")
         self._flag_ops("t", gpu, ~np.isfinite(ops["t_ns"]), ops, base,
                        lambda o: f"t_ns is {float(o['t_ns'])} (must be finite)")
-        sig = kind == OpKind.SIGNAL
+        sig = np.isin(kind, SIGNAL_KINDS)
         wait = kind == OpKind.WAIT
         self._flag_ops("sigval", gpu, sig & (ops["value"] < 0), ops, base,
                        lambda o: f"signal adds a negative value {int(o['value'])} (flags only grow)")

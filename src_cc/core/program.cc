@@ -45,22 +45,22 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
     for (size_t k = 0; k < order.size(); ++k) {
         const size_t i = order[k];
         const ProfileOp& o = ops[i];
-        if (o.kind > static_cast<uint8_t>(OpKind::Read))
+        if (o.kind > static_cast<uint8_t>(OpKind::SignalNbi))
             throw std::invalid_argument(where(gpu, i) + ": field 'kind': unknown op kind " +
                                         std::to_string(o.kind));
         const OpKind kind = static_cast<OpKind>(o.kind);
-        const bool remote = kind == OpKind::Write || kind == OpKind::Signal || kind == OpKind::Read;
+        const bool remote = kind == OpKind::Write || is_signal(kind) || kind == OpKind::Read;
         const bool multicast = remote && o.peer == kMulticastPeer;
         if (remote && !multicast && (o.peer < 0 || static_cast<uint32_t>(o.peer) >= num_gpus))
             throw std::invalid_argument(where(gpu, i) + ": field 'peer': " + std::to_string(o.peer) +
                                         " is outside 0.." + std::to_string(num_gpus - 1));
-        if ((kind == OpKind::Signal || kind == OpKind::Wait) && o.flag < 0)
+        if ((is_signal(kind) || kind == OpKind::Wait) && o.flag < 0)
             throw std::invalid_argument(where(gpu, i) + ": field 'flag': negative flag id");
         if (!(o.dur_ns >= 0.0) || !std::isfinite(o.dur_ns))
             throw std::invalid_argument(where(gpu, i) + ": field 'dur_ns': negative or not a number");
         if (!std::isfinite(o.t_ns))
             throw std::invalid_argument(where(gpu, i) + ": field 't_ns': not a number");
-        if (kind == OpKind::Signal && o.value < 0)
+        if (is_signal(kind) && o.value < 0)
             throw std::invalid_argument(where(gpu, i) + ": field 'value': signals must not be negative");
 
         if (o.bytes >= (uint64_t(1) << 56))

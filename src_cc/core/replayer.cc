@@ -129,8 +129,10 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
             continue;
         }
 
-        case OpKind::Signal: {
-            if (st.outstanding > 0) {  // release: earlier writes must be acknowledged first
+        case OpKind::Signal:
+        case OpKind::SignalNbi: {
+            // release: earlier writes must be acknowledged first; nbi: ordered, no fence
+            if (op.kind() == OpKind::Signal && st.outstanding > 0) {
                 block(st, State::Fence, now);
                 return;
             }

@@ -22,7 +22,11 @@ inline double ps_to_ns(Tick ps) { return static_cast<double>(ps) / 1000.0; }
 constexpr int32_t kMulticastPeer = -2;
 
 // Op kinds; the numeric values are stored in profile files (eidola/profile/schema.py).
-enum class OpKind : uint8_t { Compute = 0, Write = 1, Signal = 2, Wait = 3, Read = 4 };
+// SignalNbi: a signal ordered behind the stream's earlier writes without a fence (it does not
+// wait for their acknowledgements; it follows them on the same path, so it lands after them).
+enum class OpKind : uint8_t { Compute = 0, Write = 1, Signal = 2, Wait = 3, Read = 4, SignalNbi = 5 };
+
+inline bool is_signal(OpKind k) { return k == OpKind::Signal || k == OpKind::SignalNbi; }
 
 // One op exactly as a profile stores it (numpy OP_DTYPE, packed, 55 bytes). Only used at the
 // boundary: the replayer converts these into the aligned ReplayOp below.

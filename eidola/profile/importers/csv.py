@@ -19,7 +19,7 @@ import pandas as pd
 from eidola.errors import EidolaError
 from eidola.profile.importers._common import check_input, source_files, stem
 from eidola.profile.model import Profile
-from eidola.profile.schema import KIND_BY_NAME, OpKind, empty_ops
+from eidola.profile.schema import KIND_BY_NAME, SIGNAL_KINDS, OpKind, empty_ops
 from eidola.profile.timeline import estimate_times
 
 REQUIRED = ("gpu", "stream", "kind", "t_ns", "dur_ns", "peer", "bytes", "flag", "value")
@@ -129,7 +129,7 @@ def import_csv(paths: list[Path], *, gpus: int | None = None, name: str | None =
         t = _Table(path)
         kind = _kinds(t)
         xfer = (kind == OpKind.WRITE) | (kind == OpKind.READ)
-        sig = kind == OpKind.SIGNAL
+        sig = np.isin(kind, SIGNAL_KINDS)
         wait = kind == OpKind.WAIT
         comp = kind == OpKind.COMPUTE
         cols = {
