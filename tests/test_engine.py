@@ -200,3 +200,19 @@ def test_validation_and_the_core_accept_signal_nbi() -> None:
     broken = chunks_then_signals(OpKind.SIGNAL_NBI, 2, 4096)
     broken.ops[0]["value"][1] = -1
     assert any("negative" in issue for issue in validate_ops(broken))
+
+
+def test_gemm_rs_tile_flags_without_a_fence_finish_sooner_with_the_same_bytes() -> None:
+    topo = build_topology("mi300x")
+    params = RunParams(sync="syncmon")
+    release = run(synthesize("gemm-rs", 8, 64 * MiB), topo, params).summary
+    nbi = run(synthesize("gemm-rs", 8, 64 * MiB, signal="nbi"), topo, params).summary
+    assert nbi["bytes_written"] == release["bytes_written"]
+    assert nbi["makespan_ns"] < release["makespan_ns"]
+
+
+def test_signal_mode_is_for_gemm_kinds_only() -> None:
+    with pytest.raises(EidolaError, match="'signal'"):
+        synthesize("allreduce", 8, MiB, signal="nbi")
+    with pytest.raises(EidolaError, match="'signal'"):
+        synthesize("gemm-rs", 8, MiB, signal="relaxed")

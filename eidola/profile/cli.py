@@ -71,6 +71,9 @@ def profile_group() -> None:
               help="nccl or rccl: add the library's launch/step latencies, channels and ring layout")
 @click.option("--proto", default=None, metavar="PROTO",
               help="simple, ll128 or ll: bytes on the wire per payload byte and chunk size")
+@click.option("--signal", "signal", default="release", show_default=True, metavar="MODE",
+              help="gemm kinds: release (fence, then flag) or nbi (flag ordered behind the tile, "
+                   "no fence: NVSHMEM putmem_signal_nbi)")
 @click.option("--seed", default="0", show_default=True, metavar="S",
               help="seed of the jitter baked into recorded iterations")
 @click.option("--chunk", default=None, metavar="SIZE", help="slice size of collective writes")
@@ -92,7 +95,7 @@ def profile_group() -> None:
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="output .h5 file (required)")
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
-                  library: str | None, proto: str | None, seed: str, chunk: str | None,
+                  library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
                   tile: str | None, compute_ns: str | None, streams: str | None,
                   reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
@@ -111,7 +114,8 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         reduce_ns_per_byte=_opt_float(reduce_ns_per_byte, "reduce_ns_per_byte"),
         jitter=_opt_float(jitter, "jitter"), straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
-        iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto)
+        iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto,
+        signal=signal)
     write_profile(profile, output)
     w = profile.attrs["parameters"]["bytes_written_per_iteration"]
     click.echo(f"wrote {output}: {profile.attrs['name']}, {profile.num_gpus} GPUs, "

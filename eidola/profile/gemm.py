@@ -27,7 +27,7 @@ def _tiles(size: int, n: int, tile: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, streams: int,
-            reduce_ns_per_byte: float = 0.0) -> int:
+            reduce_ns_per_byte: float = 0.0, signal: OpKind = OpKind.SIGNAL) -> int:
     """GEMM whose output is reduce-scattered as it is produced (every GPU holds a partial sum
     of the whole S-byte output; GPU b ends with the reduced row block b).
 
@@ -60,7 +60,7 @@ def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, 
     table.add(gpu=G[remote], stream=S_[remote], seq=Q[remote] * 4 + 1, kind=OpKind.WRITE,
               peer=B[remote], nbytes=NB[remote], addr=addr[remote])
     sig = B != G
-    table.add(gpu=G[sig], stream=S_[sig], seq=Q[sig] * 4 + 2, kind=OpKind.SIGNAL, peer=B[sig],
+    table.add(gpu=G[sig], stream=S_[sig], seq=Q[sig] * 4 + 2, kind=signal, peer=B[sig],
               flag=I[sig], value=1)
     # own-block tiles: k = n-1, on stream (n-1+i) mod K, after that stream's tile loop
     gg = np.arange(n)[:, None]
@@ -74,7 +74,7 @@ def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, 
 
 
 def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
-            streams: int) -> int:
+            streams: int, signal: OpKind = OpKind.SIGNAL) -> int:
     """All-gather of a sharded GEMM input, consumed tile by tile as it arrives.
 
     S is the gathered input (GPU b holds row block b). Producer part: own tile i is pushed by
@@ -100,7 +100,7 @@ def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
     keep = NB > 0
     table.add(gpu=G[keep], stream=stream[keep], seq=((I * 2) * n + D)[keep], kind=OpKind.WRITE,
               peer=P[keep], nbytes=NB[keep], addr=(shard_off[G] + tile_off[G, I])[keep])
-    table.add(gpu=G, stream=stream, seq=(I * 2 + 1) * n + D, kind=OpKind.SIGNAL, peer=P,
+    table.add(gpu=G, stream=stream, seq=(I * 2 + 1) * n + D, kind=signal, peer=P,
               flag=G * tps + I, value=1)
     # consumer: (g, k, i), q = k * tps + i
     base = 2 * n * tps + n

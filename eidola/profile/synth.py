@@ -96,7 +96,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
                link_gbps: float = NOMINAL_LINK_GBPS,
                latency_ns: float = NOMINAL_LATENCY_NS,
                compute_cv: float | None = None, library: str | None = None,
-               proto: str | None = None) -> Profile:
+               proto: str | None = None, signal: str = "release") -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -110,7 +110,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
     `library` (nccl, rccl) adds that library's launch and per-step latencies, channel count and
     ring layout to ring and nvls collectives; `proto` (simple, ll128, ll) sets the bytes on the
     wire per payload byte and the default chunk (eidola.profile.library). Without either the
-    collective is the bare algorithm: exact bytes, no fixed costs.
+    collective is the bare algorithm: exact bytes, no fixed costs. `signal` (gemm kinds):
+    "release" tile flags wait for the tile's acknowledgement first (fence + flag store);
+    "nbi" sends them ordered behind the tile without waiting (NVSHMEM putmem_signal_nbi).
     """
     if compute_cv is not None:
         if jitter and float(jitter) != float(compute_cv):
@@ -139,6 +141,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
             if v is not None:
                 raise EidolaError(f"applies only to {' and '.join(GEMM_KINDS)}, not {kind}",
                                   field=field)
+    if str(signal).strip().lower() != "release" and not is_gemm:
+        raise EidolaError(f"applies only to {' and '.join(GEMM_KINDS)} (collectives pick their "
+                          f"signals from --proto)", field="signal")
     if streams is not None:
         streams = _number(streams, "streams", lo=1, hi=1 << 16, integer=True)
         if kind in ("p2p", "broadcast"):
@@ -178,12 +183,14 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         tile_bytes = _number(tile_bytes, "tile", lo=1, integer=True)
         compute = DEFAULT_COMPUTE_NS_PER_TILE if compute_ns_per_tile is None else compute_ns_per_tile
         compute = _number(compute, "compute_ns", lo=0)
+        sig_kind = _signal_kind(signal)
         if kind == "gemm-rs":
             gemm.gemm_rs(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
-                         reduce_ns_per_byte=reduce_ns_per_byte)
+                         reduce_ns_per_byte=reduce_ns_per_byte, signal=sig_kind)
         else:
-            gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams)
-        params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute)
+            gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
+                         signal=sig_kind)
+        params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute, signal=signal)
     if model is not None or proto is not None:
         params.update(library=model.name if model else None, proto=proto,
                       library_sources=list(model.sources) if model else [])
@@ -205,6 +212,13 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         "parameters": params,
     }
     return Profile(num_gpus=n, ops=ops, attrs=attrs, variability=variability)
+
+
+def _signal_kind(signal: str) -> OpKind:
+    key = str(signal).strip().lower()
+    if key not in ("release", "nbi"):
+        raise EidolaError(f"unknown signal mode {signal!r}; choose release or nbi", field="signal")
+    return OpKind.SIGNAL_NBI if key == "nbi" else OpKind.SIGNAL
 
 
 def _library_options(kind: str, algo: str | None, library: str | None, proto: str | None,
