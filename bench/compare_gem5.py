@@ -35,6 +35,7 @@ CASES = [  # (label, config, extra arguments)
     ("all-reduce 64 MiB, RCCL model (7 disjoint rings), mi300x", "eidola_8gpu.py", ["--profile", "{rccl}"]),
     ("all-reduce 64 MiB, NCCL model, LL128, h100", "eidola_8gpu.py",
      ["--profile", "{nccl}", "--topology", "h100"]),
+    ("gemm-rs 64 MiB, tile flags signal_nbi, mi300x", "eidola_8gpu.py", ["--profile", "{gnbi}"]),
 ]
 
 
@@ -64,7 +65,8 @@ def main() -> int:
         tmp = Path(d)
         made = {"ar64": synthesize("allreduce", 64, 64 << 20, chunk_bytes=1 << 20),
                 "rccl": synthesize("allreduce", 8, 64 << 20, library="rccl"),
-                "nccl": synthesize("allreduce", 8, 64 << 20, library="nccl", proto="ll128")}
+                "nccl": synthesize("allreduce", 8, 64 << 20, library="nccl", proto="ll128"),
+                "gnbi": synthesize("gemm-rs", 8, 64 << 20, signal="nbi")}
         for key, prof in made.items():
             write_profile(prof, tmp / f"{key}.h5")
         for label, config, args in CASES:
