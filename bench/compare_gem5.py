@@ -39,16 +39,23 @@ CASES = [  # (label, config, extra arguments)
 ]
 
 
-def run_case(tmp: Path, gem5: str | None, config: str, args: list[str]) -> tuple[dict, float]:
+def run_case(tmp: Path, gem5: str | None, config: str, args: list[str]) -> tuple[dict, float, float]:
+    """(summary.json, wall seconds, peak RSS MiB) of one run in a child process."""
     out = tmp / ("gem5" if gem5 else "builtin")
     cmd = [sys.executable, str(REPO / "configs" / config)] if not gem5 else \
         [gem5, "-q", f"--outdir={tmp / 'm5out'}", str(REPO / "configs" / config)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *site.getsitepackages()])
     t = time.perf_counter()
-    subprocess.run([*cmd, "--outdir", str(out), "--quiet", "--sync", "syncmon", *args],
-                   check=True, capture_output=True, text=True, env=env, cwd=tmp)
-    return json.loads((out / "summary.json").read_text()), time.perf_counter() - t
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([*cmd, "--outdir", str(out), "--quiet", "--sync", "syncmon", *args],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed: {err.read().decode()[-2000:]}")
+    return json.loads((out / "summary.json").read_text()), time.perf_counter() - t, usage.ru_maxrss / 1024
 
 
 def main() -> int:
@@ -74,12 +81,17 @@ def main() -> int:
                 args = [a.replace("{" + key + "}", str(tmp / f"{key}.h5")) for a in args]
             (tmp / label[:8].replace(" ", "_")).mkdir(exist_ok=True)
             case = tmp / label[:8].replace(" ", "_")
-            g, g_s = run_case(case, gem5, config, args)
-            b, b_s = run_case(case, None, config, args)
+            g, g_s, g_rss = run_case(case, gem5, config, args)
+            b, b_s, b_rss = run_case(case, None, config, args)
             rows.append({"case": label, "gem5_ns": g["makespan_ns"], "builtin_ns": b["makespan_ns"],
                          "difference": g["makespan_ns"] / b["makespan_ns"] - 1,
                          "gem5_bytes": g.get("bytes_written"), "builtin_bytes": b.get("bytes_written"),
-                         "gem5_wall_s": round(g_s, 2), "builtin_wall_s": round(b_s, 2)})
+                         "packets": g.get("packets"), "gpus": len(g.get("gpu_finish_ns", [])),
+                         "gem5_sim_s": g.get("wall_seconds"), "builtin_sim_s": b.get("wall_seconds"),
+                         "gem5_packets_per_s": g["packets"] / g["wall_seconds"] if g.get("wall_seconds") else None,
+                         "builtin_packets_per_s": b["packets"] / b["wall_seconds"] if b.get("wall_seconds") else None,
+                         "gem5_process_s": round(g_s, 2), "builtin_process_s": round(b_s, 2),
+                         "gem5_peak_rss_mib": round(g_rss, 1), "builtin_peak_rss_mib": round(b_rss, 1)})
     OUT.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = OUT.with_suffix(".tmp")
     tmp_out.write_text(json.dumps({"units": {"time": "ns", "wall": "s"}, "sync": "syncmon",
@@ -89,6 +101,13 @@ def main() -> int:
     for r in rows:
         print(f"| {r['case']} | {r['gem5_ns']:,.0f} ns | {r['builtin_ns']:,.0f} ns | {100 * r['difference']:+.1f}% |")
     print(f"worst |difference|: {100 * max(abs(r['difference']) for r in rows):.1f}%")
+    print("\n| case | packets | gem5 packets/s | built-in packets/s | ratio | gem5 peak RSS |\n"
+          "| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        if r["gem5_packets_per_s"] and r["builtin_packets_per_s"]:
+            print(f"| {r['case']} | {r['packets']:,} | {r['gem5_packets_per_s'] / 1e3:,.0f} k | "
+                  f"{r['builtin_packets_per_s'] / 1e6:,.2f} M | "
+                  f"{r['builtin_packets_per_s'] / r['gem5_packets_per_s']:.1f}x | {r['gem5_peak_rss_mib']:.0f} MiB |")
     return 0
 
 
