@@ -65,6 +65,7 @@ def main() -> int:
               "(see docs/gem5.md)", file=sys.stderr)
         return 2
     from eidola.profile import write_profile
+    from eidola.results import atomic_write_bytes
     from eidola.profile.synth import synthesize
 
     rows = []
@@ -92,11 +93,8 @@ def main() -> int:
                          "builtin_packets_per_s": b["packets"] / b["wall_seconds"] if b.get("wall_seconds") else None,
                          "gem5_process_s": round(g_s, 2), "builtin_process_s": round(b_s, 2),
                          "gem5_peak_rss_mib": round(g_rss, 1), "builtin_peak_rss_mib": round(b_rss, 1)})
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = OUT.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps({"units": {"time": "ns", "wall": "s"}, "sync": "syncmon",
-                                   "rows": rows}, indent=1))
-    os.replace(tmp_out, OUT)
+    atomic_write_bytes(OUT, json.dumps({"units": {"time": "ns", "wall": "s"}, "sync": "syncmon",
+                                        "rows": rows}, indent=1).encode())
     print("| profile (`--sync syncmon`) | gem5 | built-in | difference |\n| --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['case']} | {r['gem5_ns']:,.0f} ns | {r['builtin_ns']:,.0f} ns | {100 * r['difference']:+.1f}% |")

@@ -7,8 +7,8 @@ of bench/validate_hardware.py (no simulation here).
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eidola.results import atomic_write_bytes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "validation_hardware.json"
@@ -58,10 +61,9 @@ def main() -> int:
     fig.suptitle(f"Eidola (library models) against published all-reduce curves: geomean |error| "
                  f"{100 * s['geomean_abs_error_ge_16MiB']:.1f}% over {s['points_ge_16MiB']} points "
                  f">= 16 MiB (dotted line)", fontsize=10)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_name(OUT.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, OUT)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
+    atomic_write_bytes(OUT, png.getvalue())
     print(f"wrote {OUT}")
     return 0
 

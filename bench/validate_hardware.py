@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from eidola.engine import run  # noqa: E402
 from eidola.params import RunParams  # noqa: E402
 from eidola.profile.library import library_model  # noqa: E402
 from eidola.profile.synth import synthesize  # noqa: E402
+from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
 
 REFERENCE = REPO / "bench" / "reference" / "allreduce_busbw.csv"
@@ -112,11 +112,8 @@ def main() -> int:
                        "max_outstanding": PARAMS.max_outstanding},
         "units": {"bandwidth": "GB/s (nccl-tests busbw)", "size": "bytes", "error": "fraction"},
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"summary": summary, "datasets": per_dataset, "points": points},
-                              indent=1, sort_keys=True))
-    os.replace(tmp, OUT)
+    atomic_write_bytes(OUT, json.dumps({"summary": summary, "datasets": per_dataset,
+                                        "points": points}, indent=1, sort_keys=True).encode())
     print(markdown(points, per_dataset, summary))
     return 0
 

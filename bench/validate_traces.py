@@ -16,7 +16,6 @@ the "implied busbw" column turns the fastest occurrence into nccl-tests bus band
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from eidola.engine import run  # noqa: E402
 from eidola.params import RunParams  # noqa: E402
 from eidola.profile.importers.kineto import recorded_collectives  # noqa: E402
 from eidola.profile.synth import synthesize  # noqa: E402
+from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
 
 DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "kineto" / "allreduce_broadcast_2rank_rank0.json.gz"
@@ -71,12 +71,10 @@ def main(argv: list[str]) -> int:
                 row[f"{system}_busbw_gbps"] = busbw(coll, n, size, us)
                 row[f"{system}_over_recorded_min"] = us / min(durs)
             rows.append(row)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"units": {"time": "us", "bandwidth": "GB/s (busbw)", "size": "bytes"},
-                               "run_params": {"sync": PARAMS.sync, "packet_bytes": PARAMS.packet_bytes},
-                               "rows": rows}, indent=1))
-    os.replace(tmp, OUT)
+    atomic_write_bytes(OUT, json.dumps(
+        {"units": {"time": "us", "bandwidth": "GB/s (busbw)", "size": "bytes"},
+         "run_params": {"sync": PARAMS.sync, "packet_bytes": PARAMS.packet_bytes},
+         "rows": rows}, indent=1).encode())
     print("| collective | size | proto | n | recorded min / median us | implied busbw | "
           "h100 (NCCL model) us | mi300x (RCCL model) us |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -53,6 +53,13 @@ def _wire(nbytes: np.ndarray, wire_factor: float) -> np.ndarray:
     return np.ceil(nbytes * wire_factor).astype(np.int64)
 
 
+def _launch(table: OpTable, gpu: np.ndarray, stream: np.ndarray, seq: int, launch_ns: float) -> None:
+    """A compute of `launch_ns` first in every (gpu, stream): the collective's launch cost."""
+    if launch_ns > 0:
+        g, s = np.broadcast_arrays(gpu, stream)
+        table.add(gpu=g, stream=s, seq=seq, kind=OpKind.COMPUTE, dur_ns=np.full(g.shape, float(launch_ns)))
+
+
 def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: int | None = None,
          channels: int = 1, reduce_ns_per_byte: float = 0.0, flag_base: int = 0,
          stream_base: int = 0, seq_base: int = 0, rings: np.ndarray | None = None,
@@ -131,16 +138,15 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
                   dur_ns=np.full(b[0][first].shape, float(step_ns)))
     rr = np.arange(n)[:, None]
     cc = np.arange(C)[None, :]
-    if launch_ns > 0:
-        table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=seq_base,
-                  kind=OpKind.COMPUTE, dur_ns=np.full((n, C), float(launch_ns)))
+    gpu_at = members[order[cc, rr]]  # (n, C): the GPU at ring position rr of channel cc
+    _launch(table, gpu_at, stream_base + cc, seq_base, launch_ns)
     # tail: the last step's slices must all have arrived (and be reduced, for reduce-scatter)
     tail_seq = seq_base + 1 + steps * m * 6
-    table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=tail_seq, kind=OpKind.WAIT,
+    table.add(gpu=gpu_at, stream=stream_base + cc, seq=tail_seq, kind=OpKind.WAIT,
               flag=flag_base + cc * steps + steps - 1, value=m)
     if reduce_ns_per_byte > 0 and reduce_steps >= steps:
         k_last = order[cc, (rr - steps + shift) % n]
-        table.add(gpu=members[order[cc, rr]], stream=stream_base + cc, seq=tail_seq + 1,
+        table.add(gpu=gpu_at, stream=stream_base + cc, seq=tail_seq + 1,
                   kind=OpKind.COMPUTE, dur_ns=part[k_last, cc] * reduce_ns_per_byte)
     return C * steps
 
@@ -354,9 +360,7 @@ def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = 
               peer=MULTICAST_PEER, nbytes=wire, addr=b[4][keep])
     rr = np.arange(n)[:, None]
     cc = np.arange(C)[None, :]
-    if launch_ns > 0:
-        table.add(gpu=members[rr], stream=stream_base + cc, seq=seq_base, kind=OpKind.COMPUTE,
-                  dur_ns=np.full((n, C), float(launch_ns)))
+    _launch(table, members[rr], stream_base + cc, seq_base, launch_ns)
     tail = seq_base + 1 + m * 2
     table.add(gpu=members[rr], stream=stream_base + cc, seq=tail, kind=OpKind.SIGNAL,
               peer=MULTICAST_PEER, flag=flag_base, value=1)

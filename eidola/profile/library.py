@@ -18,6 +18,8 @@ curves they are validated against. Units: microseconds in the tables, ns in the 
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field
 
 from eidola.errors import EidolaError
@@ -136,8 +138,6 @@ def disjoint_rings(n: int, count: int, *, attempts: int = 200) -> list[list[int]
     whatever it cannot find disjointly is filled with the rotations i -> i*s (s coprime to n),
     which reuse edges. Deterministic. Every cycle starts at GPU 0.
     """
-    import random
-
     count = max(1, int(count))
     best: list[list[int]] = []
     for attempt in range(attempts if n > 2 else 1):
@@ -146,7 +146,7 @@ def disjoint_rings(n: int, count: int, *, attempts: int = 200) -> list[list[int]
             best = rings
         if len(best) >= min(count, n - 1):
             break
-    shifts = [s for s in range(1, n) if _coprime(s, n)] or [1]
+    shifts = [s for s in range(1, n) if math.gcd(s, n) == 1] or [1]
     k = 0
     while len(best) < count:
         best.append([(i * shifts[k % len(shifts)]) % n for i in range(n)])
@@ -185,12 +185,6 @@ def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
         rings.append(list(path))
         used.update((path[i], path[(i + 1) % n]) for i in range(n))
     return rings
-
-
-def _coprime(a: int, b: int) -> bool:
-    while b:
-        a, b = b, a % b
-    return a == 1
 
 
 __all__ = ["WIRE_FACTOR", "STEP_BYTES", "PROTOCOLS", "LibraryModel", "LIBRARIES", "NCCL_HOPPER",

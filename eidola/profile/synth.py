@@ -141,7 +141,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
             if v is not None:
                 raise EidolaError(f"applies only to {' and '.join(GEMM_KINDS)}, not {kind}",
                                   field=field)
-    if str(signal).strip().lower() != "release" and not is_gemm:
+    signal_kind = _signal_kind(signal)
+    if signal_kind != OpKind.SIGNAL and not is_gemm:
         raise EidolaError(f"applies only to {' and '.join(GEMM_KINDS)} (collectives pick their "
                           f"signals from --proto)", field="signal")
     if streams is not None:
@@ -183,13 +184,12 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         tile_bytes = _number(tile_bytes, "tile", lo=1, integer=True)
         compute = DEFAULT_COMPUTE_NS_PER_TILE if compute_ns_per_tile is None else compute_ns_per_tile
         compute = _number(compute, "compute_ns", lo=0)
-        sig_kind = _signal_kind(signal)
         if kind == "gemm-rs":
             gemm.gemm_rs(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
-                         reduce_ns_per_byte=reduce_ns_per_byte, signal=sig_kind)
+                         reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind)
         else:
             gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
-                         signal=sig_kind)
+                         signal=signal_kind)
         params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute, signal=signal)
     if model is not None or proto is not None:
         params.update(library=model.name if model else None, proto=proto,
