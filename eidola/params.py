@@ -9,6 +9,11 @@ from typing import Any
 from eidola.errors import EidolaError
 
 SYNC_MODES = ("polling", "syncmon")
+#: What a SyncMon notification means. "change": the monitor wakes every waiter of an address
+#: on any update and the waiter re-reads the flag (AMD US 12,131,199: resume on a memory access
+#: to the monitored address, then re-check); "match": the monitor compares with the awaited
+#: value and wakes only satisfied waiters.
+SYNCMON_WAKE = ("match", "change")
 REPLAY_MODES = ("dependent", "timed")
 
 
@@ -27,10 +32,22 @@ class RunParams:
     max_bins: int = 1024
     series: bool = True              # record link-bytes and polling time series
     trace: bool = False              # record a per-op timeline (for --trace)
+    syncmon_wake: str = "match"      # match | change (see SYNCMON_WAKE)
+    # Fallback polling of waiters the SyncMon refused: the gap doubles from poll_interval_ns up
+    # to max(this, poll_interval_ns). Default: the longest single AMD s_sleep, 64 x 7 + 64 =
+    # 512 clocks (Vega ISA S_SLEEP, 64 x SIMM16[2:0] + 1..64 clocks; gem5 vega/insts/sopp.cc)
+    # at MI300X's 2100 MHz peak engine clock (AMD data sheet) = 243.8 ns.
+    poll_backoff_max_ns: float = 512 / 2.1
+    flag_stride_bytes: int = 4       # flag f at flag_base + f * stride (Iris: contiguous int32)
+    syncmon_register_bytes: int = 16  # a registration message: 8 B address + 8 B value
+    syncmon_notify_bytes: int = 8    # a notification or refusal message
 
     def __post_init__(self) -> None:
         if self.sync not in SYNC_MODES:
             raise EidolaError(f"unknown sync mode '{self.sync}' (polling or syncmon)", field="sync")
+        if self.syncmon_wake not in SYNCMON_WAKE:
+            raise EidolaError(f"unknown SyncMon wake mode '{self.syncmon_wake}' (change or match)",
+                              field="syncmon-wake")
         if self.replay not in REPLAY_MODES:
             raise EidolaError(f"unknown replay mode '{self.replay}' (dependent or timed)", field="replay")
         checks = (("poll-interval", self.poll_interval_ns > 0, "must be positive (ns)"),
@@ -41,7 +58,9 @@ class RunParams:
                   ("seed", self.seed >= 0, "must not be negative"),
                   ("buffer", self.buffer_bytes >= 0, "must not be negative"),
                   ("time-bin", self.time_bin_ns > 0, "must be positive (ns)"),
-                  ("max-bins", self.max_bins >= 2, "must be at least 2"))
+                  ("max-bins", self.max_bins >= 2, "must be at least 2"),
+                  ("poll-backoff-max", self.poll_backoff_max_ns >= 0, "must not be negative (ns)"),
+                  ("flag-stride", 1 <= self.flag_stride_bytes <= 2**20, "must be 1 byte to 1 MiB"))
         for field, ok, problem in checks:
             if not ok:
                 raise EidolaError(problem, field=field)

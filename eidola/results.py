@@ -23,7 +23,32 @@ UNITS = {
     "events": "count", "wall_seconds": "s", "wakeup_latency_ns": "ns", "write_latency_ns": "ns",
     "bus_bandwidth_gbps": "GB/s (10^9 bytes/s)", "algo_bandwidth_gbps": "GB/s (10^9 bytes/s)",
     "gpu_stall_ns": "ns",
+    "polling_reads_remote": "count", "fallback_polls": "count", "recheck_polls": "count",
+    "syncmon_registrations": "count", "syncmon_overflows": "count", "syncmon_peak_entries": "count",
+    "syncmon_spurious_wakeups": "count", "syncmon_message_bytes": "bytes",
+    "mem_channel_peak_util": "fraction of the busiest channel's time busy (0..1)",
 }
+
+#: Memory channels whose utilization series results.h5 keeps (the busiest ones).
+TOP_MEM_CHANNELS = 16
+
+
+def _count(raw: dict[str, Any], key: str, reduce=np.sum) -> int:
+    """A per-GPU counter summed (or maxed); 0 when the backend does not report it."""
+    v = raw.get(key)
+    return int(reduce(v)) if v is not None and len(v) else 0
+
+
+def _mem_channels(raw: dict[str, Any], makespan_ns: float) -> dict[str, Any]:
+    """The busiest memory channel over the whole run: utilization = bytes / (bw x makespan)."""
+    mb = raw.get("mem_channel_bytes")
+    bw = float(raw.get("mem_channel_bw_gbps", 0.0))
+    if mb is None or mb.size == 0 or bw <= 0 or makespan_ns <= 0:
+        return {"mem_channel_peak_util": 0.0, "mem_channel_busiest": None}
+    g, c = np.unravel_index(int(np.argmax(mb)), mb.shape)
+    return {"mem_channel_peak_util": float(mb[g, c]) / (bw * makespan_ns),
+            "mem_channel_busiest": {"gpu": int(g), "channel": int(c), "bytes": int(mb[g, c]),
+                                    "channel_bw_gbps": bw}}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -81,7 +106,18 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
         "write_latency_ns": _latency(raw["write_latency"]),
         "gpu_stall_ns": [float(x) for x in raw["gpu_stall_ns"][: profile.num_gpus]],
         "stragglers": [int(g) for g in np.flatnonzero(raw["gpu_straggler"][: profile.num_gpus])],
+        "polling_reads_remote": _count(raw, "gpu_polling_reads_remote"),
+        "fallback_polls": _count(raw, "gpu_fallback_polls"),
+        "recheck_polls": _count(raw, "gpu_recheck_polls"),
+        "syncmon_registrations": _count(raw, "syncmon_registrations"),
+        "syncmon_overflows": _count(raw, "syncmon_overflows"),
+        "syncmon_peak_entries": _count(raw, "syncmon_peak_entries", np.max),
+        "syncmon_spurious_wakeups": _count(raw, "gpu_spurious_wakeups"),
+        "syncmon_message_bytes": (_count(raw, "gpu_registrations_sent") * params.syncmon_register_bytes
+                                  + int(raw["notifications"]) * params.syncmon_notify_bytes
+                                  + _count(raw, "gpu_refusals") * params.syncmon_notify_bytes),
     }
+    summary.update(_mem_channels(raw, makespan))
     summary.update(_bandwidths(profile.attrs, profile.num_gpus, makespan))
     summary["topology"] = topology.to_dict()
     summary["params"] = params.to_dict()
@@ -149,6 +185,7 @@ def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary
                 f["link_bytes"].attrs["unit"] = "bytes per bin per channel"
                 f["polling_reads"] = raw["polling_series"]
                 f["polling_reads"].attrs["unit"] = "reads per bin per GPU"
+                _write_mem_channel_series(f, raw)
             for name in ("write_latency", "wakeup_latency"):
                 g = f.create_group(name)
                 h = raw[name]
@@ -167,6 +204,22 @@ def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_mem_channel_series(f: Any, raw: dict[str, Any]) -> None:
+    """/mem_channel_util: utilization over time of the TOP_MEM_CHANNELS busiest channels."""
+    series, mb = raw.get("mem_channel_series"), raw.get("mem_channel_bytes")
+    bw = float(raw.get("mem_channel_bw_gbps", 0.0))
+    if series is None or mb is None or bw <= 0:
+        return
+    flat = mb.reshape(-1)
+    top = np.argsort(-flat.astype(np.int64), kind="stable")[:TOP_MEM_CHANNELS]
+    top = top[flat[top] > 0]
+    bin_ns = float(raw["time_bin_ns"])
+    f["mem_channel_util"] = series[top].astype(np.float64) / (bw * bin_ns)
+    f["mem_channel_util"].attrs["unit"] = "fraction of the channel's bandwidth used per bin (0..1)"
+    f["mem_channel_ids"] = np.stack([top // mb.shape[1], top % mb.shape[1]], axis=1).astype(np.int64)
+    f["mem_channel_ids"].attrs["meaning"] = "(gpu, channel) of each row of mem_channel_util, busiest first"
 
 
 def write_run(outdir: str | Path, summary: dict[str, Any], raw: dict[str, Any] | None,

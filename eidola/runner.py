@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eidola.errors import EidolaError
-from eidola.params import REPLAY_MODES, SYNC_MODES, RunParams
+from eidola.params import REPLAY_MODES, SYNC_MODES, SYNCMON_WAKE, RunParams
 from eidola.topology import TOPOLOGY_NAMES, Topology, build_topology
 
 
@@ -65,7 +65,13 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
     p.add_argument("--nic-bw", type=float, default=d.get("nic_bw"), metavar="GBPS", help="multinode: NIC bandwidth")
     p.add_argument("--nic-latency", type=float, default=d.get("nic_latency"), metavar="NS")
     p.add_argument("--gpus-per-node", type=int, default=d.get("gpus_per_node"))
+    p.add_argument("--mem-channels", type=int, default=d.get("mem_channels"), metavar="N", help="address-interleaved memory channels per GPU (default: preset's; generic topologies 1)")
+    p.add_argument("--mem-interleave", type=_size, default=d.get("mem_interleave"), metavar="BYTES", help="bytes per channel before the next (power of two; default 256)")
     p.add_argument("--sync", choices=SYNC_MODES, default=d.get("sync", "polling"))
+    p.add_argument("--syncmon-entries", type=int, default=d.get("syncmon_entries"), metavar="N", help="SyncMon watch-table entries per GPU, 0 = unlimited (default: one per compute unit of the preset's GPU)")
+    p.add_argument("--syncmon-wake", choices=SYNCMON_WAKE, default=d.get("syncmon_wake", "match"), help="change: wake on any update, the waiter re-reads; match: wake when the value is reached")
+    p.add_argument("--poll-backoff-max", type=float, default=d.get("poll_backoff_max", RunParams.poll_backoff_max_ns), metavar="NS", help="cap of the doubling gap of fallback polls (SyncMon full)")
+    p.add_argument("--flag-stride", type=_size, default=d.get("flag_stride", RunParams.flag_stride_bytes), metavar="BYTES", help="bytes between consecutive flags: 4 contiguous int32 (Iris), 8 uint64 (NVSHMEM), 128 one per line")
     p.add_argument("--poll-interval", type=float, default=d.get("poll_interval", 100.0), metavar="NS")
     p.add_argument("--poll-bytes", type=int, default=d.get("poll_bytes", 64))
     p.add_argument("--packet-size", type=_size, default=d.get("packet_size", 4096), metavar="BYTES", help="e.g. 64, 4KiB, 1MiB")
@@ -90,7 +96,9 @@ def topology_from_args(args: argparse.Namespace, profile_gpus: int) -> Topology:
                           link_latency_ns=args.link_latency, switch_latency_ns=args.switch_latency,
                           hbm_bw_gbps=args.hbm_bw, mem_latency_ns=args.mem_latency,
                           syncmon_latency_ns=args.syncmon_latency, nic_bw_gbps=args.nic_bw,
-                          nic_latency_ns=args.nic_latency, gpus_per_node=args.gpus_per_node)
+                          nic_latency_ns=args.nic_latency, gpus_per_node=args.gpus_per_node,
+                          mem_channels=args.mem_channels, mem_interleave_bytes=args.mem_interleave,
+                          syncmon_entries=args.syncmon_entries)
     return topo
 
 
@@ -99,7 +107,9 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
                      max_outstanding=args.max_outstanding, poll_bytes=args.poll_bytes,
                      replay=args.replay, compute_scale=args.compute_scale, seed=args.seed,
                      buffer_bytes=args.buffer, time_bin_ns=args.time_bin,
-                     series=not args.no_series, trace=args.trace is not None)
+                     series=not args.no_series, trace=args.trace is not None,
+                     syncmon_wake=args.syncmon_wake, poll_backoff_max_ns=args.poll_backoff_max,
+                     flag_stride_bytes=args.flag_stride)
 
 
 def run_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -149,6 +159,17 @@ def print_summary(s: dict[str, Any]) -> None:
         f"  syncmon notifies    {s['syncmon_notifications']}",
         f"  wake-up latency     mean {lat['mean']:.1f} ns, p99 {lat['p99']:.1f} ns over {lat['count']} waits",
     ]
+    if "syncmon_registrations" in s:  # the built-in engine's synchronization model
+        entries = s["topology"].get("syncmon_entries") or "unlimited"
+        lines.append(f"  syncmon table       {s['syncmon_registrations']} registrations, "
+                     f"{s['syncmon_overflows']} overflows (peak {s['syncmon_peak_entries']} of {entries} "
+                     f"entries), {s['syncmon_spurious_wakeups']} spurious wake-ups, "
+                     f"{s['fallback_polls']} fallback polls")
+        lines.append(f"  remote polls        {s['polling_reads_remote']}")
+        lines.append(f"  busiest mem channel {100 * s['mem_channel_peak_util']:.2f}% busy "
+                     f"({s['topology'].get('mem_channels', 1)} channels per GPU)")
+    if s.get("gem5", {}).get("not_modelled"):
+        lines.append("  not modelled (gem5) " + "; ".join(s["gem5"]["not_modelled"]))
     if "bus_bandwidth_gbps" in s:
         lines.append(f"  bus bandwidth       {s['bus_bandwidth_gbps']:.2f} GB/s")
     lines.append(f"  simulated events    {s['events']} in {s['wall_seconds']:.3f} s wall")

@@ -48,6 +48,9 @@ def _network(topology: Topology, params: RunParams) -> dict[str, Any]:
         "hbm_bw_gbps": topology.hbm_bw_gbps,
         "mem_latency_ns": topology.mem_latency_ns,
         "syncmon_latency_ns": topology.syncmon_latency_ns,
+        "mem_channels": topology.mem_channels,
+        "mem_interleave_bytes": topology.mem_interleave_bytes,
+        "syncmon_entries": topology.syncmon_entries,
         "buffer_bytes": params.buffer_bytes,
     }
 

@@ -119,6 +119,18 @@ def _merge_latency(parts: list[dict[str, float]]) -> dict[str, float]:
             "p99": max(p["p99"] for p in parts if p["count"]), "max": max(p["max"] for p in parts)}
 
 
+def unmodelled_in_gem5(topo: Topology, params: RunParams) -> list[str]:
+    """Run parameters the gem5 backend does not model yet (built-in engine only)."""
+    out = []
+    if topo.mem_channels > 1:
+        out.append(f"mem_channels={topo.mem_channels}: gem5 models one memory server per GPU")
+    if params.sync == "syncmon" and topo.syncmon_entries:
+        out.append(f"syncmon_entries={topo.syncmon_entries}: gem5's SyncMon has no capacity limit")
+    if params.sync == "syncmon" and params.syncmon_wake != "match":
+        out.append("syncmon_wake=change: gem5's SyncMon wakes on value match")
+    return out
+
+
 def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str, Any]:
     import m5  # noqa: PLC0415 (gem5 only)
     from m5.objects import Root  # noqa: PLC0415
@@ -174,7 +186,10 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
         "profile": {"path": str(args.profile), "sha256": sha256_file(args.profile),
                     "name": header.get("name"), "kind": header.get("kind"), "num_gpus": pg,
                     "num_ops": int(profile_summary(args.profile)["num_ops"])},
-        "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())},
+        "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick()),
+                 # Not yet in the gem5 adapters (the built-in engine has them): say so instead
+                 # of letting a reader assume they were simulated.
+                 "not_modelled": unmodelled_in_gem5(topo, params)},
         "units": UNITS,
     }
     from eidola import __version__

@@ -77,7 +77,16 @@ def profile_group() -> None:
 @click.option("--seed", default="0", show_default=True, metavar="S",
               help="seed of the jitter baked into recorded iterations")
 @click.option("--chunk", default=None, metavar="SIZE", help="slice size of collective writes")
-@click.option("--tile", default=None, metavar="SIZE", help="GEMM tile size (gemm-rs, gemm-ag)")
+@click.option("--tile", default=None, metavar="SIZE|MxN",
+              help="GEMM tile: bytes with --size, or MxN elements with a shape (default 256x256)")
+@click.option("--gpu", default=None, metavar="GPU",
+              help="gemm kinds from a shape: mi300x, mi325x, mi355x, h100, h200 or b200")
+@click.option("--m", "gemm_m", default=None, metavar="M", help="GEMM output rows (shape form)")
+@click.option("--n", "gemm_n", default=None, metavar="N", help="GEMM output columns (shape form)")
+@click.option("--k", "gemm_k", default=None, metavar="K", help="GEMM reduction length per GPU (shape form)")
+@click.option("--dtype", default="bf16", show_default=True, metavar="DTYPE", help="bf16, fp16 or fp8 (shape form)")
+@click.option("--workgroups", default=None, metavar="W",
+              help="persistent workgroups = streams per GPU (shape form; default: the GPU's CUs/SMs)")
 @click.option("--compute-ns", default=None, metavar="NS", help="GEMM compute time per tile")
 @click.option("--streams", default=None, metavar="K",
               help="channels (ring), peer streams (direct) or workgroups (GEMM, default 4)")
@@ -96,20 +105,29 @@ def profile_group() -> None:
               help="output .h5 file (required)")
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
                   library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
-                  tile: str | None, compute_ns: str | None, streams: str | None,
+                  tile: str | None, gpu: str | None, gemm_m: str | None, gemm_n: str | None,
+                  gemm_k: str | None, dtype: str, workgroups: str | None,
+                  compute_ns: str | None, streams: str | None,
                   reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
                   output: Path | None) -> None:
     """Generate a synthetic profile of KIND: p2p, allreduce, reducescatter, allgather,
-    alltoall, broadcast, gemm-rs or gemm-ag."""
+    alltoall, broadcast, gemm-rs, gemm-ag or gemm-ar (--algo two-shot|one-shot). GEMM kinds
+    take --size (with --tile bytes, --compute-ns, --streams) or a shape: --gpu --m --n --k
+    [--dtype] [--tile MxN] [--workgroups]."""
     from eidola.profile.synth import synthesize
 
-    _require(gpus=gpus, size=size, output=output)
+    shaped = any(v is not None for v in (gpu, gemm_m, gemm_n, gemm_k))
+    _require(gpus=gpus, output=output, **({} if shaped else {"size": size}))
+    tile_is_shape = tile is not None and "x" in tile.lower()
 
     profile = synthesize(
-        kind, _opt_int(gpus, "gpus"), parse_size(str(size), field="size"), algo=algo,
+        kind, _opt_int(gpus, "gpus"), None if size is None else parse_size(str(size), field="size"),
+        algo=algo, gpu=gpu, gemm_m=_opt_int(gemm_m, "m", lo=1), gemm_n=_opt_int(gemm_n, "n", lo=1),
+        gemm_k=_opt_int(gemm_k, "k", lo=1), dtype=dtype, workgroups=_opt_int(workgroups, "workgroups", lo=1),
+        gemm_tile=tile if tile_is_shape else None,
         seed=_opt_int(seed, "seed", lo=0), chunk_bytes=_opt_size(chunk, "chunk"),
-        tile_bytes=_opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
+        tile_bytes=None if tile_is_shape else _opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
         streams=_opt_int(streams, "streams", lo=1),
         reduce_ns_per_byte=_opt_float(reduce_ns_per_byte, "reduce_ns_per_byte"),
         jitter=_opt_float(jitter, "jitter"), straggler_prob=_opt_float(straggler_prob, "straggler_prob"),

@@ -33,7 +33,9 @@ def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, 
 
     GPU g computes every tile (b, i) of its partial output, visiting i-major and, for each i,
     the owners b = g+1, g+2, ..., g (its own block last) so GPUs do not all feed the same owner
-    at once. The k-th tile it visits for tile index i runs on stream (k + i) mod streams.
+    at once. Tile (i, k) runs on stream (i(n+1) + k) mod streams: round-robin over the
+    persistent kernel's workgroups, shifted one further per tile index so that the own tiles
+    (k = n-1), whose owners wait, spread over the workgroups instead of landing on one.
     Per tile: compute (`compute_ns`), then, unless g owns it, write the tile to owner b (into
     b's staging area at ``g * max_shard + tile offset``) and add 1 to b's flag i. After its
     tile loop, each stream handles the own-block tiles it computed: wait until flag i reaches
@@ -42,13 +44,22 @@ def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, 
     reduce-scatter of S. Flags: 0..tps-1.
     """
     K = max(1, int(streams))
-    shard, shard_off, tiles, tps = _tiles(size, n, tile)
+    shard, _, tiles, tps = _tiles(size, n, tile)
+    _gemm_rs_ops(table, n, shard, tiles, tps, K, compute_ns, reduce_ns_per_byte, signal)
+    return tps
+
+
+def _gemm_rs_ops(table: OpTable, n: int, shard: np.ndarray, tiles: np.ndarray, tps: int, K: int,
+                 compute_ns: float, reduce_ns_per_byte: float, signal: OpKind,
+                 own_seq_stride: int = 2) -> None:
+    """The ops of `gemm_rs`; own tile i's wait and reduce sit at seq ``tail + i * stride``
+    (+1), so a caller can slot more ops after each reduce (two-shot all-reduce)."""
     tile_off = offsets_of(tiles)
     g = np.arange(n)[:, None, None]
     i = np.arange(tps)[None, :, None]
     k = np.arange(n)[None, None, :]
     b = (g + 1 + k) % n
-    stream = (k + i) % K
+    stream = (i * (n + 1) + k) % K                     # round-robin over the persistent WGs
     q = i * n + k                                      # visiting order, same on every stream
     nbytes = tiles[b, i]
     shp = np.broadcast_shapes(g.shape, i.shape, k.shape)
@@ -65,12 +76,12 @@ def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, 
     # own-block tiles: k = n-1, on stream (n-1+i) mod K, after that stream's tile loop
     gg = np.arange(n)[:, None]
     ii = np.arange(tps)[None, :]
-    own_stream = (n - 1 + ii) % K
+    own_stream = (ii * (n + 1) + n - 1) % K            # the stream that computed own tile i
     tail = 4 * n * tps
-    table.add(gpu=gg, stream=own_stream, seq=tail + ii * 2, kind=OpKind.WAIT, flag=ii, value=n - 1)
-    table.add(gpu=gg, stream=own_stream, seq=tail + ii * 2 + 1, kind=OpKind.COMPUTE,
+    table.add(gpu=gg, stream=own_stream, seq=tail + ii * own_seq_stride, kind=OpKind.WAIT, flag=ii,
+              value=n - 1)
+    table.add(gpu=gg, stream=own_stream, seq=tail + ii * own_seq_stride + 1, kind=OpKind.COMPUTE,
               dur_ns=(n - 1) * tiles[gg, ii] * reduce_ns_per_byte)
-    return tps
 
 
 def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
@@ -116,3 +127,98 @@ def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
               flag=(B * tps + I2)[remote], value=1)
     table.add(gpu=G, stream=st, seq=base + q * 2 + 1, kind=OpKind.COMPUTE, dur_ns=compute_ns)
     return n * tps
+
+
+def _ag_of_reduced_tiles(table: OpTable, n: int, tiles: np.ndarray, tps: int, K: int,
+                         own_stream: np.ndarray, own_seq: np.ndarray, shard_bytes: int,
+                         flag_base: int, signal: OpKind, wait_seq_base: int) -> None:
+    """All-gather half of a two-shot all-reduce: after reducing its own tile i (on
+    `own_stream[i]` at `own_seq[i]`), GPU b writes it to every peer b+1, b+2, ... (into the
+    peer's result buffer at ``b * shard_bytes + tile offset``) and adds 1 to the peer's flag
+    ``flag_base + b * tps + i``. Every GPU then waits for each remote reduced tile, the q-th
+    on stream q mod K (after that stream's other work)."""
+    tile_off = offsets_of(tiles)
+    g = np.arange(n)[:, None, None]
+    i = np.arange(tps)[None, :, None]
+    d = np.arange(1, n)[None, None, :]
+    shp = np.broadcast_shapes(g.shape, i.shape, d.shape)
+    G, I, D = (np.broadcast_to(x, shp) for x in (g, i, d))
+    P = (G + D) % n
+    st = np.broadcast_to(own_stream[None, :, None], shp)
+    base = np.broadcast_to(own_seq[None, :, None], shp)
+    nb = tiles[G, I]
+    keep = nb > 0
+    table.add(gpu=G[keep], stream=st[keep], seq=(base + D)[keep], kind=OpKind.WRITE, peer=P[keep],
+              nbytes=nb[keep], addr=(G * shard_bytes + tile_off[G, I])[keep])
+    table.add(gpu=G, stream=st, seq=base + n - 1 + D, kind=signal, peer=P,
+              flag=flag_base + G * tps + I, value=1)
+    # consumers: (g, b, i) with b != g
+    gg = np.arange(n)[:, None, None]
+    k = np.arange(1, n)[None, :, None]
+    ii = np.arange(tps)[None, None, :]
+    shp = np.broadcast_shapes(gg.shape, k.shape, ii.shape)
+    G2, K2, I2 = (np.broadcast_to(x, shp) for x in (gg, k, ii))
+    B = (G2 + K2) % n
+    q = (K2 - 1) * tps + I2
+    table.add(gpu=G2, stream=q % K, seq=wait_seq_base + q, kind=OpKind.WAIT,
+              flag=flag_base + B * tps + I2, value=1)
+
+
+def gemm_ar_two_shot(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
+                     streams: int, reduce_ns_per_byte: float = 0.0,
+                     signal: OpKind = OpKind.SIGNAL) -> int:
+    """GEMM + all-reduce as reduce-scatter then all-gather of tiles (two-shot).
+
+    The reduce-scatter half is `gemm_rs` (flags 0..tps-1): every GPU ends with its reduced row
+    block. Then each owner pushes every reduced tile to all peers with a flag per tile
+    (``tps + b * tps + i``), and every GPU waits for all the tiles it does not own. Bytes per
+    GPU: (n-1)S/n in each half, 2(n-1)S/n in all, like a ring all-reduce of S. Flags:
+    0..tps-1 (reduce-scatter), tps..tps+n*tps-1 (all-gather)."""
+    K = max(1, int(streams))
+    shard, _, tiles, tps = _tiles(size, n, tile)
+    tail = 4 * n * tps
+    width = 2 * n  # seq slots per own tile: wait, reduce, n-1 writes, n-1 signals
+    ii = np.arange(tps)
+    own_stream = (ii * (n + 1) + n - 1) % K
+    own_seq = tail + ii * width + 1  # the reduce; pushes follow at +1..+2(n-1)
+    _gemm_rs_ops(table, n, shard, tiles, tps, K, compute_ns, reduce_ns_per_byte, signal,
+                 own_seq_stride=width)
+    _ag_of_reduced_tiles(table, n, tiles, tps, K, own_stream, own_seq, int(shard.max()), tps,
+                         signal, wait_seq_base=tail + tps * width + 1)
+    return tps
+
+
+def gemm_ar_one_shot(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
+                     streams: int, reduce_ns_per_byte: float = 0.0,
+                     signal: OpKind = OpKind.SIGNAL) -> int:
+    """GEMM + all-reduce, one-shot: every GPU computes all T tiles of its partial output, pushes
+    each to every peer (into the peer's staging area for this sender, ``g * S + offset``) and
+    adds 1 to the peer's flag t; then reduces every tile locally after waiting for flag t to
+    reach n-1. Tile t runs on stream t mod streams. Bytes: (n-1)S per GPU (the price of one
+    step instead of two). Flags: 0..T-1."""
+    K = max(1, int(streams))
+    shard, _, tiles2d, tps = _tiles(size, n, tile)
+    tiles = tiles2d.reshape(-1)                      # all T = n * tps tiles, block-major
+    T = len(tiles)
+    offs = offsets_of(tiles2d).reshape(-1) + np.repeat(offsets_of(shard), tps)
+    g = np.arange(n)[:, None, None]
+    t = np.arange(T)[None, :, None]
+    d = np.arange(1, n)[None, None, :]
+    shp = np.broadcast_shapes(g.shape, t.shape, d.shape)
+    G, Tt, D = (np.broadcast_to(x, shp) for x in (g, t, d))
+    P = (G + D) % n
+    stream = Tt % K
+    slot = (Tt // K) * (2 * n)                       # this stream's k-th tile
+    gg = np.broadcast_to(np.arange(n)[:, None], (n, T))
+    tt = np.broadcast_to(np.arange(T)[None, :], (n, T))
+    table.add(gpu=gg, stream=tt % K, seq=(tt // K) * (2 * n), kind=OpKind.COMPUTE, dur_ns=compute_ns)
+    nb = tiles[Tt]
+    keep = nb > 0
+    table.add(gpu=G[keep], stream=stream[keep], seq=(slot + D)[keep], kind=OpKind.WRITE,
+              peer=P[keep], nbytes=nb[keep], addr=(G * size + offs[Tt])[keep])
+    table.add(gpu=G, stream=stream, seq=slot + n - 1 + D, kind=signal, peer=P, flag=Tt, value=1)
+    tail = (T // K + 1) * 2 * n
+    table.add(gpu=gg, stream=tt % K, seq=tail + 2 * tt, kind=OpKind.WAIT, flag=tt, value=n - 1)
+    table.add(gpu=gg, stream=tt % K, seq=tail + 2 * tt + 1, kind=OpKind.COMPUTE,
+              dur_ns=(n - 1) * tiles[tt] * reduce_ns_per_byte)
+    return T

@@ -16,6 +16,7 @@ import numpy as np
 from eidola.errors import EidolaError
 from eidola.profile import collectives as coll
 from eidola.profile import gemm
+from eidola.profile.gemm_shape import gemm_shape
 from eidola.profile import library as lib
 from eidola.profile.model import Profile, stream_major
 from eidola.profile.schema import OpKind
@@ -33,8 +34,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     "broadcast": ("ring", "direct"),
     "gemm-rs": (),
     "gemm-ag": (),
+    "gemm-ar": ("two-shot", "one-shot"),
 }
-GEMM_KINDS = ("gemm-rs", "gemm-ag")
+GEMM_KINDS = ("gemm-rs", "gemm-ag", "gemm-ar")
 DEFAULT_COMPUTE_NS_PER_TILE = 10_000.0
 DEFAULT_GEMM_STREAMS = 4
 DEFAULT_TILES_PER_SHARD = 16
@@ -45,14 +47,16 @@ def _check_kind(kind: str, algo: str | None) -> tuple[str, str | None]:
     k = kind.strip().lower().replace("_", "-")
     k = {"all-reduce": "allreduce", "reduce-scatter": "reducescatter", "all-gather": "allgather",
          "all-to-all": "alltoall", "gemm-reducescatter": "gemm-rs", "gemm-allgather": "gemm-ag",
-         "gemmrs": "gemm-rs", "gemmag": "gemm-ag"}.get(k, k)
+         "gemmrs": "gemm-rs", "gemmag": "gemm-ag", "gemm-allreduce": "gemm-ar",
+         "gemmar": "gemm-ar"}.get(k, k)
     if k not in KINDS:
         raise EidolaError(f"unknown profile kind {kind!r}; choose one of {', '.join(KINDS)}",
                           field="kind")
     algos = KINDS[k]
     if algo is None:
         return k, (algos[0] if algos else None)
-    a = algo.strip().lower()
+    a = {"rs-ag": "two-shot", "twoshot": "two-shot", "oneshot": "one-shot"}.get(
+        algo.strip().lower().replace("_", "-"), algo.strip().lower().replace("_", "-"))
     if not algos:
         raise EidolaError(f"kind {k!r} has no algorithm choice (got {algo!r})", field="algo")
     if a not in algos:
@@ -87,7 +91,7 @@ def lognormal_multipliers(rng: np.random.Generator, cv: float, n: int) -> np.nda
     return rng.lognormal(mean=-0.5 * sigma * sigma, sigma=sigma, size=n)
 
 
-def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, seed: int = 0,
+def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = None, seed: int = 0,
                chunk_bytes: int | None = None, tile_bytes: int | None = None,
                compute_ns_per_tile: float | None = None, streams: int | None = None,
                reduce_ns_per_byte: float = 0.0, jitter: float = 0.0,
@@ -96,7 +100,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
                link_gbps: float = NOMINAL_LINK_GBPS,
                latency_ns: float = NOMINAL_LATENCY_NS,
                compute_cv: float | None = None, library: str | None = None,
-               proto: str | None = None, signal: str = "release") -> Profile:
+               proto: str | None = None, signal: str = "release", gpu: str | None = None,
+               gemm_m: int | None = None, gemm_n: int | None = None, gemm_k: int | None = None,
+               dtype: str = "bf16", gemm_tile: str | None = None,
+               workgroups: int | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -113,6 +120,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
     collective is the bare algorithm: exact bytes, no fixed costs. `signal` (gemm kinds):
     "release" tile flags wait for the tile's acknowledgement first (fence + flag store);
     "nbi" sends them ordered behind the tile without waiting (NVSHMEM putmem_signal_nbi).
+    Shape form of the gemm kinds: `gpu` (eidola.topology.gpus), `gemm_m/n/k`, `dtype`,
+    `gemm_tile` ("256x256") and `workgroups` (default: the GPU's compute units) derive the
+    size, tile, per-tile time and streams (eidola.profile.gemm_shape); `size_bytes` is then
+    not needed.
     """
     if compute_cv is not None:
         if jitter and float(jitter) != float(compute_cv):
@@ -121,6 +132,28 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         jitter = compute_cv
     kind, algo = _check_kind(kind, algo)
     n = _number(gpus, "gpus", lo=2, hi=1 << 20, integer=True)
+    shape = None
+    if any(v is not None for v in (gpu, gemm_m, gemm_n, gemm_k)):
+        if kind not in GEMM_KINDS:
+            raise EidolaError(f"--gpu/--m/--n/--k describe a GEMM; {kind} takes --size", field="m")
+        missing = [f for f, v in (("gpu", gpu), ("m", gemm_m), ("n", gemm_n), ("k", gemm_k)) if v is None]
+        if missing:
+            raise EidolaError(f"a GEMM shape needs --gpu, --m, --n and --k (missing --{missing[0]})",
+                              field=missing[0])
+        if size_bytes is not None or tile_bytes is not None or compute_ns_per_tile is not None:
+            raise EidolaError("give either a shape (--gpu --m --n --k) or --size/--tile/--compute-ns, "
+                              "not both", field="size")
+        shape = gemm_shape(kind, n, gpu, gemm_m, gemm_n, gemm_k, dtype, gemm_tile,
+                           workgroups if workgroups is not None else streams)
+        size_bytes, tile_bytes = shape.size_bytes, shape.tile_bytes
+        compute_ns_per_tile, streams = shape.compute_ns_per_tile, shape.workgroups
+        if not reduce_ns_per_byte:
+            reduce_ns_per_byte = shape.reduce_ns_per_byte
+    elif workgroups is not None or gemm_tile is not None:
+        raise EidolaError("applies to the shape form of the gemm kinds (--gpu --m --n --k)",
+                          field="workgroups" if workgroups is not None else "tile")
+    if size_bytes is None:
+        raise EidolaError("missing option --size", field="size")
     size = _number(size_bytes, "size", lo=1, integer=True)
     seed = _number(seed, "seed", lo=0, integer=True)
     iterations = _number(iterations, "iterations", lo=1, hi=MAX_ITERATIONS, integer=True)
@@ -187,10 +220,16 @@ def synthesize(kind: str, gpus: int, size_bytes: int, algo: str | None = None, s
         if kind == "gemm-rs":
             gemm.gemm_rs(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
                          reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind)
+        elif kind == "gemm-ar":
+            build = gemm.gemm_ar_two_shot if algo == "two-shot" else gemm.gemm_ar_one_shot
+            build(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
+                  reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind)
         else:
             gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
                          signal=signal_kind)
         params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute, signal=signal)
+        if shape is not None:
+            params["gemm_shape"] = shape.provenance
     if model is not None or proto is not None:
         params.update(library=model.name if model else None, proto=proto,
                       library_sources=list(model.sources) if model else [])

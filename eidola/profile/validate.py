@@ -123,12 +123,19 @@ class _Checker:
                                            ops["flag"][ok_sig].astype(np.int64)],
                                           ops["value"][ok_sig].astype(np.int64), "sum")
             self._sig.append((*keys, sums))
-        ok_wait = wait & (ops["flag"] >= 0) & (ops["value"] > 0)
+        # a wait's flag lives in its own memory (peer -1) or, for pull-style remote waits, in
+        # GPU `peer`'s memory
+        bad_home = wait & ((peer < -1) | (peer >= n))
+        self._flag_ops("home", gpu, bad_home, ops, base,
+                       lambda o: f"wait on the flag of gpu {int(o['peer'])}, outside -1..{n - 1} "
+                                 "(-1: its own memory)")
+        ok_wait = wait & ~bad_home & (ops["flag"] >= 0) & (ops["value"] > 0)
         if ok_wait.any():
             idx = np.flatnonzero(ok_wait)
             it = ops["iteration"][idx].astype(np.int64)
+            home = np.where(peer[idx] >= 0, peer[idx], gpu).astype(np.int64)
             keys, mx, at = _group_reduce(
-                [it, np.full(len(idx), gpu, dtype=np.int64), ops["stream"][idx].astype(np.int64),
+                [it, home, ops["stream"][idx].astype(np.int64),
                  ops["flag"][idx].astype(np.int64)],
                 ops["value"][idx].astype(np.int64), "max", extra=(idx + base).astype(np.int64))
             self._wait.append((*keys, mx, at))

@@ -34,6 +34,9 @@ class Topology:
     node_names: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)  # what built it (preset, overrides)
     sources: tuple[str, ...] = ()  # where the preset's numbers come from
+    mem_channels: int = 1  # address-interleaved memory channels per GPU (share hbm_bw_gbps)
+    mem_interleave_bytes: int = 256  # bytes that go to one channel before the next
+    syncmon_entries: int = 0  # SyncMon watch-table entries per GPU; 0 = unlimited
 
     def __post_init__(self) -> None:
         if self.num_gpus < 1:
@@ -54,6 +57,10 @@ class Topology:
         for name in ("switch_latency_ns", "mem_latency_ns", "syncmon_latency_ns"):
             if not getattr(self, name) >= 0:
                 raise EidolaError("must not be negative", field=name.replace("_ns", "").replace("_", "-"))
+        check_memory_layout(self.hbm_bw_gbps, self.mem_channels, self.mem_interleave_bytes)
+        if not (isinstance(self.syncmon_entries, int) and 0 <= self.syncmon_entries < 2**32):
+            raise EidolaError(f"must be 0 (unlimited) or a positive count, got {self.syncmon_entries!r}",
+                              field="syncmon-entries")
 
     @property
     def num_nodes(self) -> int:
@@ -91,6 +98,10 @@ class Topology:
             "hbm_bw_gbps": self.hbm_bw_gbps,
             "mem_latency_ns": self.mem_latency_ns,
             "syncmon_latency_ns": self.syncmon_latency_ns,
+            "mem_channels": self.mem_channels,
+            "mem_interleave_bytes": self.mem_interleave_bytes,
+            "mem_channel_bw_gbps": self.hbm_bw_gbps / self.mem_channels,
+            "syncmon_entries": self.syncmon_entries,
             "params": self.params,
             "sources": list(self.sources),
         }
@@ -120,3 +131,18 @@ def concat_links(*parts: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["LINK_DTYPE", "Topology", "make_links", "concat_links", "asdict"]
+
+
+def check_memory_layout(hbm_bw_gbps: float, channels: Any, interleave_bytes: Any) -> None:
+    """One-line errors for a memory channel layout the model cannot represent."""
+    if not (isinstance(channels, int) and 1 <= channels <= 65536):
+        raise EidolaError(f"must be an integer from 1 to 65536, got {channels!r}", field="mem-channels")
+    if not (isinstance(interleave_bytes, int) and 0 < interleave_bytes <= 2**30
+            and interleave_bytes & (interleave_bytes - 1) == 0):
+        raise EidolaError(f"must be a power of two up to 1 GiB, got {interleave_bytes!r}",
+                          field="mem-interleave")
+    # Channels split the GPU's bandwidth equally; below 1 GB/s (1 byte/ns) a channel is not a
+    # memory channel but a typo, and picosecond serialization times lose their precision.
+    if hbm_bw_gbps / channels < 1.0:
+        raise EidolaError(f"{channels} channels do not divide {hbm_bw_gbps:g} GB/s into channels of at "
+                          "least 1 GB/s each", field="mem-channels")

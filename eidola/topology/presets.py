@@ -26,6 +26,7 @@ from typing import Any
 
 from eidola.errors import EidolaError
 from eidola.topology import builders
+from eidola.topology.gpus import GPUS, INTERLEAVE_SOURCE, SYNCMON_SOURCE
 from eidola.topology.model import Topology
 
 TOPOLOGY_NAMES = ("fully_connected", "ring", "switch", "torus2d", "multinode", "mi300x", "h100")
@@ -44,6 +45,9 @@ class Defaults:
     nic_latency_ns: float = 1000.0
     gpus_per_node: int = 8
     sources: tuple[str, ...] = ()
+    mem_channels: int = 1  # generic: one aggregate memory server per GPU
+    mem_interleave_bytes: int = 256
+    syncmon_entries: int = GPUS["mi300x"].syncmon_entries  # generic: the MI300X figure
 
 
 GENERIC = Defaults(gpus=8, link_bw_gbps=100.0, link_latency_ns=250.0, switch_latency_ns=200.0,
@@ -52,12 +56,18 @@ MI300X = Defaults(gpus=8, link_bw_gbps=48.0, link_latency_ns=250.0, switch_laten
                   hbm_bw_gbps=5300.0,
                   sources=("AMD Instinct MI300X data sheet: 7 xGMI links/GPU, 64 GB/s line rate each way; HBM3 5.3 TB/s",
                            "xGMI payload 48 GB/s per link each way: RCCL topo.h GFX94X_XGMI_WIDTH; AMD ROCm blog 2025-03-02",
-                           "link latency: modelling assumption"))
+                           "link latency: modelling assumption",
+                           f"memory: {GPUS['mi300x'].mem_channels} HBM3 channels (8 stacks x 16, JEDEC HBM3; AMD: "
+                           "'128 channel interleaved HBM3')", INTERLEAVE_SOURCE, SYNCMON_SOURCE),
+                  mem_channels=GPUS["mi300x"].mem_channels, syncmon_entries=GPUS["mi300x"].syncmon_entries)
 H100 = Defaults(gpus=8, link_bw_gbps=18 * 20.6, link_latency_ns=150.0, switch_latency_ns=200.0,
                 hbm_bw_gbps=3350.0,
                 sources=("NVIDIA H100 SXM5 data sheet: NVLink 4, 18 links x 25 GB/s line rate each way via NVSwitch; HBM3 3.35 TB/s",
                          "NVLink payload 18 x 20.6 GB/s each way: NCCL topo.h SM90_NVLINK_BW; NVIDIA/nccl-tests#212",
-                         "link and switch latency: modelling assumptions"))
+                         "link and switch latency: modelling assumptions",
+                         f"memory: {GPUS['h100'].mem_channels} HBM3 channels (5 stacks x 16, JEDEC HBM3)",
+                         INTERLEAVE_SOURCE, SYNCMON_SOURCE),
+                mem_channels=GPUS["h100"].mem_channels, syncmon_entries=GPUS["h100"].syncmon_entries)
 
 
 def preset_defaults(name: str) -> Defaults:
@@ -69,7 +79,9 @@ def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | 
                    hbm_bw_gbps: float | None = None, mem_latency_ns: float | None = None,
                    syncmon_latency_ns: float | None = None, nic_bw_gbps: float | None = None,
                    nic_latency_ns: float | None = None, gpus_per_node: int | None = None,
-                   intra: str = "switch", rows: int | None = None) -> Topology:
+                   intra: str = "switch", rows: int | None = None, mem_channels: int | None = None,
+                   mem_interleave_bytes: int | None = None,
+                   syncmon_entries: int | None = None) -> Topology:
     """Build a named topology; None means "the preset's default". Raises EidolaError."""
     if name not in TOPOLOGY_NAMES:
         raise EidolaError(f"unknown topology '{name}' (choose from {', '.join(TOPOLOGY_NAMES)})",
@@ -89,6 +101,9 @@ def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | 
         hbm_bw_gbps=float(pick(hbm_bw_gbps, d.hbm_bw_gbps)),
         mem_latency_ns=float(pick(mem_latency_ns, d.mem_latency_ns)),
         syncmon_latency_ns=float(pick(syncmon_latency_ns, d.syncmon_latency_ns)),
+        mem_channels=pick(mem_channels, d.mem_channels),
+        mem_interleave_bytes=pick(mem_interleave_bytes, d.mem_interleave_bytes),
+        syncmon_entries=pick(syncmon_entries, d.syncmon_entries),
         params=params, sources=d.sources,
     )
     for key in ("link_bw_gbps", "link_latency_ns"):

@@ -1,5 +1,7 @@
 #include "core/flag_memory.hh"
 
+#include <algorithm>
+
 
 namespace eidola {
 
@@ -43,9 +45,10 @@ void FlagMemory::add(int32_t flag, int64_t delta, Tick now, std::vector<Watcher>
     std::vector<Watcher>& list = it->second;
     auto keep = list.begin();
     for (auto w = list.begin(); w != list.end(); ++w) {
-        if (w->threshold <= f.value) {
+        if (w->threshold <= f.value || (wake_ == WakeOn::Change && delta != 0)) {
             woken.push_back(*w);
             --pending_;
+            ++watch_stats_.wakeups;
         } else {
             *keep++ = *w;
         }
@@ -54,11 +57,17 @@ void FlagMemory::add(int32_t flag, int64_t delta, Tick now, std::vector<Watcher>
     if (list.empty()) watchers_.erase(it);
 }
 
-bool FlagMemory::watch(int32_t flag, const Watcher& w) {
-    if (value(flag) >= w.threshold) return true;
+WatchResult FlagMemory::watch(int32_t flag, const Watcher& w) {
+    if (value(flag) >= w.threshold) return WatchResult::Satisfied;
+    if (capacity_ != 0 && pending_ >= capacity_) {
+        ++watch_stats_.overflows;
+        return WatchResult::Full;
+    }
     watchers_[flag].push_back(w);
     ++pending_;
-    return false;
+    ++watch_stats_.registrations;
+    watch_stats_.peak_entries = std::max(watch_stats_.peak_entries, pending_);
+    return WatchResult::Registered;
 }
 
 Tick FlagMemory::satisfied_at(int32_t flag, int64_t threshold) const {

@@ -2,8 +2,14 @@
 //
 // Flags only grow (signals add positive values), so "flag >= value" stays true once true.
 // FlagMemory keeps each flag's update history, which lets either sync mode say exactly when a
-// wait became satisfiable (the start of the wake-up latency). In SyncMon mode, waiters register
-// (flag, value); the update that satisfies a registration returns it for notification, once.
+// wait became satisfiable (the start of the wake-up latency).
+//
+// The watch table is the SyncMon's: a waiter (on this GPU or, for remote waits, another one)
+// registers (flag, value); one registration takes one entry until it is woken. The table has
+// a capacity (0 = unlimited): a registration that finds it full is refused and the waiter falls
+// back to polling. Wake-up is on value match (the monitor compares, as a wait-on-value
+// comparator does) or on any change of the flag (the monitor only watches the address; the
+// waiter re-reads and may find the value still short: a spurious wake-up).
 #pragma once
 
 #include <cstdint>
@@ -16,18 +22,36 @@
 namespace eidola {
 
 struct Watcher {
-    uint32_t stream;    // waiting stream on this GPU
+    uint32_t gpu;       // the waiting GPU (the flag's home for local waits)
+    uint32_t stream;    // waiting stream on that GPU
     int64_t threshold;  // wake when flag >= threshold
+};
+
+enum class WakeOn : uint8_t { Match, Change };
+enum class WatchResult : uint8_t { Satisfied, Registered, Full };
+
+struct WatchTableStats {
+    uint64_t registrations = 0;  // entries taken
+    uint64_t overflows = 0;      // registrations refused: table full
+    uint64_t wakeups = 0;        // entries released by an update
+    size_t peak_entries = 0;
 };
 
 class FlagMemory {
   public:
     // Current value of a flag (0 if never signalled).
     int64_t value(int32_t flag) const;
-    // Apply a signal at time `now`; appends every watcher it satisfies to `woken`.
+    // The watch table: `capacity` entries (0 = unlimited) and what wakes a watcher.
+    void configure_watch_table(size_t capacity, WakeOn wake) {
+        capacity_ = capacity;
+        wake_ = wake;
+    }
+    // Apply a signal at time `now`; appends every watcher it wakes to `woken` (on match: those
+    // it satisfies; on change: every watcher of the flag).
     void add(int32_t flag, int64_t delta, Tick now, std::vector<Watcher>& woken);
-    // SyncMon registration: true if already satisfied (notify at once), else remembered.
-    bool watch(int32_t flag, const Watcher& w);
+    // SyncMon registration: Satisfied (notify at once, no entry), Registered, or Full.
+    WatchResult watch(int32_t flag, const Watcher& w);
+    const WatchTableStats& watch_stats() const { return watch_stats_; }
     // First time the flag reached `threshold`, or kMaxTick if it has not yet.
     Tick satisfied_at(int32_t flag, int64_t threshold) const;
     size_t watches_pending() const { return pending_; }
@@ -56,6 +80,9 @@ class FlagMemory {
     std::vector<Update> log_;
     std::map<int32_t, std::vector<Watcher>> watchers_;  // only flags someone waits on (SyncMon)
     size_t pending_ = 0;
+    size_t capacity_ = 0;
+    WakeOn wake_ = WakeOn::Match;
+    WatchTableStats watch_stats_;
 };
 
 }  // namespace eidola

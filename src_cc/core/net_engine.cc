@@ -13,8 +13,8 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     if (programs.size() > net_.num_gpus)
         throw std::invalid_argument("profile has " + std::to_string(programs.size()) +
                                     " GPUs but the topology only " + std::to_string(net_.num_gpus));
-    if (!(net_.hbm_bw_gbps > 0)) throw std::invalid_argument("hbm bandwidth must be positive");
-    mem_latency_ps_ = ns_to_ps(net_.mem_latency_ns);
+    check_memory_spec(net_.memory);
+    mem_latency_ps_ = ns_to_ps(net_.memory.latency_ns);
     syncmon_latency_ps_ = ns_to_ps(net_.syncmon_latency_ns);
     node_latency_ps_.assign(net_.num_nodes, 0);
     for (size_t i = 0; i < net_.node_latency_ns.size() && i < net_.num_nodes; ++i)
@@ -54,8 +54,9 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
                 throw std::invalid_argument("gpu " + std::to_string(p.gpu) +
                                             " uses multicast (peer -2) but is not attached to a switch");
     flags_.resize(net_.num_gpus);
-    hbm_.reserve(net_.num_gpus);
-    for (uint32_t g = 0; g < net_.num_gpus; ++g) hbm_.emplace_back(net_.hbm_bw_gbps, 0.0);
+    const WakeOn wake = cfg_.replay.syncmon_wake;
+    for (FlagMemory& f : flags_) f.configure_watch_table(net_.syncmon_entries, wake);
+    mem_.assign(net_.num_gpus, GpuMemory(net_.memory));
 
     // GPUs the profile does not use stay idle; they still exist in the network.
     for (uint32_t g = static_cast<uint32_t>(programs.size()); g < net_.num_gpus; ++g) {
@@ -71,6 +72,8 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         bin_ps_ = std::max<Tick>(1, ns_to_ps(cfg_.time_bin_ns));
         link_series_.assign(channels_.size() * cfg_.max_bins, 0);
         poll_series_.assign(static_cast<size_t>(net_.num_gpus) * cfg_.max_bins, 0);
+        const uint64_t rows = static_cast<uint64_t>(net_.num_gpus) * net_.memory.channels;
+        if (rows <= cfg_.max_mem_series_rows) mem_series_.assign(rows * cfg_.max_bins, 0);
     }
     channel_bytes_.assign(channels_.size(), 0);
 }
@@ -119,8 +122,16 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst) {
     return c;
 }
 
-Tick Engine::hbm_access(uint32_t gpu, uint64_t bytes, Tick now) {
-    return hbm_[gpu].occupy(now, bytes);
+GpuMemory::Access Engine::mem_access(uint32_t gpu, uint64_t addr, uint64_t bytes, Tick now) {
+    GpuMemory& m = mem_[gpu];
+    const GpuMemory::Access a = m.access(addr, bytes, now);
+    if (!mem_series_.empty()) {
+        const uint32_t row0 = gpu * m.num_channels();
+        m.for_each_share([&](uint32_t c, Tick start, Tick end, uint64_t b) {
+            bin_add_span(mem_series_, row0 + c, start, end, b);
+        });
+    }
+    return a;
 }
 
 void Engine::bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t amount) {
@@ -169,40 +180,41 @@ void Engine::rebin() {
     };
     fold(link_series_);
     fold(poll_series_);
+    if (!mem_series_.empty()) fold(mem_series_);
     bin_ps_ *= 2;
     bins_used_ = (bins_used_ + 1) / 2;
 }
 
 bool Engine::send(const Request& req, Tick now) {
-    switch (req.kind) {
-    case ReqKind::Poll: {
-        // A polling read of the flag's home memory (the waiter's own HBM).
-        hbm_access(req.gpu, req.bytes, now);
-        bin_add(poll_series_, req.gpu, now, 1);
-        const uint32_t id = alloc_packet();
-        packets_[id] = Packet{req, req.gpu, kNone, req.bytes, false, 0, Role::Plain, kNone, 0, 0};
-        const Tick done = hbm_[req.gpu].free_at() + mem_latency_ps_;
-        schedule(done, kDeliverPoll, id, 0, false);
-        return true;
-    }
-    case ReqKind::Watch: {
-        const uint32_t id = alloc_packet();
-        packets_[id] = Packet{req, req.gpu, kNone, 0, false, 0, Role::Plain, kNone, 0, 0};
-        schedule(now + syncmon_latency_ps_, kWatch, id, 0);
-        return true;
-    }
-    default:
-        break;
-    }
     const uint32_t id = alloc_packet();
+    if (req.kind == ReqKind::Poll || req.kind == ReqKind::Watch) {
+        const bool poll = req.kind == ReqKind::Poll;
+        if (poll) bin_add(poll_series_, req.gpu, now, 1);
+        if (req.peer == req.gpu) {  // the flag is in the waiter's own memory
+            packets_[id] = Packet{req, req.gpu, kNone, 0, false, false, 0, Role::Plain, kNone, 0, 0};
+            if (poll) {
+                const Tick done = mem_access(req.gpu, flag_addr(req.flag), req.bytes, now).done;
+                schedule(done, kDeliverPoll, id, 0, false);
+            } else {
+                schedule(now + syncmon_latency_ps_, kWatch, id, 0);
+            }
+            return true;
+        }
+        // Remote flag: a poll is a read request whose reply carries poll_bytes back; a
+        // registration is a message of syncmon_register_bytes to the home's SyncMon.
+        const uint32_t wire = poll ? 0 : net_.syncmon_register_bytes;
+        packets_[id] = Packet{req, req.peer, kNone, wire, false, false, 0, Role::Plain, kNone, 0, 0};
+        offer(id, next_channel(req.gpu, req.peer), now);
+        return true;
+    }
     const uint32_t wire = req.kind == ReqKind::Read ? 0 : req.bytes;
     if (req.peer == static_cast<uint32_t>(kMulticastPeer)) {  // climbs to the GPU's switch
         const uint32_t sw = mcast_switch_[req.gpu];
-        packets_[id] = Packet{req, sw, kNone, wire, false, 0, Role::Up, kNone, 0, 0};
+        packets_[id] = Packet{req, sw, kNone, wire, false, false, 0, Role::Up, kNone, 0, 0};
         offer(id, next_channel(req.gpu, sw), now);
         return true;
     }
-    packets_[id] = Packet{req, req.peer, kNone, wire, false, 0, Role::Plain, kNone, 0, 0};
+    packets_[id] = Packet{req, req.peer, kNone, wire, false, false, 0, Role::Plain, kNone, 0, 0};
     if (req.peer == req.gpu) {
         arrive_at_gpu(id, now);  // local memory: no network
     } else {
@@ -280,7 +292,8 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
         return_credit(p.in_channel, start + channels_[p.in_channel].timing.latency_ps(), p.wire_bytes);
     p.in_channel = ch;
     p.path_latency += c.timing.latency_ps();
-    schedule(c.timing.free_at() + c.timing.latency_ps(), kArrive, pkt, 0);
+    const bool poll = p.req.kind == ReqKind::Poll;
+    schedule(c.timing.free_at() + c.timing.latency_ps(), poll ? kArrivePoll : kArrive, pkt, 0, !poll);
 }
 
 void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
@@ -305,37 +318,84 @@ void Engine::release_buffer(Packet& p, Tick when) {
 void Engine::arrive_at_gpu(uint32_t pkt, Tick now) {
     Packet& p = packets_[pkt];
     const uint32_t gpu = p.dst_node;
-    if (p.response) {  // read data back at the requester
+    if (p.response) {  // read data, a poll's value or a SyncMon reply back at the requester
         release_buffer(p, now);
-        schedule(now, kDeliver, pkt, 0);
+        const bool poll = p.req.kind == ReqKind::Poll;
+        schedule(now, poll ? kDeliverPoll : kDeliver, pkt, 0, !poll);
         return;
     }
     switch (p.req.kind) {
     case ReqKind::Write: {
-        const Tick start = hbm_access(gpu, p.req.bytes, now);
-        release_buffer(p, start);
-        const Tick done = hbm_[gpu].free_at() + mem_latency_ps_;
+        const GpuMemory::Access a = mem_access(gpu, p.req.addr, p.req.bytes, now);
+        release_buffer(p, a.start);
         if (p.role == Role::Copy)  // a multicast copy answers to its switch
-            schedule(done + p.path_latency, kCopyDone, pkt, 0);
+            schedule(a.done + p.path_latency, kCopyDone, pkt, 0);
         else
-            schedule(done + p.path_latency, kDeliver, pkt, 0);
+            schedule(a.done + p.path_latency, kDeliver, pkt, 0);
         return;
     }
     case ReqKind::Signal: {
-        const Tick start = hbm_access(gpu, p.req.bytes, now);
-        release_buffer(p, start);
-        schedule(hbm_[gpu].free_at() + mem_latency_ps_, kFlagUpdate, pkt, 0);
+        const GpuMemory::Access a = mem_access(gpu, flag_addr(p.req.flag), p.req.bytes, now);
+        release_buffer(p, a.start);
+        schedule(a.done, kFlagUpdate, pkt, 0);
         return;
     }
     case ReqKind::Read: {
-        const Tick start = hbm_access(gpu, p.req.bytes, now);
-        release_buffer(p, start);
-        schedule(hbm_[gpu].free_at() + mem_latency_ps_, kInject, pkt, 0);
+        const GpuMemory::Access a = mem_access(gpu, p.req.addr, p.req.bytes, now);
+        release_buffer(p, a.start);
+        schedule(a.done, kInject, pkt, 0);
         return;
     }
-    default:
+    case ReqKind::Poll: {  // a remote poll reaches the flag's home memory
+        const GpuMemory::Access a = mem_access(gpu, flag_addr(p.req.flag), p.req.bytes, now);
+        release_buffer(p, a.start);
+        schedule(a.done, kInjectPoll, pkt, 0, false);
         return;
     }
+    case ReqKind::Watch:  // a remote registration reaches the home's SyncMon
+        release_buffer(p, now);
+        schedule(now + syncmon_latency_ps_, kWatch, pkt, 0);
+        return;
+    }
+}
+
+// The SyncMon at `home` takes a registration: it reads the flag (one access to the flag's
+// channel) and either answers at once (already satisfied, or table full) or keeps an entry.
+// It sits beside the memory, so its check pays the channel's service time but not the
+// waiter's memory round trip (syncmon_latency each way stands for that path).
+void Engine::register_watch(uint32_t pkt, uint32_t home, Tick now) {
+    const Request req = packets_[pkt].req;
+    GpuMemory::Access a = mem_access(home, flag_addr(req.flag), cfg_.replay.poll_bytes, now);
+    a.done -= mem_latency_ps_;
+    switch (flags_[home].watch(req.flag, Watcher{req.gpu, req.stream, req.value})) {
+    case WatchResult::Satisfied:
+        ++notifications_;
+        reply_to_waiter(pkt, home, a.done, false);
+        return;
+    case WatchResult::Full:
+        reply_to_waiter(pkt, home, a.done, true);
+        return;
+    case WatchResult::Registered:
+        free_packet(pkt);
+        return;
+    }
+}
+
+// A notification (or refusal) leaves the SyncMon at `home` at `when` for the waiter: one
+// syncmon latency, plus the network and its bytes when the waiter is another GPU.
+void Engine::reply_to_waiter(uint32_t pkt, uint32_t home, Tick when, bool refused) {
+    Packet& p = packets_[pkt];
+    p.refused = refused;
+    const Tick out = when + syncmon_latency_ps_;
+    if (p.req.gpu == home) {
+        schedule(out, kDeliver, pkt, 0);
+        return;
+    }
+    p.response = true;
+    p.dst_node = p.req.gpu;
+    p.wire_bytes = net_.syncmon_notify_bytes;
+    p.in_channel = kNone;
+    offer(pkt, next_channel(home, p.req.gpu), out);
 }
 
 uint32_t Engine::multicast_switch(uint32_t gpu) const { return mcast_switch_[gpu]; }
@@ -354,7 +414,7 @@ void Engine::arrive_at_switch(uint32_t pkt, Tick now) {
         const uint32_t wire = p.wire_bytes;
         for (uint32_t g = 0; g < net_.num_gpus; ++g) {
             const uint32_t id = alloc_packet();  // may reallocate packets_: no references kept
-            packets_[id] = Packet{req, g, kNone, read ? 0u : wire, false, 0,
+            packets_[id] = Packet{req, g, kNone, read ? 0u : wire, false, false, 0,
                                   read ? Role::ReadReq : Role::Copy, pkt, 0, 0};
             offer(id, next_channel(sw, g), out);
         }
@@ -377,10 +437,10 @@ void Engine::arrive_at_switch(uint32_t pkt, Tick now) {
 void Engine::notify_woken(uint32_t gpu, Tick now) {
     for (const Watcher& w : woken_) {
         const uint32_t id = alloc_packet();
-        Request req{ReqKind::Watch, gpu, w.stream, gpu, 0, 0, -1, w.threshold, now};
-        packets_[id] = Packet{req, gpu, kNone, 0, false, 0, Role::Plain, kNone, 0, 0};
+        Request req{ReqKind::Watch, w.gpu, w.stream, gpu, 0, 0, -1, w.threshold, now};
+        packets_[id] = Packet{req, w.gpu, kNone, 0, false, false, 0, Role::Plain, kNone, 0, 0};
         ++notifications_;
-        schedule(now + syncmon_latency_ps_, kDeliver, id, 0);
+        reply_to_waiter(id, gpu, now, false);
     }
     woken_.clear();
 }
@@ -399,7 +459,7 @@ bool Engine::any_wait_satisfiable() const {
     std::vector<StuckWait> waits;
     for (const auto& r : replayers_) r->stuck_waits(waits);
     for (const StuckWait& w : waits)
-        if (flags_[w.gpu].value(w.flag) >= w.awaited) return true;
+        if (flags_[w.home].value(w.flag) >= w.awaited) return true;
     return false;
 }
 
@@ -423,7 +483,8 @@ EngineOutcome Engine::run() {
         const Event e = events_.pop();
         now_ = e.when;
         ++out.events;
-        const bool progress = e.type != kResumePoll && e.type != kDeliverPoll;
+        const bool progress = e.type != kResumePoll && e.type != kDeliverPoll &&
+                              e.type != kArrivePoll && e.type != kInjectPoll;
         if (progress) --progress_events_;
         switch (e.type) {
         case kResume:
@@ -431,6 +492,7 @@ EngineOutcome Engine::run() {
             replayers_[e.a]->resume(static_cast<uint32_t>(e.b), now_);
             break;
         case kArrive:
+        case kArrivePoll:
             forward(e.a, channels_[packets_[e.a].in_channel].dst, now_);
             break;
         case kCredit: {  // credits a waiting packet needs are back
@@ -443,11 +505,15 @@ EngineOutcome Engine::run() {
         case kDeliverPoll: {
             const Packet p = packets_[e.a];
             free_packet(e.a);
-            const int64_t observed =
-                p.req.kind == ReqKind::Poll ? flags_[p.req.gpu].value(p.req.flag) : 0;
+            // A local poll samples the flag now; a remote one carries what its home read.
+            const int64_t observed = p.req.kind != ReqKind::Poll ? 0
+                                     : p.response ? p.observed : flags_[p.req.peer].value(p.req.flag);
             GpuReplayer& r = *replayers_[p.req.gpu];
             const uint64_t before = r.stats().waits;
-            r.complete(p.req, now_, observed);
+            if (p.refused)
+                r.refused(p.req, now_);
+            else
+                r.complete(p.req, now_, observed);
             waits_done_ += r.stats().waits - before;
             break;
         }
@@ -462,14 +528,18 @@ EngineOutcome Engine::run() {
                 schedule(now_ + p.path_latency, kDeliver, e.a, 0);
             break;
         }
-        case kWatch: {
+        case kWatch:
+            register_watch(e.a, packets_[e.a].req.peer, now_);
+            break;
+        case kInjectPoll: {  // a remote poll's value leaves the home memory for the waiter
             Packet& p = packets_[e.a];
-            if (flags_[p.req.gpu].watch(p.req.flag, Watcher{p.req.stream, p.req.value})) {
-                ++notifications_;
-                schedule(now_ + syncmon_latency_ps_, kDeliver, e.a, 0);
-            } else {
-                free_packet(e.a);
-            }
+            const uint32_t home = p.dst_node;
+            p.observed = flags_[home].value(p.req.flag);
+            p.response = true;
+            p.dst_node = p.req.gpu;
+            p.wire_bytes = p.req.bytes;
+            p.in_channel = kNone;
+            forward(e.a, home, now_);
             break;
         }
         case kInject: {  // read data leaves the peer's memory towards the requester
@@ -502,7 +572,7 @@ EngineOutcome Engine::run() {
     if (!out.finished && !out.event_limit) out.deadlock = true;
     if (out.deadlock) {
         for (auto& r : replayers_) r->stuck_waits(out.stuck);
-        for (const auto& s : out.stuck) out.stuck_values.push_back(flags_[s.gpu].value(s.flag));
+        for (const auto& s : out.stuck) out.stuck_values.push_back(flags_[s.home].value(s.flag));
     }
     return out;
 }

@@ -15,6 +15,7 @@
 
 #include "core/event_queue.hh"
 #include "core/flag_memory.hh"
+#include "core/gpu_memory.hh"
 #include "core/link_timing.hh"
 #include "core/replayer.hh"
 
@@ -32,9 +33,11 @@ struct NetworkSpec {
     uint32_t num_nodes = 0;
     std::vector<ChannelSpec> channels;
     std::vector<double> node_latency_ns;  // forwarding latency of each node (switches, relays)
-    double hbm_bw_gbps = 1000.0;          // per GPU, shared by incoming writes and polls
-    double mem_latency_ns = 300.0;        // HBM access latency (a poll's round trip)
+    MemorySpec memory;                    // per GPU: channels, bandwidth, latency, flag layout
     double syncmon_latency_ns = 150.0;    // one way between a waiter and its SyncMon
+    uint32_t syncmon_entries = 0;         // watch-table entries per GPU; 0 = unlimited
+    uint32_t syncmon_register_bytes = 16; // a registration message: flag address + value
+    uint32_t syncmon_notify_bytes = 8;    // a notification or refusal message
     uint64_t buffer_bytes = 0;            // per channel input buffer; 0 = auto (2 x BDP)
 };
 
@@ -43,6 +46,7 @@ struct EngineConfig {
     bool series = true;          // keep link-bytes and polling time series
     double time_bin_ns = 100.0;  // initial bin width; doubles whenever max_bins would overflow
     uint32_t max_bins = 1024;
+    uint32_t max_mem_series_rows = 4096;  // GPU x memory channel series kept up to this many rows
     uint64_t max_events = 0;     // 0 = unlimited; a safety valve for sweeps
 };
 
@@ -76,12 +80,18 @@ class Engine : public ReplayHost {
     const std::vector<uint64_t>& link_bytes_series() const { return link_series_; }
     const std::vector<uint64_t>& poll_series() const { return poll_series_; }
     const std::vector<uint64_t>& channel_bytes() const { return channel_bytes_; }
+    // Memory: [gpu * channels + channel][bin] bytes served (empty when there are too many rows).
+    const std::vector<uint64_t>& mem_series() const { return mem_series_; }
+    const std::vector<GpuMemory>& memories() const { return mem_; }
+    const FlagMemory& flags(uint32_t gpu) const { return flags_[gpu]; }
     uint32_t bins_used() const { return bins_used_; }
     Tick bin_width_ps() const { return bin_ps_; }
 
   private:
+    // The *Poll types carry polling traffic only: they do not count as progress when the
+    // engine looks for a deadlock (polls alone cannot change a flag).
     enum EventType : uint32_t { kResume, kResumePoll, kArrive, kCredit, kDeliver, kDeliverPoll,
-                                kFlagUpdate, kWatch, kInject, kCopyDone };
+                                kFlagUpdate, kWatch, kInject, kCopyDone, kArrivePoll, kInjectPoll };
     // Multicast (NVLS) packets: the issuer's packet climbs to its switch (Up); the switch fans
     // out copies or read requests to every GPU and counts them back before answering.
     enum class Role : uint8_t { Plain, Up, Copy, ReadReq, ReadData };
@@ -90,7 +100,8 @@ class Engine : public ReplayHost {
         uint32_t dst_node;    // where it is heading (peer GPU, or the requester for read data)
         uint32_t in_channel;  // channel whose buffer currently holds it (kNone at the source)
         uint32_t wire_bytes;  // bytes it occupies on links and in buffers
-        bool response;        // read data on its way back
+        bool response;        // read data (or a poll's value, a SyncMon reply) on its way back
+        bool refused;         // a SyncMon reply saying the table was full
         int64_t observed;
         Role role;
         uint32_t parent;      // multicast: the Up packet a copy answers to
@@ -130,7 +141,10 @@ class Engine : public ReplayHost {
     void arrive_at_switch(uint32_t pkt, Tick now);
     void release_buffer(Packet& p, Tick when);
     uint32_t multicast_switch(uint32_t gpu) const;
-    Tick hbm_access(uint32_t gpu, uint64_t bytes, Tick now);
+    GpuMemory::Access mem_access(uint32_t gpu, uint64_t addr, uint64_t bytes, Tick now);
+    uint64_t flag_addr(int32_t flag) const { return net_.memory.flag_address(flag); }
+    void register_watch(uint32_t pkt, uint32_t home, Tick now);
+    void reply_to_waiter(uint32_t pkt, uint32_t home, Tick when, bool refused);
     void notify_woken(uint32_t gpu, Tick now);
     void bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t bytes);
     void bin_add_span(std::vector<uint64_t>& series, uint32_t row, Tick start, Tick end, uint64_t bytes);
@@ -140,7 +154,7 @@ class Engine : public ReplayHost {
     EngineConfig cfg_;
     std::vector<std::unique_ptr<GpuReplayer>> replayers_;
     std::vector<FlagMemory> flags_;
-    std::vector<LinkTiming> hbm_;
+    std::vector<GpuMemory> mem_;
     std::vector<Channel> channels_;
     std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
     std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
@@ -159,7 +173,7 @@ class Engine : public ReplayHost {
     uint64_t notifications_ = 0;
     uint32_t gpus_done_ = 0;
     // series
-    std::vector<uint64_t> link_series_, poll_series_, channel_bytes_;
+    std::vector<uint64_t> link_series_, poll_series_, channel_bytes_, mem_series_;
     Tick bin_ps_ = 0;
     uint32_t bins_used_ = 0;
 };

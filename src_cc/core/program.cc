@@ -54,6 +54,10 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
         if (remote && !multicast && (o.peer < 0 || static_cast<uint32_t>(o.peer) >= num_gpus))
             throw std::invalid_argument(where(gpu, i) + ": field 'peer': " + std::to_string(o.peer) +
                                         " is outside 0.." + std::to_string(num_gpus - 1));
+        if (kind == OpKind::Wait && (o.peer < -1 || o.peer >= static_cast<int64_t>(num_gpus)))
+            throw std::invalid_argument(where(gpu, i) + ": field 'peer': a wait's flag home " +
+                                        std::to_string(o.peer) + " is outside -1.." +
+                                        std::to_string(num_gpus - 1) + " (-1: its own memory)");
         if ((is_signal(kind) || kind == OpKind::Wait) && o.flag < 0)
             throw std::invalid_argument(where(gpu, i) + ": field 'flag': negative flag id");
         if (!(o.dur_ns >= 0.0) || !std::isfinite(o.dur_ns))

@@ -36,13 +36,36 @@ void GpuReplayer::record(uint32_t s, size_t op, Tick start, Tick end) {
 }
 
 bool GpuReplayer::issue_poll(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
-    Request req{ReqKind::Poll, program_.gpu, s, program_.gpu, 0, cfg_.poll_bytes, op.flag,
-                op.value(), now};
+    const uint32_t home = home_of(op);
+    Request req{ReqKind::Poll, program_.gpu, s, home, 0, cfg_.poll_bytes, op.flag, op.value(), now};
     if (!host_.send(req, now)) return false;
     st.last_poll = now;
     ++stats_.polling_reads;
+    if (home != program_.gpu) ++stats_.polling_reads_remote;
+    if (st.fallback) ++stats_.fallback_polls;
+    if (st.recheck) ++stats_.recheck_polls;
     block(st, State::Polling, now);
     return true;
+}
+
+bool GpuReplayer::issue_watch(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
+    Request req{ReqKind::Watch, program_.gpu, s, home_of(op), 0, 0, op.flag, op.value(), now};
+    if (!host_.send(req, now)) return false;
+    ++stats_.registrations_sent;
+    block(st, State::Watching, now);
+    return true;
+}
+
+// The flag was short: poll again `gap` after the start of the last poll (polling) or after now
+// (fallback back-off), or at once when that time has passed.
+void GpuReplayer::poll_again(uint32_t s, Stream& st, Tick next, Tick now) {
+    if (next > now) {
+        st.state = State::PollSleep;
+        host_.schedule_resume(program_.gpu, s, next, true);
+    } else if (!issue_poll(s, st, program_.ops[st.cur], now)) {
+        st.state = State::HostBlocked;
+        host_blocked_.push_back(s);
+    }
 }
 
 void GpuReplayer::advance(uint32_t s, Tick now) {
@@ -154,40 +177,30 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
             continue;
         }
 
-        case OpKind::Wait:
+        case OpKind::Wait: {
             if (!st.waiting) {
                 st.waiting = true;
                 st.wait_begin = now;
+                st.fallback = st.recheck = false;
             }
-            if (cfg_.sync == SyncMode::Polling) {
-                if (!issue_poll(s, st, op, now)) {
-                    block(st, State::HostBlocked, now);
-                    host_blocked_.push_back(s);
-                }
-                return;
-            }
-            {
-                Request req{ReqKind::Watch, program_.gpu, s, program_.gpu, 0, 0, op.flag, op.value(),
-                            now};
-                if (!host_.send(req, now)) {
-                    block(st, State::HostBlocked, now);
-                    host_blocked_.push_back(s);
-                    return;
-                }
-                block(st, State::Watching, now);
+            const bool poll = cfg_.sync == SyncMode::Polling || st.fallback || st.recheck;
+            if (!(poll ? issue_poll(s, st, op, now) : issue_watch(s, st, op, now))) {
+                block(st, State::HostBlocked, now);
+                host_blocked_.push_back(s);
             }
             return;
+        }
         }
     }
 }
 
 void GpuReplayer::finish_wait(uint32_t s, Stream& st, const ReplayOp& op, Tick now) {
-    const Tick sat = host_.flag_satisfied_at(program_.gpu, op.flag, op.value());
+    const Tick sat = host_.flag_satisfied_at(home_of(op), op.flag, op.value());
     const Tick from = std::max(sat == kMaxTick ? now : sat, st.wait_begin);
     stats_.wakeup_latency.add(now >= from ? now - from : 0);
     ++stats_.waits;
     record(s, st.cur, st.wait_begin, now);
-    st.waiting = false;
+    st.waiting = st.fallback = st.recheck = false;
     ++st.cur;
     if (st.blocked_since != kMaxTick) stats_.stall_ps += now - st.blocked_since;
     st.blocked_since = kMaxTick;
@@ -234,18 +247,31 @@ void GpuReplayer::complete(const Request& req, Tick now, int64_t observed) {
             finish_wait(req.stream, st, op, now);
             return;
         }
-        const Tick next = std::max(now, st.last_poll + cfg_.poll_interval_ps);
-        if (next > now) {
-            st.state = State::PollSleep;
-            host_.schedule_resume(program_.gpu, req.stream, next, true);
-        } else if (!issue_poll(req.stream, st, op, now)) {
-            st.state = State::HostBlocked;
-            host_blocked_.push_back(req.stream);
+        if (st.recheck) {  // woken on a change that did not reach the value: register again
+            ++stats_.spurious_wakeups;
+            st.recheck = false;
+            if (!issue_watch(req.stream, st, op, now)) {
+                st.state = State::HostBlocked;
+                host_blocked_.push_back(req.stream);
+            }
+            return;
+        }
+        if (st.fallback) {
+            const Tick gap = st.backoff;
+            st.backoff = std::min(backoff_cap(), 2 * st.backoff);
+            poll_again(req.stream, st, now + gap, now);
+        } else {
+            poll_again(req.stream, st, std::max(now, st.last_poll + cfg_.poll_interval_ps), now);
         }
         return;
     }
     case ReqKind::Watch:
         ++stats_.notifications;
+        if (cfg_.syncmon_wake == WakeOn::Change) {  // the monitor saw a change: re-read the flag
+            st.recheck = true;
+            poll_again(req.stream, st, now, now);
+            return;
+        }
         finish_wait(req.stream, st, program_.ops[st.cur], now);
         return;
     }
@@ -263,6 +289,17 @@ void GpuReplayer::complete(const Request& req, Tick now, int64_t observed) {
     default:
         return;
     }
+}
+
+void GpuReplayer::refused(const Request& req, Tick now) {
+    Stream& st = streams_[req.stream];
+    ++stats_.refusals;
+    st.fallback = true;
+    st.backoff = std::max<Tick>(cfg_.poll_interval_ps, 1);
+    // The registration found the flag short; the first fallback poll comes one back-off later.
+    const Tick gap = st.backoff;
+    st.backoff = std::min(backoff_cap(), 2 * st.backoff);
+    poll_again(req.stream, st, now + gap, now);
 }
 
 void GpuReplayer::retry(Tick now) {
@@ -289,7 +326,7 @@ void GpuReplayer::stuck_waits(std::vector<StuckWait>& out) const {
         const Stream& st = streams_[s];
         if (st.state == State::Done || !st.waiting) continue;
         const ReplayOp& op = program_.ops[st.cur];
-        out.push_back({program_.gpu, program_.streams[s].id, op.flag, op.value()});
+        out.push_back({program_.gpu, program_.streams[s].id, home_of(op), op.flag, op.value()});
     }
 }
 

@@ -3,12 +3,14 @@
 // GpuReplayer through the same few calls and provide the ReplayHost services it needs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "core/flag_memory.hh"
 #include "core/latency_hist.hh"
 #include "core/program.hh"
 #include "core/types.hh"
@@ -25,13 +27,19 @@ struct ReplayConfig {
     uint32_t packet_bytes = 4096;     // writes and reads are cut into packets of this size
     uint32_t max_outstanding = 64;    // unacknowledged packets per stream
     uint32_t poll_bytes = 64;         // memory bytes one polling read costs at the flag's home
+    WakeOn syncmon_wake = WakeOn::Match;  // what a SyncMon notification means (see flag_memory.hh)
+    // A waiter the SyncMon refused (table full) polls instead, doubling the gap after every
+    // poll that finds the flag short, from poll_interval up to this cap (s_sleep/nanosleep-style
+    // exponential back-off; the cap never goes below poll_interval_ps).
+    Tick poll_backoff_max_ps = 243'810;
     bool trace = false;               // keep a per-op timeline (start/end of every op)
 };
 
 enum class ReqKind : uint8_t { Write, Signal, Read, Poll, Watch };
 
-// What a replayer asks its host to deliver. For Poll and Watch, `peer` is the waiting GPU
-// itself (flags live in the waiter's memory) and `value` the awaited threshold.
+// What a replayer asks its host to deliver. For Poll and Watch, `peer` is the flag's home: the
+// waiting GPU itself, or the peer a remote wait spins on (pull-style protocols); `value` is the
+// awaited threshold.
 struct Request {
     ReqKind kind;
     uint32_t gpu;     // issuing GPU
@@ -53,7 +61,7 @@ class ReplayHost {
     // Call GpuReplayer::resume(stream, when) at time `when`. `poll_backoff` marks the pause
     // between two polls: a host that sees nothing but those pending knows it is deadlocked.
     virtual void schedule_resume(uint32_t gpu, uint32_t stream, Tick when, bool poll_backoff) = 0;
-    // When (gpu, flag) first reached `threshold`; kMaxTick if not yet. For wake-up latency.
+    // When flag `flag` of GPU `home` first reached `threshold`; kMaxTick if not yet.
     virtual Tick flag_satisfied_at(uint32_t gpu, int32_t flag, int64_t threshold) = 0;
     // Every stream of the GPU has finished and all its packets are acknowledged.
     virtual void gpu_done(uint32_t gpu, Tick now) = 0;
@@ -64,8 +72,14 @@ struct ReplayStats {
     uint64_t bytes_read = 0;
     uint64_t packets = 0;         // write + read + signal packets issued
     uint64_t signals = 0;
-    uint64_t polling_reads = 0;
+    uint64_t polling_reads = 0;   // every poll, fallback and re-check polls included
+    uint64_t polling_reads_remote = 0;  // polls of a flag in another GPU's memory
+    uint64_t fallback_polls = 0;  // polls by waiters the SyncMon refused
+    uint64_t recheck_polls = 0;   // re-reads after a wake-on-change notification
     uint64_t notifications = 0;   // SyncMon wake-ups received
+    uint64_t registrations_sent = 0;  // SyncMon registrations issued (each costs a message)
+    uint64_t refusals = 0;        // registrations refused: the SyncMon's table was full
+    uint64_t spurious_wakeups = 0;  // woken (on change) but the flag was still short
     uint64_t waits = 0;           // wait ops completed
     Tick stall_ps = 0;            // stream time spent blocked (waits, acks, limits, refusals)
     Tick finish_ps = 0;
@@ -90,6 +104,7 @@ struct TraceRecord {
 
 struct StuckWait {
     uint32_t gpu, stream;
+    uint32_t home;  // GPU whose memory holds the flag
     int32_t flag;
     int64_t awaited;
 };
@@ -103,6 +118,8 @@ class GpuReplayer {
     // A request finished: write/signal acknowledged, read data back, poll answered with the
     // flag's `observed` value, or a SyncMon notification (Watch) arrived.
     void complete(const Request& req, Tick now, int64_t observed);
+    // The SyncMon refused a registration (its table was full): poll with back-off instead.
+    void refused(const Request& req, Tick now);
     void retry(Tick now);                     // the host can take requests again
 
     bool done() const { return streams_done_ == streams_.size(); }
@@ -129,6 +146,9 @@ class GpuReplayer {
         uint32_t reads_pending = 0;
         bool in_transfer = false;
         bool waiting = false;
+        bool fallback = false;   // this wait polls because the SyncMon refused it
+        bool recheck = false;    // this poll re-reads after a wake-on-change notification
+        Tick backoff = 0;        // current gap between fallback polls
         State state = State::Ready;
         Tick op_start = 0;
         Tick wait_begin = 0;
@@ -138,6 +158,12 @@ class GpuReplayer {
 
     void advance(uint32_t s, Tick now);
     bool issue_poll(uint32_t s, Stream& st, const ReplayOp& op, Tick now);
+    bool issue_watch(uint32_t s, Stream& st, const ReplayOp& op, Tick now);
+    void poll_again(uint32_t s, Stream& st, Tick gap, Tick now);
+    Tick backoff_cap() const { return std::max(cfg_.poll_backoff_max_ps, cfg_.poll_interval_ps); }
+    uint32_t home_of(const ReplayOp& op) const {
+        return op.peer >= 0 ? static_cast<uint32_t>(op.peer) : program_.gpu;
+    }
     void block(Stream& st, State state, Tick now);
     void finish_wait(uint32_t s, Stream& st, const ReplayOp& op, Tick now);
     void record(uint32_t s, size_t op, Tick start, Tick end);

@@ -60,9 +60,15 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     for (py::ssize_t i = 0; i < src.size(); ++i)
         spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i)});
     spec.node_latency_ns.assign(node_lat.data(), node_lat.data() + node_lat.size());
-    spec.hbm_bw_gbps = net["hbm_bw_gbps"].cast<double>();
-    spec.mem_latency_ns = net["mem_latency_ns"].cast<double>();
+    spec.memory.bw_gbps = net["hbm_bw_gbps"].cast<double>();
+    spec.memory.latency_ns = net["mem_latency_ns"].cast<double>();
+    spec.memory.channels = get<uint32_t>(net, "mem_channels", 1);
+    spec.memory.interleave_bytes = get<uint32_t>(net, "mem_interleave_bytes", 256);
+    spec.memory.flag_stride_bytes = get<uint32_t>(cfg, "flag_stride_bytes", 8);
     spec.syncmon_latency_ns = net["syncmon_latency_ns"].cast<double>();
+    spec.syncmon_entries = get<uint32_t>(net, "syncmon_entries", 0);
+    spec.syncmon_register_bytes = get<uint32_t>(cfg, "syncmon_register_bytes", 16);
+    spec.syncmon_notify_bytes = get<uint32_t>(cfg, "syncmon_notify_bytes", 8);
     spec.buffer_bytes = get<uint64_t>(net, "buffer_bytes", 0);
 
     EngineConfig ec;
@@ -77,6 +83,10 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     ec.replay.max_outstanding = get<uint32_t>(cfg, "max_outstanding", 64);
     ec.replay.poll_bytes = get<uint32_t>(cfg, "poll_bytes", 64);
     ec.replay.trace = get<bool>(cfg, "trace", false);
+    const std::string wake = get<std::string>(cfg, "syncmon_wake", "match");
+    if (wake != "match" && wake != "change") throw std::invalid_argument("syncmon_wake must be match or change");
+    ec.replay.syncmon_wake = wake == "match" ? WakeOn::Match : WakeOn::Change;
+    ec.replay.poll_backoff_max_ps = ns_to_ps(get<double>(cfg, "poll_backoff_max_ns", 243.81));
     ec.series = get<bool>(cfg, "series", true);
     ec.time_bin_ns = get<double>(cfg, "time_bin_ns", 100.0);
     ec.max_bins = get<uint32_t>(cfg, "max_bins", 1024);
@@ -129,6 +139,8 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     const size_t n = reps.size();
     std::vector<double> finish(n), stall(n);
     std::vector<uint64_t> bytes(n), packets(n), polls(n), notes(n), signals(n), waits(n), bytes_read(n);
+    std::vector<uint64_t> polls_remote(n), fallback(n), rechecks(n), regs_sent(n), refusals(n), spurious(n);
+    std::vector<uint64_t> sm_regs(n), sm_over(n), sm_peak(n);
     std::vector<uint8_t> straggler(n);
     std::vector<uint32_t> pt_src, pt_dst;
     std::vector<uint64_t> pt_bytes, pt_packets;
@@ -147,6 +159,16 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
         notes[g] = s.notifications;
         signals[g] = s.signals;
         waits[g] = s.waits;
+        polls_remote[g] = s.polling_reads_remote;
+        fallback[g] = s.fallback_polls;
+        rechecks[g] = s.recheck_polls;
+        regs_sent[g] = s.registrations_sent;
+        refusals[g] = s.refusals;
+        spurious[g] = s.spurious_wakeups;
+        const WatchTableStats& ws = engine->flags(static_cast<uint32_t>(g)).watch_stats();
+        sm_regs[g] = ws.registrations;
+        sm_over[g] = ws.overflows;
+        sm_peak[g] = ws.peak_entries;
         straggler[g] = reps[g]->program().straggler;
         std::vector<std::pair<uint32_t, ReplayStats::PeerTraffic>> peers(s.to_peer.begin(), s.to_peer.end());
         std::sort(peers.begin(), peers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -177,6 +199,26 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     r["gpu_signals"] = to_array(signals);
     r["gpu_waits"] = to_array(waits);
     r["gpu_straggler"] = to_array(straggler);
+    r["gpu_polling_reads_remote"] = to_array(polls_remote);
+    r["gpu_fallback_polls"] = to_array(fallback);
+    r["gpu_recheck_polls"] = to_array(rechecks);
+    r["gpu_registrations_sent"] = to_array(regs_sent);
+    r["gpu_refusals"] = to_array(refusals);
+    r["gpu_spurious_wakeups"] = to_array(spurious);
+    // Per GPU that hosts a SyncMon: entries taken, registrations refused, most entries at once.
+    r["syncmon_registrations"] = to_array(sm_regs);
+    r["syncmon_overflows"] = to_array(sm_over);
+    r["syncmon_peak_entries"] = to_array(sm_peak);
+    {
+        // Memory channels: bytes each (GPU, channel) served, and the per-channel bandwidth.
+        const auto& mems = engine->memories();
+        const uint32_t nch = mems.empty() ? 0 : mems[0].num_channels();
+        py::array_t<uint64_t> mb({static_cast<py::ssize_t>(mems.size()), static_cast<py::ssize_t>(nch)});
+        for (size_t g = 0; g < mems.size(); ++g)
+            for (uint32_t c = 0; c < nch; ++c) mb.mutable_data()[g * nch + c] = mems[g].channel_bytes(c);
+        r["mem_channel_bytes"] = mb;
+        r["mem_channel_bw_gbps"] = mems.empty() ? 0.0 : mems[0].channel_bw_gbps();
+    }
     py::dict peer;  // sparse: one row per (source GPU, destination GPU) pair that carried traffic
     peer["src"] = to_array(pt_src);
     peer["dst"] = to_array(pt_dst);
@@ -202,6 +244,14 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
         for (size_t g = 0; g < engine->network().num_gpus; ++g)
             std::copy_n(ps.data() + g * ec.max_bins, bins, pollsr.mutable_data() + g * bins);
         r["link_bytes_series"] = links;
+        const auto& ms = engine->mem_series();
+        if (!ms.empty()) {
+            const size_t rows = ms.size() / ec.max_bins;
+            py::array_t<uint64_t> mem({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(bins)});
+            for (size_t row = 0; row < rows; ++row)
+                std::copy_n(ms.data() + row * ec.max_bins, bins, mem.mutable_data() + row * bins);
+            r["mem_channel_series"] = mem;
+        }
         r["polling_series"] = pollsr;
         r["time_bin_ns"] = ps_to_ns(engine->bin_width_ps());
     }
@@ -215,18 +265,20 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
         t["end_ns"] = to_array(tr_end);
         r["trace"] = t;
     }
-    std::vector<uint32_t> sg, ss;
+    std::vector<uint32_t> sg, ss, sh;
     std::vector<int32_t> sf;
     std::vector<int64_t> sa;
     for (const auto& s : out.stuck) {
         sg.push_back(s.gpu);
         ss.push_back(s.stream);
+        sh.push_back(s.home);
         sf.push_back(s.flag);
         sa.push_back(s.awaited);
     }
     py::dict stuck;
     stuck["gpu"] = to_array(sg);
     stuck["stream"] = to_array(ss);
+    stuck["home"] = to_array(sh);
     stuck["flag"] = to_array(sf);
     stuck["awaited"] = to_array(sa);
     stuck["value"] = to_array(out.stuck_values);

@@ -76,7 +76,7 @@ TEST(LatencyHist, BucketsCoverEveryValue) {
 TEST(FlagMemory, WatchNotifiesOnceWhenThresholdReached) {
     FlagMemory m;
     std::vector<Watcher> woken;
-    EXPECT_FALSE(m.watch(3, {7, 2}));
+    EXPECT_EQ(m.watch(3, {0, 7, 2}), WatchResult::Registered);
     m.add(3, 1, 100, woken);
     EXPECT_TRUE(woken.empty());
     m.add(3, 1, 250, woken);
@@ -88,7 +88,7 @@ TEST(FlagMemory, WatchNotifiesOnceWhenThresholdReached) {
     EXPECT_EQ(m.satisfied_at(3, 2), 250u);
     EXPECT_EQ(m.satisfied_at(3, 1), 100u);
     EXPECT_EQ(m.satisfied_at(3, 4), kMaxTick);
-    EXPECT_TRUE(m.watch(3, {1, 3}));  // already satisfied: immediate
+    EXPECT_EQ(m.watch(3, {0, 1, 3}), WatchResult::Satisfied);  // already satisfied: immediate
     EXPECT_EQ(m.watches_pending(), 0u);
 }
 
@@ -224,8 +224,8 @@ NetworkSpec two_gpus(double bw, double lat) {
     n.num_nodes = 2;
     n.channels = {{0, 1, bw, lat}, {1, 0, bw, lat}};
     n.node_latency_ns = {0, 0};
-    n.hbm_bw_gbps = 10000;
-    n.mem_latency_ns = 0;
+    n.memory.bw_gbps = 10000;
+    n.memory.latency_ns = 0;
     return n;
 }
 
@@ -262,7 +262,7 @@ TEST(Engine, UncontendedWriteTakesSizeOverBandwidthPlusLatency) {
 TEST(Engine, TwoFlowsIntoOneLinkShareItEqually) {
     // GPUs 0 and 1 both write to GPU 2 through a switch (node 3): the switch->2 link is shared.
     NetworkSpec n = three_gpus_on_a_switch();
-    n.hbm_bw_gbps = 10000;
+    n.memory.bw_gbps = 10000;
     const uint64_t size = 16ull << 20;
     std::vector<ProfileOp> w = {op(OpKind::Write, 0, 2, size)};
     std::vector<GpuProgram> progs;
@@ -333,4 +333,150 @@ TEST(Engine, MulticastWriteReachesEveryGpuAndIsAcknowledgedOnce) {
     EXPECT_EQ(e.channel_bytes()[0], size + 8);  // up from GPU 0 once
     for (int g = 0; g < 3; ++g) EXPECT_EQ(e.channel_bytes()[2 * g + 1], size + 8) << "down to " << g;
     EXPECT_EQ(e.replayers()[0]->stats().write_latency.count(), size / 4096);  // one ack per packet
+}
+
+TEST(FlagMemory, FullTableRefusesAndChangeWakeWakesEveryWatcher) {
+    FlagMemory m;
+    m.configure_watch_table(2, WakeOn::Change);
+    std::vector<Watcher> woken;
+    EXPECT_EQ(m.watch(1, {0, 0, 3}), WatchResult::Registered);
+    EXPECT_EQ(m.watch(2, {0, 1, 1}), WatchResult::Registered);
+    EXPECT_EQ(m.watch(1, {0, 2, 3}), WatchResult::Full);
+    EXPECT_EQ(m.watch_stats().overflows, 1u);
+    EXPECT_EQ(m.watch_stats().peak_entries, 2u);
+    m.add(1, 1, 10, woken);  // short of 3, but it changed: the watcher is woken
+    ASSERT_EQ(woken.size(), 1u);
+    EXPECT_EQ(woken[0].stream, 0u);
+    EXPECT_EQ(m.watches_pending(), 1u);
+    EXPECT_EQ(m.watch(1, {0, 2, 3}), WatchResult::Registered);  // the freed entry is reusable
+}
+
+TEST(GpuMemory, AddressesInterleaveOverChannels) {
+    MemorySpec spec;
+    spec.bw_gbps = 400.0;  // 4 channels x 100 GB/s
+    spec.latency_ns = 10.0;
+    spec.channels = 4;
+    spec.interleave_bytes = 256;
+    check_memory_spec(spec);
+    GpuMemory m(spec);
+    EXPECT_EQ(m.channel_of(0), 0u);
+    EXPECT_EQ(m.channel_of(255), 0u);
+    EXPECT_EQ(m.channel_of(256), 1u);
+    EXPECT_EQ(m.channel_of(1024), 0u);
+    spec.flag_stride_bytes = 8;
+    EXPECT_EQ(m.channel_of(spec.flag_address(0)), 0u);
+    EXPECT_EQ(m.channel_of(spec.flag_address(32)), 1u);  // 32 x 8 B = one granule further
+    spec.channels = 80;  // not a power of two: the window still starts on channel 0
+    EXPECT_EQ(GpuMemory(spec).channel_of(spec.flag_address(0)), 0u);
+    spec.channels = 4;
+    // Two 64-byte reads of one channel queue; a read of another channel does not.
+    EXPECT_EQ(m.access(0, 64, 0).done, 640u + 10'000u);
+    EXPECT_EQ(m.access(64, 64, 0).done, 1280u + 10'000u);
+    EXPECT_EQ(m.access(256, 64, 0).done, 640u + 10'000u);
+    // 4 KiB over 4 channels: 1 KiB each, in parallel.
+    GpuMemory fresh(spec);
+    EXPECT_EQ(fresh.access(0, 4096, 0).done, 10'240u + 10'000u);
+    for (uint32_t c = 0; c < 4; ++c) EXPECT_EQ(fresh.channel_bytes(c), 1024u);
+    spec.interleave_bytes = 100;
+    EXPECT_THROW(check_memory_spec(spec), std::invalid_argument);
+}
+
+TEST(Replayer, RefusedWaiterPollsWithDoublingBackoff) {
+    RecordingHost host;
+    ReplayConfig cfg;
+    cfg.sync = SyncMode::SyncMon;
+    cfg.poll_interval_ps = 1000;
+    cfg.poll_backoff_max_ps = 4000;
+    std::vector<ProfileOp> ops = {op(OpKind::Wait, 0, -1, 0, 2, 1)};
+    GpuReplayer r(program(ops), 2, cfg, host);
+    r.start(0);
+    ASSERT_EQ(host.sent.size(), 1u);
+    r.refused(host.sent[0], 100);
+    ASSERT_EQ(host.resumes.size(), 1u);
+    EXPECT_EQ(host.resumes[0].second, 1100u);  // first fallback poll one interval later
+    Tick t = 1100;
+    for (Tick gap : {2000u, 4000u, 4000u}) {  // doubles, then stays at the cap
+        r.resume(0, t);
+        ASSERT_EQ(host.sent.back().kind, ReqKind::Poll);
+        r.complete(host.sent.back(), t + 50, 0);
+        EXPECT_EQ(host.resumes.back().second, t + 50 + gap);
+        t += 50 + gap;
+    }
+    EXPECT_EQ(r.stats().refusals, 1u);
+    EXPECT_EQ(r.stats().fallback_polls, 3u);
+}
+
+TEST(Replayer, ChangeWakeRereadsAndCountsSpuriousWakeups) {
+    RecordingHost host;
+    ReplayConfig cfg;
+    cfg.sync = SyncMode::SyncMon;
+    cfg.syncmon_wake = WakeOn::Change;
+    std::vector<ProfileOp> ops = {op(OpKind::Wait, 0, -1, 0, 2, 2)};
+    GpuReplayer r(program(ops), 2, cfg, host);
+    r.start(0);
+    r.complete(host.sent[0], 100, 0);  // woken: the flag changed
+    ASSERT_EQ(host.sent.back().kind, ReqKind::Poll);
+    r.complete(host.sent.back(), 200, 1);  // still short: spurious, register again
+    EXPECT_EQ(host.sent.back().kind, ReqKind::Watch);
+    EXPECT_EQ(r.stats().spurious_wakeups, 1u);
+    r.complete(host.sent.back(), 300, 0);
+    r.complete(host.sent.back(), 400, 2);
+    EXPECT_TRUE(host.done);
+    EXPECT_EQ(r.stats().registrations_sent, 2u);
+}
+
+TEST(Engine, RemotePollsCrossTheLinkAndFindTheFlagAtItsHome) {
+    // GPU 1 waits on flag 0 in GPU 0's memory; GPU 0 computes 10 us, then signals itself.
+    std::vector<ProfileOp> g0 = {op(OpKind::Compute, 0, -1, 0, -1, 0, 10'000), op(OpKind::Signal, 0, 0, 0, 0, 1)};
+    std::vector<ProfileOp> g1 = {op(OpKind::Wait, 0, 0, 0, 0, 1)};
+    for (SyncMode mode : {SyncMode::Polling, SyncMode::SyncMon}) {
+        std::vector<GpuProgram> progs;
+        progs.push_back(GpuProgram::build(0, 2, g0.data(), g0.size(), {}));
+        progs.push_back(GpuProgram::build(1, 2, g1.data(), g1.size(), {}));
+        EngineConfig cfg;
+        cfg.series = false;
+        cfg.replay.sync = mode;
+        Engine e(two_gpus(100.0, 500.0), cfg, std::move(progs));
+        ASSERT_TRUE(e.run().finished);
+        const ReplayStats& s = e.replayers()[1]->stats();
+        if (mode == SyncMode::Polling) {
+            EXPECT_GT(s.polling_reads_remote, 5u);
+            EXPECT_EQ(s.polling_reads_remote, s.polling_reads);
+            EXPECT_EQ(e.channel_bytes()[0], 64u * s.polling_reads);  // replies 0 -> 1
+        } else {
+            EXPECT_EQ(s.polling_reads, 0u);
+            EXPECT_EQ(e.channel_bytes()[1], 16u);  // one registration 1 -> 0
+            EXPECT_EQ(e.channel_bytes()[0], 8u);   // one notification 0 -> 1
+        }
+        EXPECT_GT(ps_to_ns(s.finish_ps), 10'000.0 + 500.0);
+    }
+}
+
+TEST(Engine, PollsOnTheDataChannelDelayTheData) {
+    // GPU 1 has 64 streams polling flags 0..63 (contiguous 8-byte flags: one 256-byte granule =
+    // channel 0 of 16) while GPU 0 writes 256 KiB that land on every channel, then signals.
+    auto finish = [](uint32_t stride) {
+        const uint64_t size = 256ull << 10;
+        std::vector<ProfileOp> g0 = {op(OpKind::Write, 0, 1, size), op(OpKind::Signal, 0, 1, 0, 100, 1)};
+        std::vector<ProfileOp> g1;
+        for (uint32_t s = 0; s < 64; ++s) g1.push_back(op(OpKind::Wait, s, -1, 0, 100, 1));
+        NetworkSpec n = two_gpus(1000.0, 100.0);
+        n.memory.bw_gbps = 160.0;  // 16 channels x 10 GB/s
+        n.memory.latency_ns = 100.0;
+        n.memory.channels = 16;
+        n.memory.flag_stride_bytes = stride;
+        std::vector<GpuProgram> progs;
+        progs.push_back(GpuProgram::build(0, 2, g0.data(), g0.size(), {}));
+        progs.push_back(GpuProgram::build(1, 2, g1.data(), g1.size(), {}));
+        EngineConfig cfg;
+        cfg.series = false;
+        cfg.replay.poll_interval_ps = 10'000;
+        Engine e(n, cfg, std::move(progs));
+        EXPECT_TRUE(e.run().finished);
+        return ps_to_ns(e.replayers()[0]->stats().finish_ps);
+    };
+    // All 64 waiters spin on flag 100 (one line, one channel): channel 100*8/256 % 16 = 3.
+    const double hot = finish(8);
+    const double alone = (256.0 * 1024) / 160.0;  // the write alone, memory-bound
+    EXPECT_GT(hot, 1.2 * alone);
 }

@@ -1,0 +1,82 @@
+#include "core/gpu_memory.hh"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace eidola {
+
+void check_memory_spec(const MemorySpec& s) {
+    if (!(s.bw_gbps > 0) || !std::isfinite(s.bw_gbps))
+        throw std::invalid_argument("memory: field 'hbm_bw_gbps': must be a positive finite bandwidth");
+    if (!(s.latency_ns >= 0) || !std::isfinite(s.latency_ns))
+        throw std::invalid_argument("memory: field 'mem_latency_ns': must be finite and >= 0");
+    if (s.channels == 0 || s.channels > (1u << 16))
+        throw std::invalid_argument("memory: field 'mem_channels': must be 1..65536, got " +
+                                    std::to_string(s.channels));
+    if (s.interleave_bytes == 0 || (s.interleave_bytes & (s.interleave_bytes - 1)) != 0)
+        throw std::invalid_argument("memory: field 'mem_interleave_bytes': must be a power of two, got " +
+                                    std::to_string(s.interleave_bytes));
+    if (s.flag_stride_bytes == 0)
+        throw std::invalid_argument("memory: field 'flag_stride_bytes': must be at least 1");
+    if (s.interleave_bytes > (1u << 30))
+        throw std::invalid_argument("memory: field 'mem_interleave_bytes': must be at most 1 GiB");
+}
+
+GpuMemory::GpuMemory(const MemorySpec& spec)
+    : interleave_(spec.interleave_bytes), latency_ps_(ns_to_ps(spec.latency_ns)),
+      channel_bw_gbps_(spec.bw_gbps / spec.channels) {
+    channels_.assign(spec.channels, LinkTiming(channel_bw_gbps_, 0.0));
+    bytes_.assign(spec.channels, 0);
+}
+
+GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
+    last_.clear();
+    if (bytes == 0) bytes = 1;  // a zero-byte access still occupies its channel briefly
+    Tick first = kMaxTick, last = 0;
+    const uint32_t n = num_channels();
+    if (n == 1) {
+        const Tick start = channels_[0].occupy(now, bytes);
+        bytes_[0] += bytes;
+        last_.push_back({0, start, channels_[0].free_at(), bytes});
+        return {start, channels_[0].free_at() + latency_ps_};
+    }
+    // Walk the granules; a long access that wraps around every channel is folded into one
+    // share per channel so the cost stays O(channels), not O(bytes / granule).
+    uint64_t pos = addr, left = bytes;
+    std::vector<uint64_t>* per = nullptr;
+    static thread_local std::vector<uint64_t> share;
+    if (bytes > interleave_ * n) {
+        share.assign(n, 0);
+        per = &share;
+    }
+    while (left > 0) {
+        const uint64_t in_granule = std::min<uint64_t>(left, interleave_ - pos % interleave_);
+        const uint32_t c = channel_of(pos);
+        if (per) {
+            (*per)[c] += in_granule;
+        } else {
+            const Tick start = channels_[c].occupy(now, in_granule);
+            bytes_[c] += in_granule;
+            last_.push_back({c, start, channels_[c].free_at(), in_granule});
+            first = std::min(first, start);
+            last = std::max(last, channels_[c].free_at());
+        }
+        pos += in_granule;
+        left -= in_granule;
+    }
+    if (per) {
+        for (uint32_t c = 0; c < n; ++c) {
+            if ((*per)[c] == 0) continue;
+            const Tick start = channels_[c].occupy(now, (*per)[c]);
+            bytes_[c] += (*per)[c];
+            last_.push_back({c, start, channels_[c].free_at(), (*per)[c]});
+            first = std::min(first, start);
+            last = std::max(last, channels_[c].free_at());
+        }
+    }
+    return {first, last + latency_ps_};
+}
+
+}  // namespace eidola
