@@ -50,13 +50,29 @@ def test_shape_derived_gemm_rs_runs_one_stream_per_cu(gemm_rs_8192: Profile) -> 
 
 
 def test_polling_at_20ns_costs_time_that_syncmon_does_not(gemm_rs_8192: Profile) -> None:
+    assert gemm_rs_8192.attrs["parameters"]["tile_order"] == "aligned"
     topo = build_topology("mi300x")
     polling = run(gemm_rs_8192, topo, RunParams(sync="polling", poll_interval_ns=20)).summary
-    monitor = run(gemm_rs_8192, build_topology("mi300x", syncmon_entries=0),
-                  RunParams(sync="syncmon")).summary
+    unlimited = build_topology("mi300x", syncmon_entries=0)
+    monitor = run(gemm_rs_8192, unlimited, RunParams(sync="syncmon")).summary
     assert polling["polling_reads"] > 10_000 and monitor["polling_reads"] == 0
     assert polling["makespan_ns"] > monitor["makespan_ns"]
     assert polling["mem_channel_peak_util"] > monitor["mem_channel_peak_util"]
+    small = run(gemm_rs_8192, build_topology("mi300x", syncmon_entries=16), RunParams(sync="syncmon")).summary
+    assert small["syncmon_overflows"] > 0 and small["fallback_polls"] > 0
+    assert small["syncmon_peak_entries"] == 16 < monitor["syncmon_peak_entries"]
+    assert small["makespan_ns"] >= monitor["makespan_ns"]
+
+
+def test_staggered_order_hides_the_waits(gemm_rs_8192: Profile) -> None:
+    staggered = synthesize("gemm-rs", 8, None, gpu="mi300x", gemm_m=8192, gemm_n=8192, gemm_k=8192,
+                           tile_order="staggered")
+    topo = build_topology("mi300x")
+    s = run(staggered, topo, RunParams(sync="syncmon")).summary
+    a = run(gemm_rs_8192, topo, RunParams(sync="syncmon")).summary
+    assert s["bytes_written"] == a["bytes_written"]
+    assert s["syncmon_peak_entries"] < a["syncmon_peak_entries"]
+    assert s["makespan_ns"] < a["makespan_ns"]  # the owner no longer stalls on its own tile
 
 
 @pytest.mark.parametrize("algo,factor", [("two-shot", lambda n: 2 * (n - 1) / n), ("one-shot", lambda n: n - 1)])

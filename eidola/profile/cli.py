@@ -85,6 +85,9 @@ def profile_group() -> None:
 @click.option("--n", "gemm_n", default=None, metavar="N", help="GEMM output columns (shape form)")
 @click.option("--k", "gemm_k", default=None, metavar="K", help="GEMM reduction length per GPU (shape form)")
 @click.option("--dtype", default="bf16", show_default=True, metavar="DTYPE", help="bf16, fp16 or fp8 (shape form)")
+@click.option("--tile-order", default=None, metavar="ORDER",
+              help="gemm-rs / gemm-ar two-shot: aligned (same tile order on every GPU, owner reduces at once; "
+                   "default with a shape) or staggered (own tiles last; default with --size)")
 @click.option("--workgroups", default=None, metavar="W",
               help="persistent workgroups = streams per GPU (shape form; default: the GPU's CUs/SMs)")
 @click.option("--compute-ns", default=None, metavar="NS", help="GEMM compute time per tile")
@@ -106,7 +109,7 @@ def profile_group() -> None:
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
                   library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
                   tile: str | None, gpu: str | None, gemm_m: str | None, gemm_n: str | None,
-                  gemm_k: str | None, dtype: str, workgroups: str | None,
+                  gemm_k: str | None, dtype: str, tile_order: str | None, workgroups: str | None,
                   compute_ns: str | None, streams: str | None,
                   reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
@@ -125,7 +128,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         kind, _opt_int(gpus, "gpus"), None if size is None else parse_size(str(size), field="size"),
         algo=algo, gpu=gpu, gemm_m=_opt_int(gemm_m, "m", lo=1), gemm_n=_opt_int(gemm_n, "n", lo=1),
         gemm_k=_opt_int(gemm_k, "k", lo=1), dtype=dtype, workgroups=_opt_int(workgroups, "workgroups", lo=1),
-        gemm_tile=tile if tile_is_shape else None,
+        gemm_tile=tile if tile_is_shape else None, tile_order=tile_order,
         seed=_opt_int(seed, "seed", lo=0), chunk_bytes=_opt_size(chunk, "chunk"),
         tile_bytes=None if tile_is_shape else _opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
         streams=_opt_int(streams, "streams", lo=1),

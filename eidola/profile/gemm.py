@@ -18,6 +18,9 @@ import numpy as np
 from eidola.profile.schema import OpKind
 from eidola.profile.table import OpTable, offsets_of, split_even
 
+#: How a GEMM + reduce-scatter visits its tiles (see gemm_rs).
+TILE_ORDERS = ("staggered", "aligned")
+
 
 def _tiles(size: int, n: int, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     shard = split_even(size, n)
@@ -27,7 +30,8 @@ def _tiles(size: int, n: int, tile: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, streams: int,
-            reduce_ns_per_byte: float = 0.0, signal: OpKind = OpKind.SIGNAL) -> int:
+            reduce_ns_per_byte: float = 0.0, signal: OpKind = OpKind.SIGNAL,
+            order: str = "staggered") -> int:
     """GEMM whose output is reduce-scattered as it is produced (every GPU holds a partial sum
     of the whole S-byte output; GPU b ends with the reduced row block b).
 
@@ -42,46 +46,66 @@ def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, 
     n-1 (every other GPU's contribution) and reduce (compute of (n-1) * tile bytes *
     reduce_ns_per_byte; zero by default, kept as a marker). Total bytes (n-1)S, like a
     reduce-scatter of S. Flags: 0..tps-1.
+
+    `order="aligned"` instead visits tiles in the same order on every GPU (tile (b, i) at
+    position b * tps + i, on stream position mod streams), as a plain persistent loop
+    ``for tile in range(pid, tiles, workgroups)`` does (ROCm/iris's fused examples), and the
+    owner waits for the partials and reduces right after computing its own tile, blocking that
+    workgroup: synchronization then sits on the critical path.
     """
     K = max(1, int(streams))
     shard, _, tiles, tps = _tiles(size, n, tile)
-    _gemm_rs_ops(table, n, shard, tiles, tps, K, compute_ns, reduce_ns_per_byte, signal)
+    _gemm_rs_ops(table, n, shard, tiles, tps, K, compute_ns, reduce_ns_per_byte, signal, order)
     return tps
 
 
 def _gemm_rs_ops(table: OpTable, n: int, shard: np.ndarray, tiles: np.ndarray, tps: int, K: int,
                  compute_ns: float, reduce_ns_per_byte: float, signal: OpKind,
-                 own_seq_stride: int = 2) -> None:
-    """The ops of `gemm_rs`; own tile i's wait and reduce sit at seq ``tail + i * stride``
-    (+1), so a caller can slot more ops after each reduce (two-shot all-reduce)."""
+                 order: str = "staggered", slot: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The ops of `gemm_rs`. Each visited tile takes `slot` consecutive seq numbers; returns
+    (stream, seq) of every own tile's reduce, shape (n, tps), so that a caller can put up to
+    ``slot - 3`` more ops right after each reduce (the two-shot all-reduce's pushes)."""
+    if order not in TILE_ORDERS:
+        raise ValueError(f"tile order {order!r}")
     tile_off = offsets_of(tiles)
     g = np.arange(n)[:, None, None]
     i = np.arange(tps)[None, :, None]
     k = np.arange(n)[None, None, :]
-    b = (g + 1 + k) % n
-    stream = (i * (n + 1) + k) % K                     # round-robin over the persistent WGs
-    q = i * n + k                                      # visiting order, same on every stream
+    if order == "staggered":
+        b = (g + 1 + k) % n
+        q = i * n + k                                  # visiting order, same on every stream
+        stream = (i * (n + 1) + k) % K                 # round-robin over the persistent WGs
+    else:                                              # aligned: tile (b, i) is the same
+        b = k + 0 * g                                  # position b * tps + i on every GPU
+        q = k * tps + i
+        stream = q % K
     nbytes = tiles[b, i]
     shp = np.broadcast_shapes(g.shape, i.shape, k.shape)
     G, S_, Q, B, NB = (np.broadcast_to(x, shp) for x in (g, stream, q, b, nbytes))
     I = np.broadcast_to(i, shp)
-    table.add(gpu=G, stream=S_, seq=Q * 4, kind=OpKind.COMPUTE, dur_ns=compute_ns)
+    table.add(gpu=G, stream=S_, seq=Q * slot, kind=OpKind.COMPUTE, dur_ns=compute_ns)
     remote = (B != G) & (NB > 0)
     addr = G * int(shard.max()) + tile_off[B, I]
-    table.add(gpu=G[remote], stream=S_[remote], seq=Q[remote] * 4 + 1, kind=OpKind.WRITE,
+    table.add(gpu=G[remote], stream=S_[remote], seq=Q[remote] * slot + 1, kind=OpKind.WRITE,
               peer=B[remote], nbytes=NB[remote], addr=addr[remote])
     sig = B != G
-    table.add(gpu=G[sig], stream=S_[sig], seq=Q[sig] * 4 + 2, kind=signal, peer=B[sig],
+    table.add(gpu=G[sig], stream=S_[sig], seq=Q[sig] * slot + 2, kind=signal, peer=B[sig],
               flag=I[sig], value=1)
-    # own-block tiles: k = n-1, on stream (n-1+i) mod K, after that stream's tile loop
-    gg = np.arange(n)[:, None]
-    ii = np.arange(tps)[None, :]
-    own_stream = (ii * (n + 1) + n - 1) % K            # the stream that computed own tile i
-    tail = 4 * n * tps
-    table.add(gpu=gg, stream=own_stream, seq=tail + ii * own_seq_stride, kind=OpKind.WAIT, flag=ii,
-              value=n - 1)
-    table.add(gpu=gg, stream=own_stream, seq=tail + ii * own_seq_stride + 1, kind=OpKind.COMPUTE,
+    # own tiles: wait until flag i reaches n-1 (every other GPU's partial), then reduce.
+    # staggered: after the stream's tile loop; aligned: right after computing the own tile.
+    gg = np.broadcast_to(np.arange(n)[:, None], (n, tps))
+    ii = np.broadcast_to(np.arange(tps)[None, :], (n, tps))
+    if order == "staggered":
+        own_stream = (ii * (n + 1) + n - 1) % K        # the stream that computed own tile i
+        wait_seq = slot * n * tps + ii * slot
+    else:
+        q_own = gg * tps + ii
+        own_stream = q_own % K
+        wait_seq = q_own * slot + 1
+    table.add(gpu=gg, stream=own_stream, seq=wait_seq, kind=OpKind.WAIT, flag=ii, value=n - 1)
+    table.add(gpu=gg, stream=own_stream, seq=wait_seq + 1, kind=OpKind.COMPUTE,
               dur_ns=(n - 1) * tiles[gg, ii] * reduce_ns_per_byte)
+    return own_stream, wait_seq + 1
 
 
 def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
@@ -144,8 +168,8 @@ def _ag_of_reduced_tiles(table: OpTable, n: int, tiles: np.ndarray, tps: int, K:
     shp = np.broadcast_shapes(g.shape, i.shape, d.shape)
     G, I, D = (np.broadcast_to(x, shp) for x in (g, i, d))
     P = (G + D) % n
-    st = np.broadcast_to(own_stream[None, :, None], shp)
-    base = np.broadcast_to(own_seq[None, :, None], shp)
+    st = np.broadcast_to(own_stream[:, :, None], shp)
+    base = np.broadcast_to(own_seq[:, :, None], shp)
     nb = tiles[G, I]
     keep = nb > 0
     table.add(gpu=G[keep], stream=st[keep], seq=(base + D)[keep], kind=OpKind.WRITE, peer=P[keep],
@@ -166,7 +190,7 @@ def _ag_of_reduced_tiles(table: OpTable, n: int, tiles: np.ndarray, tps: int, K:
 
 def gemm_ar_two_shot(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
                      streams: int, reduce_ns_per_byte: float = 0.0,
-                     signal: OpKind = OpKind.SIGNAL) -> int:
+                     signal: OpKind = OpKind.SIGNAL, order: str = "staggered") -> int:
     """GEMM + all-reduce as reduce-scatter then all-gather of tiles (two-shot).
 
     The reduce-scatter half is `gemm_rs` (flags 0..tps-1): every GPU ends with its reduced row
@@ -176,15 +200,11 @@ def gemm_ar_two_shot(table: OpTable, n: int, size: int, *, tile: int, compute_ns
     0..tps-1 (reduce-scatter), tps..tps+n*tps-1 (all-gather)."""
     K = max(1, int(streams))
     shard, _, tiles, tps = _tiles(size, n, tile)
-    tail = 4 * n * tps
-    width = 2 * n  # seq slots per own tile: wait, reduce, n-1 writes, n-1 signals
-    ii = np.arange(tps)
-    own_stream = (ii * (n + 1) + n - 1) % K
-    own_seq = tail + ii * width + 1  # the reduce; pushes follow at +1..+2(n-1)
-    _gemm_rs_ops(table, n, shard, tiles, tps, K, compute_ns, reduce_ns_per_byte, signal,
-                 own_seq_stride=width)
+    slot = 2 * n + 2  # a tile's compute, write, signal; or wait, reduce, n-1 pushes, n-1 flags
+    own_stream, own_seq = _gemm_rs_ops(table, n, shard, tiles, tps, K, compute_ns,
+                                       reduce_ns_per_byte, signal, order, slot)
     _ag_of_reduced_tiles(table, n, tiles, tps, K, own_stream, own_seq, int(shard.max()), tps,
-                         signal, wait_seq_base=tail + tps * width + 1)
+                         signal, wait_seq_base=(n + 1) * tps * slot + 1)
     return tps
 
 

@@ -103,7 +103,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                proto: str | None = None, signal: str = "release", gpu: str | None = None,
                gemm_m: int | None = None, gemm_n: int | None = None, gemm_k: int | None = None,
                dtype: str = "bf16", gemm_tile: str | None = None,
-               workgroups: int | None = None) -> Profile:
+               workgroups: int | None = None, tile_order: str | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -123,7 +123,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     Shape form of the gemm kinds: `gpu` (eidola.topology.gpus), `gemm_m/n/k`, `dtype`,
     `gemm_tile` ("256x256") and `workgroups` (default: the GPU's compute units) derive the
     size, tile, per-tile time and streams (eidola.profile.gemm_shape); `size_bytes` is then
-    not needed.
+    not needed. `tile_order` (gemm-rs, gemm-ar two-shot): "staggered" (owner's own tile last,
+    reduced after the tile loop; default with --size) or "aligned" (every GPU visits tiles in
+    the same order, the owner reduces right away; default for the shape form).
     """
     if compute_cv is not None:
         if jitter and float(jitter) != float(compute_cv):
@@ -154,6 +156,15 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                           field="workgroups" if workgroups is not None else "tile")
     if size_bytes is None:
         raise EidolaError("missing option --size", field="size")
+    ordered = kind == "gemm-rs" or (kind == "gemm-ar" and algo == "two-shot")
+    if tile_order is not None and not ordered:
+        raise EidolaError("applies to gemm-rs and gemm-ar --algo two-shot", field="tile-order")
+    if tile_order is None:
+        tile_order = "aligned" if shape is not None else "staggered"
+    tile_order = str(tile_order).strip().lower()
+    if tile_order not in gemm.TILE_ORDERS:
+        raise EidolaError(f"unknown tile order {tile_order!r}; choose {' or '.join(gemm.TILE_ORDERS)}",
+                          field="tile-order")
     size = _number(size_bytes, "size", lo=1, integer=True)
     seed = _number(seed, "seed", lo=0, integer=True)
     iterations = _number(iterations, "iterations", lo=1, hi=MAX_ITERATIONS, integer=True)
@@ -219,15 +230,20 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         compute = _number(compute, "compute_ns", lo=0)
         if kind == "gemm-rs":
             gemm.gemm_rs(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
-                         reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind)
+                         reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind, order=tile_order)
+        elif kind == "gemm-ar" and algo == "two-shot":
+            gemm.gemm_ar_two_shot(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
+                                  reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind,
+                                  order=tile_order)
         elif kind == "gemm-ar":
-            build = gemm.gemm_ar_two_shot if algo == "two-shot" else gemm.gemm_ar_one_shot
-            build(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
-                  reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind)
+            gemm.gemm_ar_one_shot(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
+                                  reduce_ns_per_byte=reduce_ns_per_byte, signal=signal_kind)
         else:
             gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
                          signal=signal_kind)
         params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute, signal=signal)
+        if kind == "gemm-rs" or (kind == "gemm-ar" and algo == "two-shot"):
+            params["tile_order"] = tile_order
         if shape is not None:
             params["gemm_shape"] = shape.provenance
     if model is not None or proto is not None:
