@@ -11,8 +11,10 @@ contiguous 4-byte flags, 300 ns memory round trip, SyncMon of 304 entries):
 2. SyncMon capacity: the same with 304 waiters on distinct flags, table sizes 0 (unlimited)
    to 16.
 3. The fused GEMM + reduce-scatter of an 8192^3 BF16 GEMM on 8 MI300X (shape-derived, 304
-   workgroups per GPU), polling vs SyncMon, and the engine's cost per simulated packet
-   against the shipped 4-workgroup gemm_rs profile.
+   workgroups per GPU), both tile orders: polling vs SyncMon (unlimited, 304, 16 entries),
+   the poll interval from 20 ns to 5 us, and 4 to 304 workgroups (waiters) per GPU.
+4. The engine's cost per simulated packet and per request (packets + polls) against the
+   shipped 4-workgroup gemm_rs profile.
 """
 
 from __future__ import annotations
@@ -80,22 +82,43 @@ def main() -> None:
         t = build_topology("mi300x", 2, syncmon_entries=entries)
         rows.append({"case": "capacity", "syncmon_entries": entries, "waiters": 304, "sync": "syncmon",
                      **measure(prof, t, RunParams(sync="syncmon"))})
-    gemm = synthesize("gemm-rs", 8, None, gpu="mi300x", gemm_m=8192, gemm_n=8192, gemm_k=8192)
+    # 3. the fused GEMM + reduce-scatter, 8192^3 BF16 on 8 MI300X
     t8 = build_topology("mi300x")
+    unlimited, sixteen = build_topology("mi300x", syncmon_entries=0), build_topology("mi300x", syncmon_entries=16)
+    gemm = synthesize("gemm-rs", 8, None, gpu="mi300x", gemm_m=8192, gemm_n=8192, gemm_k=8192)
     for label, t, params in (("polling 20 ns", t8, RunParams(sync="polling", poll_interval_ns=20)),
-                             ("polling 100 ns", t8, RunParams(sync="polling")),
-                             ("syncmon unlimited", build_topology("mi300x", syncmon_entries=0), RunParams(sync="syncmon")),
-                             ("syncmon 304", t8, RunParams(sync="syncmon")),
-                             ("syncmon 16", build_topology("mi300x", syncmon_entries=16), RunParams(sync="syncmon")),
-                             ("syncmon unlimited, wake on change", build_topology("mi300x", syncmon_entries=0),
+                             ("syncmon unlimited", unlimited, RunParams(sync="syncmon")),
+                             ("syncmon 304 (default)", t8, RunParams(sync="syncmon")),
+                             ("syncmon 16", sixteen, RunParams(sync="syncmon")),
+                             ("syncmon unlimited, wake on change", unlimited,
                               RunParams(sync="syncmon", syncmon_wake="change"))):
-        rows.append({"case": "gemm-rs 8192^3 mi300x", "config": label, **measure(gemm, t, params)})
+        rows.append({"case": "gemm-rs 8192^3 mi300x", "tile_order": "aligned", "config": label,
+                     **measure(gemm, t, params)})
+    for interval in (20.0, 100.0, 300.0, 500.0, 1000.0, 2000.0, 5000.0):
+        rows.append({"case": "gemm-rs poll interval", "poll_interval_ns": interval,
+                     **measure(gemm, t8, RunParams(sync="polling", poll_interval_ns=interval))})
+    staggered = synthesize("gemm-rs", 8, None, gpu="mi300x", gemm_m=8192, gemm_n=8192, gemm_k=8192,
+                           tile_order="staggered")
+    for label, t, params in (("polling 20 ns", t8, RunParams(sync="polling", poll_interval_ns=20)),
+                             ("syncmon unlimited", unlimited, RunParams(sync="syncmon")),
+                             ("syncmon 16", sixteen, RunParams(sync="syncmon"))):
+        rows.append({"case": "gemm-rs 8192^3 mi300x", "tile_order": "staggered", "config": label,
+                     **measure(staggered, t, params)})
+    for wg in (4, 16, 64, 128, 256, 304):
+        prof = synthesize("gemm-rs", 8, None, gpu="mi300x", gemm_m=8192, gemm_n=8192, gemm_k=8192,
+                          workgroups=wg)
+        for label, t, params in (("polling 20 ns", t8, RunParams(sync="polling", poll_interval_ns=20)),
+                                 ("syncmon unlimited", unlimited, RunParams(sync="syncmon"))):
+            rows.append({"case": "gemm-rs workgroups", "workgroups": wg, "config": label,
+                         **measure(prof, t, params)})
     small = REPO / "profiles" / "gemm_rs_8gpu.h5"  # run from the file, streamed GPU by GPU
     for label, prof in (("4 workgroups (shipped gemm_rs_8gpu)", small), ("304 workgroups (8192^3 shape)", gemm)):
         best = min((measure(prof, t8, RunParams(sync="polling")) for _ in range(3)),
                    key=lambda m: m["wall_seconds"])
+        requests = best["packets"] + best["polling_reads"]
         rows.append({"case": "speed", "config": label, **best,
-                     "ns_wall_per_packet": 1e9 * best["wall_seconds"] / best["packets"]})
+                     "ns_wall_per_packet": 1e9 * best["wall_seconds"] / best["packets"],
+                     "ns_wall_per_request": 1e9 * best["wall_seconds"] / requests})
     out = REPO / "bench" / "results" / "sync.json"
     atomic_write_bytes(out, (json.dumps({"command": "python bench/bench_sync.py", "rows": rows},
                                         indent=1, sort_keys=True) + "\n").encode())
