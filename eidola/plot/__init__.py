@@ -3,7 +3,8 @@
 Loaded on first use (PEP 562) so that `eidola run` does not pay for matplotlib and pandas.
 """
 
-_NAMES = ("link_heatmap", "polling_traffic", "save", "seed_distribution", "sweep_lines")
+_NAMES = ("link_heatmap", "mem_channel_timeline", "polling_traffic", "save", "seed_distribution",
+          "sweep_lines")
 
 
 def __getattr__(name: str):

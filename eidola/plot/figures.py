@@ -77,6 +77,30 @@ def link_heatmap(run_dir: str | Path) -> plt.Figure:
     return fig
 
 
+def mem_channel_timeline(*run_dirs: str | Path, top: int = 4) -> plt.Figure:
+    """Utilization over time of the busiest memory channels of each run (results.h5
+    /mem_channel_util): where polls and data pile onto one channel (a hot spot)."""
+    import h5py
+
+    fig, axes = plt.subplots(1, len(run_dirs), figsize=(5.5 * len(run_dirs), 4), sharey=True, squeeze=False)
+    for ax, d in zip(axes[0], run_dirs):
+        s, _, bin_ns = _run(d)
+        with h5py.File(Path(d) / "results.h5", "r") as f:
+            if "mem_channel_util" not in f:
+                raise EidolaError("the run kept no memory-channel series", path=d)
+            util, ids = f["mem_channel_util"][()], f["mem_channel_ids"][()]
+        t_us = np.arange(util.shape[1]) * bin_ns / 1e3
+        for row in range(min(top, util.shape[0])):
+            ax.plot(t_us, util[row], lw=1, label=f"GPU {ids[row][0]} channel {ids[row][1]}")
+        ax.set_title(f"sync={s['params']['sync']}: busiest channel {100 * s['mem_channel_peak_util']:.1f}% busy")
+        ax.set_xlabel("time (µs)")
+        ax.legend(fontsize="small")
+    axes[0][0].set_ylabel("memory channel utilization (fraction of its bandwidth)")
+    fig.suptitle(f"Busiest memory channels: {_label(s)}")
+    fig.tight_layout()
+    return fig
+
+
 def sweep_lines(table: pd.DataFrame | str | Path, x: str, line: str, y: str = "makespan_ns") -> plt.Figure:
     """A metric against a swept parameter, one line per value of another (e.g. topology, sync)."""
     t = pd.read_parquet(table) if not isinstance(table, pd.DataFrame) else table
