@@ -196,3 +196,30 @@ def test_synth_cli_shape_form(tmp_path: Path) -> None:
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "tile" in bad.stderr
     assert not (tmp_path / "b.h5").exists()
+
+
+@pytest.mark.parametrize("collective", ["allreduce", "allgather", "reducescatter", "broadcast"])
+def test_concurrent_kernel_runs_every_tile_once_even_without_comm_workgroups(collective: str) -> None:
+    from eidola.profile.concurrent import COMM_TILE
+
+    n, tile_bytes = 4, COMM_TILE[0] * COMM_TILE[1] * 2
+    for gemm_wgs in (200, 304):  # 304: no workgroup starts on the collective; they steal it
+        prof = synthesize("concurrent", n, None, algo=collective, gpu="mi300x", gemm_m=1024, gemm_n=1024,
+                          gemm_k=1024, dtype="fp16", gemm_tile="256x256", comm_m=1024, comm_n=512,
+                          gemm_workgroups=gemm_wgs)
+        assert validate_ops(prof) == []
+        gemm_tiles = [int((o["kind"] == OpKind.COMPUTE).sum()) for o in prof.ops]
+        src_tiles = (1024 // 256) * (512 // 64)
+        writes = [int(o["bytes"][o["kind"] == OpKind.WRITE].sum()) for o in prof.ops]
+        reads = [int(o["bytes"][o["kind"] == OpKind.READ].sum()) for o in prof.ops]
+        if collective == "allgather":
+            assert writes == [src_tiles * (n - 1) * tile_bytes] * n
+        elif collective == "broadcast":
+            assert writes == [src_tiles * (n - 1) * tile_bytes] + [0] * (n - 1)
+        elif collective == "allreduce":
+            assert writes == reads == [src_tiles // n * (n - 1) * tile_bytes] * n
+        else:
+            assert reads == [src_tiles // n * (n - 1) * tile_bytes] * n
+        assert gemm_tiles[0] >= 16  # the GEMM's 16 tiles (plus local sums/copies)
+        s = run(prof, build_topology("mi300x", n), RunParams()).summary
+        assert s["bytes_written"] == sum(writes)

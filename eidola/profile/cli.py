@@ -88,6 +88,10 @@ def profile_group() -> None:
 @click.option("--tile-order", default=None, metavar="ORDER",
               help="gemm-rs / gemm-ar two-shot: aligned (same tile order on every GPU, owner reduces at once; "
                    "default with a shape) or staggered (own tiles last; default with --size)")
+@click.option("--comm-m", default=None, metavar="ROWS", help="concurrent: rows of each GPU's collective block (fp16)")
+@click.option("--comm-n", default=None, metavar="COLS", help="concurrent: columns of the collective block")
+@click.option("--gemm-workgroups", default=None, metavar="G",
+              help="concurrent: workgroups that start on the GEMM's queue (default 3/4)")
 @click.option("--workgroups", default=None, metavar="W",
               help="persistent workgroups = streams per GPU (shape form; default: the GPU's CUs/SMs)")
 @click.option("--compute-ns", default=None, metavar="NS", help="GEMM compute time per tile")
@@ -109,13 +113,16 @@ def profile_group() -> None:
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
                   library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
                   tile: str | None, gpu: str | None, gemm_m: str | None, gemm_n: str | None,
-                  gemm_k: str | None, dtype: str, tile_order: str | None, workgroups: str | None,
+                  gemm_k: str | None, dtype: str, tile_order: str | None, comm_m: str | None,
+                  comm_n: str | None, gemm_workgroups: str | None, workgroups: str | None,
                   compute_ns: str | None, streams: str | None,
                   reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
                   output: Path | None) -> None:
     """Generate a synthetic profile of KIND: p2p, allreduce, reducescatter, allgather,
-    alltoall, broadcast, gemm-rs, gemm-ag or gemm-ar (--algo two-shot|one-shot). GEMM kinds
+    alltoall, broadcast, gemm-rs, gemm-ag, gemm-ar (--algo two-shot|one-shot) or concurrent
+    (a GEMM next to --algo allreduce|allgather|reducescatter|broadcast, --comm-m/--comm-n,
+    --gemm-workgroups, in one persistent kernel). GEMM kinds
     take --size (with --tile bytes, --compute-ns, --streams) or a shape: --gpu --m --n --k
     [--dtype] [--tile MxN] [--workgroups]."""
     from eidola.profile.synth import synthesize
@@ -129,6 +136,8 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         algo=algo, gpu=gpu, gemm_m=_opt_int(gemm_m, "m", lo=1), gemm_n=_opt_int(gemm_n, "n", lo=1),
         gemm_k=_opt_int(gemm_k, "k", lo=1), dtype=dtype, workgroups=_opt_int(workgroups, "workgroups", lo=1),
         gemm_tile=tile if tile_is_shape else None, tile_order=tile_order,
+        comm_m=_opt_int(comm_m, "comm-m", lo=1), comm_n=_opt_int(comm_n, "comm-n", lo=1),
+        gemm_workgroups=_opt_int(gemm_workgroups, "gemm-workgroups", lo=0),
         seed=_opt_int(seed, "seed", lo=0), chunk_bytes=_opt_size(chunk, "chunk"),
         tile_bytes=None if tile_is_shape else _opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
         streams=_opt_int(streams, "streams", lo=1),

@@ -16,6 +16,7 @@ import numpy as np
 from eidola.errors import EidolaError
 from eidola.profile import collectives as coll
 from eidola.profile import gemm
+from eidola.profile.concurrent import concurrent_profile
 from eidola.profile.gemm_shape import gemm_shape
 from eidola.profile import library as lib
 from eidola.profile.model import Profile, stream_major
@@ -35,6 +36,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "gemm-rs": (),
     "gemm-ag": (),
     "gemm-ar": ("two-shot", "one-shot"),
+    "concurrent": ("allreduce", "allgather", "reducescatter", "broadcast"),
 }
 GEMM_KINDS = ("gemm-rs", "gemm-ag", "gemm-ar")
 DEFAULT_COMPUTE_NS_PER_TILE = 10_000.0
@@ -103,7 +105,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                proto: str | None = None, signal: str = "release", gpu: str | None = None,
                gemm_m: int | None = None, gemm_n: int | None = None, gemm_k: int | None = None,
                dtype: str = "bf16", gemm_tile: str | None = None,
-               workgroups: int | None = None, tile_order: str | None = None) -> Profile:
+               workgroups: int | None = None, tile_order: str | None = None,
+               comm_m: int | None = None, comm_n: int | None = None,
+               gemm_workgroups: int | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -134,6 +138,16 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         jitter = compute_cv
     kind, algo = _check_kind(kind, algo)
     n = _number(gpus, "gpus", lo=2, hi=1 << 20, integer=True)
+    if kind == "concurrent":  # a GEMM next to a collective in one kernel (eidola.profile.concurrent)
+        if gpu is None:
+            raise EidolaError("concurrent needs a GEMM shape: --gpu --m --n --k", field="gpu")
+        return concurrent_profile(n, gpu=gpu, m=gemm_m, n_cols=gemm_n, k=gemm_k, dtype=dtype,
+                                  tile=gemm_tile, collective=algo, comm_m=comm_m, comm_n=comm_n,
+                                  gemm_workgroups=gemm_workgroups, workgroups=workgroups,
+                                  link_gbps=_number(link_gbps, "link_gbps", lo=0, lo_open=True),
+                                  latency_ns=_number(latency_ns, "latency_ns", lo=0), name=name)
+    if comm_m is not None or comm_n is not None or gemm_workgroups is not None:
+        raise EidolaError("applies to the concurrent kind", field="comm-m")
     shape = None
     if any(v is not None for v in (gpu, gemm_m, gemm_n, gemm_k)):
         if kind not in GEMM_KINDS:

@@ -28,7 +28,7 @@ class OpTable:
     def add(self, *, gpu, seq, kind: OpKind | int, stream=0, peer=-1, flag=-1, value=0,
             nbytes=0, addr=0, dur_ns=0.0, t_ns=0.0, iteration=0) -> None:
         """Append a block of rows. `seq` orders rows inside a (gpu, stream)."""
-        values = (gpu, seq, stream, int(kind), peer, flag, value, nbytes, addr, dur_ns, t_ns,
+        values = (gpu, seq, stream, kind if isinstance(kind, np.ndarray) else int(kind), peer, flag, value, nbytes, addr, dur_ns, t_ns,
                   iteration)
         cols = np.broadcast_arrays(*(
             np.asarray(v, dtype=np.float64 if n in _FLOAT_COLUMNS else np.int64)
