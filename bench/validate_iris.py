@@ -2,7 +2,7 @@
 
     python bench/validate_iris.py [--tile 256x256] [--jobs 2]   # -> bench/results/validation_iris.json
 
-Reference: bench/reference/iris_gfx942_concurrent.csv, the gfx942 corpus of ROCm/iris
+Reference: bench/reference/iris_gfx942_concurrent.csv (source: its .source.json), the gfx942 corpus of ROCm/iris
 (iris/concurrent/tuning_data/data/gfx942_world{2,4,8}.json, commit ae723a3): milliseconds of
 one persistent kernel (304 workgroups) doing a local fp16 GEMM and the rank's part of a
 collective, with `gemm_workgroups` of them starting on the GEMM's queue (rank 0's time, median
