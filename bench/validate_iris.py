@@ -83,9 +83,11 @@ def main() -> None:
     for key, pts in experiments.items():
         hw_best = min(pts, key=lambda p: p["measured_ms"])
         sim_best = min(pts, key=lambda p: p["simulated_ms"])
+        spread = lambda k: max(p[k] for p in pts) / min(p[k] for p in pts) - 1  # noqa: E731
         splits.append({"experiment": list(key), "hw_best_frac": hw_best["split_frac"],
                        "sim_best_frac": sim_best["split_frac"],
-                       "hw_cost_of_sim_choice": sim_best["measured_ms"] / hw_best["measured_ms"] - 1})
+                       "hw_cost_of_sim_choice": sim_best["measured_ms"] / hw_best["measured_ms"] - 1,
+                       "hw_spread": spread("measured_ms"), "sim_spread": spread("simulated_ms")})
     summary = {
         "command": f"python bench/validate_iris.py --tile {args.tile}",
         "reference": str(REFERENCE.relative_to(REPO)),
@@ -97,6 +99,9 @@ def main() -> None:
         "best_split_matches": sum(s["hw_best_frac"] == s["sim_best_frac"] for s in splits),
         "experiments": len(splits),
         "mean_hw_cost_of_sim_choice": sum(s["hw_cost_of_sim_choice"] for s in splits) / len(splits),
+        # how much the split matters: slowest over fastest split, mean over experiments
+        "mean_hw_spread": sum(s["hw_spread"] for s in splits) / len(splits),
+        "mean_sim_spread": sum(s["sim_spread"] for s in splits) / len(splits),
         "splits": splits, "rows": points,
     }
     from eidola.results import atomic_write_bytes
@@ -108,6 +113,8 @@ def main() -> None:
         print(f"  {k:22s} geomean |error| {100 * v:6.1f}%  median {100 * summary['median_error_by_group'][k]:+6.1f}%")
     print(f"best split matches the hardware's in {summary['best_split_matches']} of {len(splits)} experiments; "
           f"choosing the simulated best costs {100 * summary['mean_hw_cost_of_sim_choice']:.1f}% on average on the hardware")
+    print(f"slowest/fastest split: hardware {100 * summary['mean_hw_spread']:.1f}%, "
+          f"simulation {100 * summary['mean_sim_spread']:.1f}% (mean over experiments)")
     print(f"wrote {OUT}")
 
 
