@@ -46,10 +46,9 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
     // share per channel so the cost stays O(channels), not O(bytes / granule).
     uint64_t pos = addr, left = bytes;
     std::vector<uint64_t>* per = nullptr;
-    static thread_local std::vector<uint64_t> share;
     if (bytes > interleave_ * n) {
-        share.assign(n, 0);
-        per = &share;
+        fold_.assign(n, 0);
+        per = &fold_;
     }
     while (left > 0) {
         const uint64_t in_granule = std::min<uint64_t>(left, interleave_ - pos % interleave_);

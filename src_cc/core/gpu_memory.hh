@@ -77,6 +77,7 @@ class GpuMemory {
     std::vector<LinkTiming> channels_;
     std::vector<uint64_t> bytes_;
     std::vector<Share> last_;
+    std::vector<uint64_t> fold_;  // bytes per channel of an access that wraps all channels
     uint64_t interleave_ = 256;
     Tick latency_ps_ = 0;
     double channel_bw_gbps_ = 0.0;
