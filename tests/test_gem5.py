@@ -107,3 +107,53 @@ def test_sweep_on_the_gem5_backend(tmp_path: Path, monkeypatch) -> None:
     assert list(t["status"]) == ["ok", "ok"] and set(t["backend"]) == {"gem5"}
     assert (t.set_index("sync").loc["syncmon", "polling_reads"]) == 0
     assert all((Path(d) / "m5out" / "stats.txt").exists() for d in t["outdir"])
+
+
+def _waiters_profile(path: Path, waiters: int, remote: bool = False) -> Path:
+    """GPU 0 computes 20 us, writes 1 MiB to GPU 1 and sets flags 0..W-1 there; GPU 1's W
+    streams each wait on one. remote: GPU 0's W streams spin on flags in GPU 1's memory, which
+    GPU 1 sets after 20 us of compute."""
+    import numpy as np
+
+    from eidola.profile import Profile, write_profile
+    from eidola.profile.schema import OpKind, empty_ops
+
+    g0 = empty_ops(2 + waiters)
+    g0["kind"][:2] = (OpKind.COMPUTE, OpKind.WRITE)
+    g0["dur_ns"][0], g0["peer"][1], g0["bytes"][1] = 20_000.0, 1, 1 << 20
+    g0["kind"][2:], g0["peer"][2:], g0["flag"][2:], g0["value"][2:] = OpKind.SIGNAL, 1, np.arange(waiters), 1
+    w = empty_ops(waiters)
+    w["kind"], w["stream"], w["flag"], w["value"] = OpKind.WAIT, np.arange(waiters), np.arange(waiters), 1
+    if remote:  # GPU 0's streams spin on GPU 1's flags; GPU 1 computes, then sets them
+        w["peer"] = 1
+        setter = np.concatenate([g0[:1], g0[2:]])
+        setter["peer"] = 1
+        ops = [w, setter]
+    else:
+        ops = [g0, w]
+    write_profile(Profile(num_gpus=2, ops=ops, attrs={"name": "waiters"}, variability={}), path)
+    return path
+
+
+@pytest.mark.parametrize("case", [
+    ("polling", ["--sync", "polling", "--poll-interval", "20"], False),
+    ("syncmon 16 entries", ["--sync", "syncmon", "--syncmon-entries", "16"], False),
+    ("syncmon wake on change", ["--sync", "syncmon", "--syncmon-wake", "change"], False),
+    ("remote polling", ["--sync", "polling"], True),
+    ("remote syncmon", ["--sync", "syncmon"], True),
+], ids=lambda c: c[0])
+def test_synchronization_model_agrees_with_the_builtin_engine(tmp_path: Path, case) -> None:
+    label, args, remote = case
+    prof = str(_waiters_profile(tmp_path / "w.h5", 64, remote))
+    common = ["--profile", prof, "--topology", "mi300x", "--gpus", "2", *args]
+    proc, g = gem5_run(tmp_path, *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    b = builtin_run(tmp_path, *common)
+    diff = g["makespan_ns"] / b["makespan_ns"] - 1
+    print(f"{label}: gem5 {g['makespan_ns']:.0f} ns, built-in {b['makespan_ns']:.0f} ns, {diff:+.2%}")
+    assert abs(diff) <= 0.05
+    for key in ("syncmon_overflows", "syncmon_peak_entries"):
+        assert g[key] == b[key], key
+    assert (g["polling_reads"] > 0) == (b["polling_reads"] > 0)
+    if remote and "polling" in args:
+        assert g["polling_reads_remote"] == g["polling_reads"] > 0
