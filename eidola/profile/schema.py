@@ -23,7 +23,7 @@ class OpKind(enum.IntEnum):
     COMPUTE = 0  # busy the stream for dur_ns
     WRITE = 1  # P2P write of `bytes` to GPU `peer` at byte offset `addr` of its buffer
     SIGNAL = 2  # atomically add `value` to flag `flag` in GPU `peer`'s memory (release)
-    WAIT = 3  # block the stream until local flag `flag` >= `value`
+    WAIT = 3  # block the stream until flag `flag` >= `value` (own flag, or GPU `peer`'s if peer >= 0)
     READ = 4  # P2P read of `bytes` from GPU `peer` at offset `addr` (pull-style kernels)
     # like SIGNAL, but ordered without a fence: issued right behind the stream's earlier
     # writes without waiting for their acknowledgements, and delivered after them (same path).
@@ -42,8 +42,9 @@ KIND_BY_NAME: dict[str, OpKind] = {k.name.lower(): k for k in OpKind}
 #: - dur_ns: compute duration (compute ops); recorded duration for the others (informative).
 #: - stream: issuing agent inside the GPU (workgroup, CU, DMA queue); ops of one stream
 #:   run in file order, streams run concurrently.
-#: - peer: destination GPU of write/signal/read, -1 otherwise.
-#: - flag: flag index in the owner's flag array (signal: owner = peer; wait: owner = self).
+#: - peer: destination GPU of write/signal/read; a wait's flag home when remote; -1 otherwise.
+#: - flag: flag index in the owner's flag array (signal: owner = peer; wait: owner = peer if
+#:   peer >= 0, else self).
 #: - value: signal increment or wait threshold.
 #: - bytes: payload bytes of write/read.
 #: - addr: byte offset inside the peer's data buffer (write/read).
