@@ -29,11 +29,19 @@ int64_t FlagMemory::value(int32_t flag) const {
     return f ? f->value : 0;
 }
 
+int64_t FlagMemory::value_at(int32_t flag, Tick when) const {
+    const Flag* f = find(flag);
+    if (!f) return 0;
+    for (uint32_t i = f->last; i != kNone; i = log_[i].prev)
+        if (log_[i].when <= when) return log_[i].value_after;
+    return 0;
+}
+
 void FlagMemory::add(int32_t flag, int64_t delta, Tick now, std::vector<Watcher>& woken) {
     Flag& f = slot(flag);
     f.value += delta;
     const uint32_t idx = static_cast<uint32_t>(log_.size());
-    log_.push_back({f.value, now, kNone});
+    log_.push_back({f.value, now, kNone, f.last});
     if (f.last == kNone)
         f.first = idx;
     else

@@ -41,6 +41,9 @@ class FlagMemory {
   public:
     // Current value of a flag (0 if never signalled).
     int64_t value(int32_t flag) const;
+    // Its value at time `when` (<= now): what a read the memory served then returned. Walks
+    // back from the newest update, so a recent `when` costs a step or two.
+    int64_t value_at(int32_t flag, Tick when) const;
     // The watch table: `capacity` entries (0 = unlimited) and what wakes a watcher.
     void configure_watch_table(size_t capacity, WakeOn wake) {
         capacity_ = capacity;
@@ -70,6 +73,7 @@ class FlagMemory {
         int64_t value_after;
         Tick when;
         uint32_t next;  // next update of the same flag, or kNone
+        uint32_t prev;  // previous update of the same flag, or kNone
     };
     Flag& slot(int32_t flag);
     const Flag* find(int32_t flag) const;

@@ -505,9 +505,11 @@ EngineOutcome Engine::run() {
         case kDeliverPoll: {
             const Packet p = packets_[e.a];
             free_packet(e.a);
-            // A local poll samples the flag now; a remote one carries what its home read.
-            const int64_t observed = p.req.kind != ReqKind::Poll ? 0
-                                     : p.response ? p.observed : flags_[p.req.peer].value(p.req.flag);
+            // A local poll returns the flag as memory served it, half a round trip ago (the
+            // request went there, the answer comes back); a remote one carries what its home read.
+            const int64_t observed =
+                p.req.kind != ReqKind::Poll ? 0
+                : p.response ? p.observed : flags_[p.req.peer].value_at(p.req.flag, now_ - mem_latency_ps_ / 2);
             GpuReplayer& r = *replayers_[p.req.gpu];
             const uint64_t before = r.stats().waits;
             if (p.refused)
@@ -534,7 +536,7 @@ EngineOutcome Engine::run() {
         case kInjectPoll: {  // a remote poll's value leaves the home memory for the waiter
             Packet& p = packets_[e.a];
             const uint32_t home = p.dst_node;
-            p.observed = flags_[home].value(p.req.flag);
+            p.observed = flags_[home].value_at(p.req.flag, now_ - mem_latency_ps_ / 2);
             p.response = true;
             p.dst_node = p.req.gpu;
             p.wire_bytes = p.req.bytes;

@@ -88,6 +88,11 @@ TEST(FlagMemory, WatchNotifiesOnceWhenThresholdReached) {
     EXPECT_EQ(m.satisfied_at(3, 2), 250u);
     EXPECT_EQ(m.satisfied_at(3, 1), 100u);
     EXPECT_EQ(m.satisfied_at(3, 4), kMaxTick);
+    EXPECT_EQ(m.value_at(3, 99), 0);
+    EXPECT_EQ(m.value_at(3, 100), 1);
+    EXPECT_EQ(m.value_at(3, 299), 2);
+    EXPECT_EQ(m.value_at(3, 1000), 3);
+    EXPECT_EQ(m.value_at(9, 1000), 0);
     EXPECT_EQ(m.watch(3, {0, 1, 3}), WatchResult::Satisfied);  // already satisfied: immediate
     EXPECT_EQ(m.watches_pending(), 0u);
 }
