@@ -29,6 +29,8 @@ GpuMemory::GpuMemory(const MemorySpec& spec)
       channel_bw_gbps_(spec.bw_gbps / spec.channels) {
     channels_.assign(spec.channels, LinkTiming(channel_bw_gbps_, 0.0));
     bytes_.assign(spec.channels, 0);
+    shift_ = 0;
+    while ((uint64_t(1) << shift_) < interleave_) ++shift_;
 }
 
 GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
@@ -50,9 +52,9 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
         fold_.assign(n, 0);
         per = &fold_;
     }
+    uint32_t c = channel_of(pos);  // then the next channel, granule after granule
     while (left > 0) {
-        const uint64_t in_granule = std::min<uint64_t>(left, interleave_ - pos % interleave_);
-        const uint32_t c = channel_of(pos);
+        const uint64_t in_granule = std::min<uint64_t>(left, interleave_ - (pos & (interleave_ - 1)));
         if (per) {
             (*per)[c] += in_granule;
         } else {
@@ -64,9 +66,10 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
         }
         pos += in_granule;
         left -= in_granule;
+        if (++c == n) c = 0;
     }
     if (per) {
-        for (uint32_t c = 0; c < n; ++c) {
+        for (c = 0; c < n; ++c) {
             if ((*per)[c] == 0) continue;
             const Tick start = channels_[c].occupy(now, (*per)[c]);
             bytes_[c] += (*per)[c];

@@ -55,7 +55,7 @@ class GpuMemory {
     explicit GpuMemory(const MemorySpec& spec);
 
     uint32_t channel_of(uint64_t addr) const {
-        return static_cast<uint32_t>((addr / interleave_) % channels_.size());
+        return static_cast<uint32_t>((addr >> shift_) % channels_.size());
     }
     // Serve `bytes` starting at byte address `addr`, no earlier than `now`.
     Access access(uint64_t addr, uint64_t bytes, Tick now);
@@ -79,6 +79,7 @@ class GpuMemory {
     std::vector<Share> last_;
     std::vector<uint64_t> fold_;  // bytes per channel of an access that wraps all channels
     uint64_t interleave_ = 256;
+    uint32_t shift_ = 8;  // log2(interleave_): the granule of an address is addr >> shift_
     Tick latency_ps_ = 0;
     double channel_bw_gbps_ = 0.0;
 };
