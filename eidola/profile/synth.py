@@ -17,7 +17,7 @@ from eidola.errors import EidolaError
 from eidola.profile import collectives as coll
 from eidola.profile import gemm
 from eidola.profile.concurrent import concurrent_profile
-from eidola.profile.gemm_shape import gemm_shape
+from eidola.profile.gemm_shape import GemmShape, gemm_shape
 from eidola.profile import library as lib
 from eidola.profile.model import Profile, stream_major
 from eidola.profile.schema import OpKind
@@ -148,26 +148,13 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                                   latency_ns=_number(latency_ns, "latency_ns", lo=0), name=name)
     if comm_m is not None or comm_n is not None or gemm_workgroups is not None:
         raise EidolaError("applies to the concurrent kind", field="comm-m")
-    shape = None
-    if any(v is not None for v in (gpu, gemm_m, gemm_n, gemm_k)):
-        if kind not in GEMM_KINDS:
-            raise EidolaError(f"--gpu/--m/--n/--k describe a GEMM; {kind} takes --size", field="m")
-        missing = [f for f, v in (("gpu", gpu), ("m", gemm_m), ("n", gemm_n), ("k", gemm_k)) if v is None]
-        if missing:
-            raise EidolaError(f"a GEMM shape needs --gpu, --m, --n and --k (missing --{missing[0]})",
-                              field=missing[0])
-        if size_bytes is not None or tile_bytes is not None or compute_ns_per_tile is not None:
-            raise EidolaError("give either a shape (--gpu --m --n --k) or --size/--tile/--compute-ns, "
-                              "not both", field="size")
-        shape = gemm_shape(kind, n, gpu, gemm_m, gemm_n, gemm_k, dtype, gemm_tile,
-                           workgroups if workgroups is not None else streams)
+    shape = _shape_form(kind, n, gpu, gemm_m, gemm_n, gemm_k, dtype, gemm_tile, workgroups, streams,
+                        size_bytes, tile_bytes, compute_ns_per_tile)
+    if shape is not None:
         size_bytes, tile_bytes = shape.size_bytes, shape.tile_bytes
         compute_ns_per_tile, streams = shape.compute_ns_per_tile, shape.workgroups
         if not reduce_ns_per_byte:
             reduce_ns_per_byte = shape.reduce_ns_per_byte
-    elif workgroups is not None or gemm_tile is not None:
-        raise EidolaError("applies to the shape form of the gemm kinds (--gpu --m --n --k)",
-                          field="workgroups" if workgroups is not None else "tile")
     if size_bytes is None:
         raise EidolaError("missing option --size", field="size")
     ordered = kind == "gemm-rs" or (kind == "gemm-ar" and algo == "two-shot")
@@ -256,7 +243,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             gemm.gemm_ag(table, n, size, tile=tile_bytes, compute_ns=compute, streams=streams,
                          signal=signal_kind)
         params.update(tile_bytes=tile_bytes, compute_ns_per_tile=compute, signal=signal)
-        if kind == "gemm-rs" or (kind == "gemm-ar" and algo == "two-shot"):
+        if ordered:
             params["tile_order"] = tile_order
         if shape is not None:
             params["gemm_shape"] = shape.provenance
@@ -281,6 +268,28 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         "parameters": params,
     }
     return Profile(num_gpus=n, ops=ops, attrs=attrs, variability=variability)
+
+
+def _shape_form(kind: str, n: int, gpu: str | None, m: Any, n_cols: Any, k: Any, dtype: str,
+                tile: str | None, workgroups: Any, streams: Any, size_bytes: Any, tile_bytes: Any,
+                compute_ns: Any) -> GemmShape | None:
+    """The shape form of the gemm kinds (--gpu --m --n --k), or None for the --size form;
+    one-line errors for a mix of the two or a shape that cannot be built."""
+    if all(v is None for v in (gpu, m, n_cols, k)):
+        if workgroups is not None or tile is not None:
+            raise EidolaError("applies to the shape form of the gemm kinds (--gpu --m --n --k)",
+                              field="workgroups" if workgroups is not None else "tile")
+        return None
+    if kind not in GEMM_KINDS:
+        raise EidolaError(f"--gpu/--m/--n/--k describe a GEMM; {kind} takes --size", field="m")
+    missing = [f for f, v in (("gpu", gpu), ("m", m), ("n", n_cols), ("k", k)) if v is None]
+    if missing:
+        raise EidolaError(f"a GEMM shape needs --gpu, --m, --n and --k (missing --{missing[0]})",
+                          field=missing[0])
+    if size_bytes is not None or tile_bytes is not None or compute_ns is not None:
+        raise EidolaError("give either a shape (--gpu --m --n --k) or --size/--tile/--compute-ns, "
+                          "not both", field="size")
+    return gemm_shape(kind, n, gpu, m, n_cols, k, dtype, tile, workgroups if workgroups is not None else streams)
 
 
 def _signal_kind(signal: str) -> OpKind:
