@@ -8,6 +8,8 @@
 - gemm_rs_8gpu.h5:   8-GPU fused GEMM + reduce-scatter, 64 MiB output, 4 workgroup streams,
                      jitter parameters (compute_cv 0.1, stragglers 5% at 1.5x)
 - p2p_2gpu.h5:       GPU 0 writes 64 MiB to GPU 1, then signals
+- gemm_rs_8192_mi300x.h5: fused GEMM + reduce-scatter from its shape (8192^3 BF16 on 8 MI300X):
+                     304 workgroup streams per GPU, owners wait right after their own tile
 - kineto_2rank.h5:   imported from ../shared/traces/kineto/allreduce_broadcast_2rank_rank0.json.gz
                      (skipped with a message when the shared traces are not beside the repo)
 """
@@ -41,6 +43,10 @@ def main() -> int:
                                       jitter=0.1, straggler_prob=0.05, straggler_slowdown=1.5,
                                       name="gemm-rs-8gpu-64MiB"),
         "p2p_2gpu.h5": synthesize("p2p", gpus=2, size_bytes=64 * MiB, name="p2p-2gpu-64MiB"),
+        # from its shape: 304 workgroups per MI300X, owners wait right after their tile
+        "gemm_rs_8192_mi300x.h5": synthesize("gemm-rs", gpus=8, size_bytes=None, gpu="mi300x",
+                                             gemm_m=8192, gemm_n=8192, gemm_k=8192,
+                                             name="gemm-rs-8gpu-8192x8192x8192-mi300x"),
     }
     if KINETO_2RANK.exists():
         made["kineto_2rank.h5"] = import_profile("kineto", [KINETO_2RANK], name="kineto-2rank")
