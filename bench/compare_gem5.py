@@ -4,7 +4,8 @@
     # writes bench/results/compare_gem5.json and prints the table of docs/validation.md §2
 
 Each case runs one config twice, under plain Python (built-in engine) and under gem5.opt, with
-`--sync syncmon`, and compares makespan, bytes written and polling reads. gem5 is not part of
+`--sync syncmon` unless the case says otherwise, and compares makespan, bytes written, polling
+reads and SyncMon overflows. gem5 is not part of
 this repository: build it as docs/gem5.md says and point EIDOLA_GEM5 at the binary.
 """
 
@@ -36,6 +37,15 @@ CASES = [  # (label, config, extra arguments)
     ("all-reduce 64 MiB, NCCL model, LL128, h100", "eidola_8gpu.py",
      ["--profile", "{nccl}", "--topology", "h100"]),
     ("gemm-rs 64 MiB, tile flags signal_nbi, mi300x", "eidola_8gpu.py", ["--profile", "{gnbi}"]),
+    # the synchronization model: 304 workgroups per GPU, 128 memory channels, SyncMon limits
+    ("gemm-rs 8192^3 shape, polling 20 ns, mi300x", "eidola_8gpu.py",
+     ["--profile", str(P / "gemm_rs_8192_mi300x.h5"), "--sync", "polling", "--poll-interval", "20"]),
+    ("gemm-rs 8192^3 shape, SyncMon 304 entries, mi300x", "eidola_8gpu.py",
+     ["--profile", str(P / "gemm_rs_8192_mi300x.h5")]),
+    ("gemm-rs 8192^3 shape, SyncMon 16 entries, mi300x", "eidola_8gpu.py",
+     ["--profile", str(P / "gemm_rs_8192_mi300x.h5"), "--syncmon-entries", "16"]),
+    ("gemm-rs 8192^3 shape, SyncMon wake on change, mi300x", "eidola_8gpu.py",
+     ["--profile", str(P / "gemm_rs_8192_mi300x.h5"), "--syncmon-wake", "change"]),
 ]
 
 
@@ -87,6 +97,9 @@ def main() -> int:
             rows.append({"case": label, "gem5_ns": g["makespan_ns"], "builtin_ns": b["makespan_ns"],
                          "difference": g["makespan_ns"] / b["makespan_ns"] - 1,
                          "gem5_bytes": g.get("bytes_written"), "builtin_bytes": b.get("bytes_written"),
+                         "gem5_polling_reads": g.get("polling_reads"), "builtin_polling_reads": b.get("polling_reads"),
+                         "gem5_syncmon_overflows": g.get("syncmon_overflows"),
+                         "builtin_syncmon_overflows": b.get("syncmon_overflows"),
                          "packets": g.get("packets"), "gpus": len(g.get("gpu_finish_ns", [])),
                          "gem5_sim_s": g.get("wall_seconds"), "builtin_sim_s": b.get("wall_seconds"),
                          "gem5_packets_per_s": g["packets"] / g["wall_seconds"] if g.get("wall_seconds") else None,
@@ -95,9 +108,12 @@ def main() -> int:
                          "gem5_peak_rss_mib": round(g_rss, 1), "builtin_peak_rss_mib": round(b_rss, 1)})
     atomic_write_bytes(OUT, json.dumps({"units": {"time": "ns", "wall": "s"}, "sync": "syncmon",
                                         "rows": rows}, indent=1).encode())
-    print("| profile (`--sync syncmon`) | gem5 | built-in | difference |\n| --- | --- | --- | --- |")
+    print("| profile | gem5 | built-in | difference | polls gem5 / built-in | overflows gem5 / built-in |\n"
+          "| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['case']} | {r['gem5_ns']:,.0f} ns | {r['builtin_ns']:,.0f} ns | {100 * r['difference']:+.1f}% |")
+        print(f"| {r['case']} | {r['gem5_ns']:,.0f} ns | {r['builtin_ns']:,.0f} ns | {100 * r['difference']:+.1f}% | "
+              f"{r['gem5_polling_reads']:,} / {r['builtin_polling_reads']:,} | "
+              f"{r['gem5_syncmon_overflows']} / {r['builtin_syncmon_overflows']} |")
     print(f"worst |difference|: {100 * max(abs(r['difference']) for r in rows):.1f}%")
     print("\n| case | packets | gem5 packets/s | built-in packets/s | ratio | gem5 peak RSS |\n"
           "| --- | --- | --- | --- | --- | --- |")

@@ -150,7 +150,13 @@ void Engine::bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uin
 void Engine::bin_add_span(std::vector<uint64_t>& series, uint32_t row, Tick start, Tick end,
                           uint64_t bytes) {
     if (!cfg_.series) return;
-    if (end <= start + 1 || end / bin_ps_ == start / bin_ps_) {
+    const uint64_t first = start / bin_ps_;
+    if (end <= (first + 1) * bin_ps_ && first < cfg_.max_bins) {  // within one bin (most packets)
+        bins_used_ = std::max<uint32_t>(bins_used_, static_cast<uint32_t>(first) + 1);
+        series[static_cast<size_t>(row) * cfg_.max_bins + first] += bytes;
+        return;
+    }
+    if (end <= start + 1 || end / bin_ps_ == first) {
         bin_add(series, row, start, bytes);
         return;
     }
