@@ -168,8 +168,6 @@ def print_summary(s: dict[str, Any]) -> None:
         lines.append(f"  remote polls        {s['polling_reads_remote']}")
         lines.append(f"  busiest mem channel {100 * s['mem_channel_peak_util']:.2f}% busy "
                      f"({s['topology'].get('mem_channels', 1)} channels per GPU)")
-    if s.get("gem5", {}).get("not_modelled"):
-        lines.append("  not modelled (gem5) " + "; ".join(s["gem5"]["not_modelled"]))
     if "bus_bandwidth_gbps" in s:
         lines.append(f"  bus bandwidth       {s['bus_bandwidth_gbps']:.2f} GB/s")
     lines.append(f"  simulated events    {s['events']} in {s['wall_seconds']:.3f} s wall")

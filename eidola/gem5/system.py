@@ -1,7 +1,8 @@
 """Build and run a gem5 system from an eidola Topology and a profile.
 
-Per GPU: an EidolonGPU on a NoncoherentXBar (its local fabric), an EidolaSyncMon in front of
-a SimpleMemory (the HBM: bandwidth and latency from the topology). Per switch: a
+Per GPU: an EidolonGPU on a NoncoherentXBar (its local fabric), an EidolaSyncMon (flags and the
+watch table) in front of an EidolaMemory (the HBM as address-interleaved channels, the built-in
+engine's timing). Per switch: a
 NoncoherentXBar whose forwarding latency is the switch latency. Per direction of every link:
 an EidolaLink with the link's bandwidth and latency (gem5's SerialLink charges write
 acknowledgements the write's size; see src_cc/gem5/eidola_link.hh), carrying the address
@@ -55,19 +56,23 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
 
     fabrics = [xbar() for _ in range(n)]
     switches = [xbar(topo.switch_latency_ns) for _ in range(topo.num_switches)]
-    hbm_gib = topo.hbm_bw_gbps * 1e9 / 2**30
-    mems, mons, eidolons = [], [], []
-    for g in range(n):
-        mems.append(mo.SimpleMemory(range=mo.AddrRange(_region(g), size=REGION), null=True,
-                                    latency=f"{topo.mem_latency_ns}ns", latency_var="0ns",
-                                    bandwidth=f"{hbm_gib:.6f}GiB/s"))
-        mons.append(mo.EidolaSyncMon(gpu_id=g, flag_base=_region(g) + FLAG_OFFSET,
-                                     watch_base=_region(g) + WATCH_OFFSET, window_size=WINDOW,
-                                     latency=f"{topo.syncmon_latency_ns}ns"))
-    # Parent the monitors first: an eidolon names its monitor as a parameter, and gem5 would
-    # otherwise adopt the monitor as the eidolon's child.
-    system.mems = mems
-    system.syncmons = mons
+    # Parent each object before another names it as a parameter: gem5 would otherwise adopt it
+    # as that object's child (memories are named by monitors, monitors by eidolons).
+    system.mems = [mo.EidolaMemory(range=mo.AddrRange(_region(g), size=REGION),
+                                   bandwidth_gbps=topo.hbm_bw_gbps, latency_ns=topo.mem_latency_ns,
+                                   channels=topo.mem_channels, interleave_bytes=topo.mem_interleave_bytes,
+                                   flag_stride_bytes=params.flag_stride_bytes, flag_offset=FLAG_OFFSET,
+                                   window_size=WINDOW)
+                   for g in range(n)]
+    mems = list(system.mems)
+    system.syncmons = [mo.EidolaSyncMon(gpu_id=g, flag_base=_region(g) + FLAG_OFFSET,
+                                        watch_base=_region(g) + WATCH_OFFSET, window_size=WINDOW,
+                                        latency=f"{topo.syncmon_latency_ns}ns", memory=mems[g],
+                                        check_bytes=params.poll_bytes, entries=topo.syncmon_entries,
+                                        wake_on=params.syncmon_wake)
+                       for g in range(n)]
+    mons = list(system.syncmons)
+    eidolons = []
     for g in range(n):
         mem, mon = mems[g], mons[g]
         eid = mo.EidolonGPU(gpu_id=g, num_gpus=n, profile=str(profile),
@@ -76,6 +81,8 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                             poll_interval=f"{params.poll_interval_ns}ns",
                             packet_size=params.packet_bytes, max_outstanding=params.max_outstanding,
                             poll_bytes=params.poll_bytes, compute_scale=params.compute_scale,
+                            syncmon_wake=params.syncmon_wake,
+                            poll_backoff_max=f"{params.poll_backoff_max_ns}ns",
                             seed=params.seed, num_iterations=int(header.get("num_iterations", 1)),
                             compute_cv=float(var.get("compute_cv", 0.0)),
                             straggler_prob=float(var.get("straggler_prob", 0.0)),
@@ -119,18 +126,6 @@ def _merge_latency(parts: list[dict[str, float]]) -> dict[str, float]:
             "p99": max(p["p99"] for p in parts if p["count"]), "max": max(p["max"] for p in parts)}
 
 
-def unmodelled_in_gem5(topo: Topology, params: RunParams) -> list[str]:
-    """Run parameters the gem5 backend does not model yet (built-in engine only)."""
-    out = []
-    if topo.mem_channels > 1:
-        out.append(f"mem_channels={topo.mem_channels}: gem5 models one memory server per GPU")
-    if params.sync == "syncmon" and topo.syncmon_entries:
-        out.append(f"syncmon_entries={topo.syncmon_entries}: gem5's SyncMon has no capacity limit")
-    if params.sync == "syncmon" and params.syncmon_wake != "match":
-        out.append("syncmon_wake=change: gem5's SyncMon wakes on value match")
-    return out
-
-
 def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str, Any]:
     import m5  # noqa: PLC0415 (gem5 only)
     from m5.objects import Root  # noqa: PLC0415
@@ -164,6 +159,11 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
                         "p50": e.stat(f"{key}.p50_ps") / 1e3, "p99": e.stat(f"{key}.p99_ps") / 1e3,
                         "max": e.stat(f"{key}.max_ps") / 1e3} for e in eidolons[:pg]]
     finish = stat("finish_ps") / 1e3
+    mons = [m for m in system.syncmons]
+    mems = [m for m in system.mems]
+    watch = lambda name: np.array([m.watchStat(name) for m in mons])  # noqa: E731
+    nch = topo.mem_channels
+    channel_bytes = np.array([[m.channelBytes(c) for c in range(nch)] for m in mems])
     polls = int(stat("polling_reads").sum())
     packets = int(stat("packets").sum())
     summary: dict[str, Any] = {
@@ -181,21 +181,30 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
         "write_latency_ns": _merge_latency(lat("write_latency")),
         "gpu_stall_ns": [float(x) for x in stat("stall_ps") / 1e3],
         "stragglers": [int(g) for g in np.flatnonzero(stat("straggler"))],
+        "polling_reads_remote": int(stat("polling_reads_remote").sum()),
+        "fallback_polls": int(stat("fallback_polls").sum()),
+        "recheck_polls": int(stat("recheck_polls").sum()),
+        "syncmon_registrations": int(watch("registrations").sum()),
+        "syncmon_overflows": int(watch("overflows").sum()),
+        "syncmon_peak_entries": int(watch("peak_entries").max()) if len(mons) else 0,
+        "syncmon_spurious_wakeups": int(stat("spurious_wakeups").sum()),
+        "syncmon_message_bytes": int(stat("registrations_sent").sum()) * params.syncmon_register_bytes
+                                 + (int(stat("notifications").sum()) + int(stat("refusals").sum()))
+                                 * params.syncmon_notify_bytes,
         "topology": topo.to_dict(),
         "params": params.to_dict(),
         "profile": {"path": str(args.profile), "sha256": sha256_file(args.profile),
                     "name": header.get("name"), "kind": header.get("kind"), "num_gpus": pg,
                     "num_ops": int(profile_summary(args.profile)["num_ops"])},
-        "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick()),
-                 # Not yet in the gem5 adapters (the built-in engine has them): say so instead
-                 # of letting a reader assume they were simulated.
-                 "not_modelled": unmodelled_in_gem5(topo, params)},
+        "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())},
         "units": UNITS,
     }
     from eidola import __version__
-    from eidola.results import _bandwidths
+    from eidola.results import _bandwidths, _mem_channels
 
     summary["eidola_version"] = __version__
+    summary.update(_mem_channels({"mem_channel_bytes": channel_bytes,
+                                  "mem_channel_bw_gbps": topo.hbm_bw_gbps / nch}, summary["makespan_ns"]))
     parameters = json.loads(header.get("parameters_json") or "{}")
     summary.update(_bandwidths({"kind": header.get("kind"), "parameters": parameters or {}}, pg,
                                summary["makespan_ns"]))

@@ -21,7 +21,31 @@ class EidolaSyncMon(SimObject):
     watch_base = Param.Addr("absolute address of flag 0's watch register")
     window_size = Param.Addr("bytes of the flag window and of the watch window")
     latency = Param.Latency("150ns", "monitor <-> waiter, one way")
-    cxx_exports = [PyBindMethod("flagValue")]
+    memory = Param.EidolaMemory("the memory behind the monitor (its checks use the flag's channel)")
+    check_bytes = Param.Unsigned(64, "bytes a registration's check of the flag reads")
+    entries = Param.Unsigned(0, "watch-table entries; 0 = unlimited")
+    wake_on = Param.String("match", "match: wake when the value is reached; change: on any update")
+    cxx_exports = [PyBindMethod("flagValue"), PyBindMethod("watchStat")]
+
+
+class EidolaMemory(SimObject):
+    """One GPU's memory: address-interleaved channels with the built-in engine's timing
+    (core/gpu_memory.hh); no data is stored."""
+
+    type = "EidolaMemory"
+    cxx_header = "gem5/eidola_memory.hh"
+    cxx_class = "gem5::eidola::EidolaMemory"
+
+    port = ResponsePort("requests from the SyncMon in front")
+    range = Param.AddrRange("this GPU's region")
+    bandwidth_gbps = Param.Float("whole GPU, GB/s (bytes/ns), split equally over the channels")
+    latency_ns = Param.Float("access latency after the channels have served the bytes, ns")
+    channels = Param.Unsigned(1, "address-interleaved channels")
+    interleave_bytes = Param.Unsigned(256, "bytes to one channel before the next")
+    flag_stride_bytes = Param.Unsigned(4, "model bytes between consecutive flags")
+    flag_offset = Param.Addr("offset of the flag window (8-byte gem5 slots) in the region")
+    window_size = Param.Addr("bytes of the flag window")
+    cxx_exports = [PyBindMethod("channelBytes"), PyBindMethod("channelBandwidth")]
 
 
 class EidolonGPU(ClockedObject):
@@ -44,6 +68,8 @@ class EidolonGPU(ClockedObject):
     packet_size = Param.Unsigned(4096, "bytes per write/read packet")
     max_outstanding = Param.Unsigned(64, "unacknowledged packets per stream")
     poll_bytes = Param.Unsigned(64, "bytes one polling read costs")
+    syncmon_wake = Param.String("match", "what a SyncMon notification means: match or change")
+    poll_backoff_max = Param.Latency("243.81ns", "cap of the fallback polls' doubling gap")
     compute_scale = Param.Float(1.0, "multiplies compute durations")
     seed = Param.UInt64(0, "iteration choice and jitter")
     num_iterations = Param.Unsigned(1, "recorded iterations in the profile")

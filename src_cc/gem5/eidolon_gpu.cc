@@ -69,6 +69,10 @@ EidolonGPU::EidolonGPU(const Params &p)
     config.packet_bytes = p.packet_size;
     config.max_outstanding = p.max_outstanding;
     config.poll_bytes = p.poll_bytes;
+    if (p.syncmon_wake != "match" && p.syncmon_wake != "change")
+        fatal("%s: syncmon_wake must be match or change", name());
+    config.syncmon_wake = p.syncmon_wake == "change" ? ::eidola::WakeOn::Change : ::eidola::WakeOn::Match;
+    config.poll_backoff_max_ps = p.poll_backoff_max;
     for (const auto &op : program.ops)
         if (op.peer == ::eidola::kMulticastPeer)
             fatal("eidola: gpu %d uses multicast (NVLS) ops, which the gem5 backend does not "
@@ -131,8 +135,10 @@ EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
         return false;  // the port protocol: nothing more until the retry comes
     const bool write = req.kind == K::Write || req.kind == K::Signal || req.kind == K::Watch;
     unsigned size = req.bytes;
-    if (req.kind == K::Signal || req.kind == K::Watch)
+    if (req.kind == K::Signal)
         size = 8;
+    if (req.kind == K::Watch)
+        size = 16;  // threshold, then the waiter's key (the SyncMon's watch-table entry)
     if (req.kind == K::Poll)
         size = std::max<unsigned>(8, req.bytes);
     RequestPtr r = std::make_shared<gem5::Request>(addressOf(req), size, 0, requestorId);
@@ -142,6 +148,10 @@ EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
     if (req.kind == K::Signal || req.kind == K::Watch) {
         const int64_t v = req.value;
         std::memcpy(pkt->getPtr<uint8_t>(), &v, sizeof(v));
+    }
+    if (req.kind == K::Watch) {
+        const uint64_t key = static_cast<uint64_t>(req.gpu) << 32 | req.stream;
+        std::memcpy(pkt->getPtr<uint8_t>() + 8, &key, sizeof(key));
     }
     pkt->pushSenderState(new ReqState(req));
     if (!port.sendTimingReq(pkt)) {
@@ -169,15 +179,20 @@ EidolonGPU::recvTimingResp(PacketPtr pkt)
     const ::eidola::Request req = st->req;
     delete st;
     int64_t observed = 0;
-    if (req.kind == ::eidola::ReqKind::Poll)
+    const bool carriesValue = req.kind == ::eidola::ReqKind::Poll || req.kind == ::eidola::ReqKind::Watch;
+    if (carriesValue)
         std::memcpy(&observed, pkt->getConstPtr<uint8_t>(), sizeof(observed));
-    else
+    if (req.kind != ::eidola::ReqKind::Poll)
         ++progress;
     if (req.kind == ::eidola::ReqKind::Write)
         stats.writeLatency.sample(static_cast<double>(curTick() - req.issued));
+    delete pkt;
+    if (req.kind == ::eidola::ReqKind::Watch && observed == kWatchRefused) {
+        replayer->refused(req, curTick());  // the SyncMon's table was full: poll instead
+        return true;
+    }
     if (req.kind == ::eidola::ReqKind::Watch)
         ++stats.notifications;
-    delete pkt;
     replayer->complete(req, curTick(), observed);
     return true;
 }
@@ -263,6 +278,12 @@ EidolonGPU::stat(const std::string &name) const
     if (name == "polling_reads") return static_cast<double>(s.polling_reads);
     if (name == "notifications") return static_cast<double>(s.notifications);
     if (name == "waits") return static_cast<double>(s.waits);
+    if (name == "polling_reads_remote") return static_cast<double>(s.polling_reads_remote);
+    if (name == "fallback_polls") return static_cast<double>(s.fallback_polls);
+    if (name == "recheck_polls") return static_cast<double>(s.recheck_polls);
+    if (name == "registrations_sent") return static_cast<double>(s.registrations_sent);
+    if (name == "refusals") return static_cast<double>(s.refusals);
+    if (name == "spurious_wakeups") return static_cast<double>(s.spurious_wakeups);
     if (name == "stall_ps") return static_cast<double>(s.stall_ps);
     if (name == "straggler") return replayer->program().straggler ? 1.0 : 0.0;
     if (name == "done") return finished ? 1.0 : 0.0;

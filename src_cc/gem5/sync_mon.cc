@@ -13,9 +13,14 @@ namespace eidola
 SyncMon::SyncMon(const Params &p)
     : SimObject(p), cpuSide(name() + ".cpu_side_port", *this),
       memSide(name() + ".mem_side_port", *this), gpuId(p.gpu_id), flagBase(p.flag_base),
-      watchBase(p.watch_base), windowSize(p.window_size), latency(p.latency), stats(this)
+      watchBase(p.watch_base), windowSize(p.window_size), latency(p.latency), memory(p.memory),
+      checkBytes(p.check_bytes), stats(this)
 {
     cpuSide.queue().disableSanityCheck();  // held watch responses can be many
+    if (p.wake_on != "match" && p.wake_on != "change")
+        fatal("%s: wake_on must be match or change", name());
+    flagMem.configure_watch_table(p.entries, p.wake_on == "change" ? ::eidola::WakeOn::Change
+                                                                   : ::eidola::WakeOn::Match);
 }
 
 void
@@ -59,19 +64,34 @@ SyncMon::recvTimingReq(PacketPtr pkt)
 {
     const Addr a = pkt->getAddr();
     if (inWatchWindow(a)) {
-        // A registration: answered once the flag reaches the threshold in its payload.
         int64_t threshold = 0;
+        uint64_t key = 0;
         std::memcpy(&threshold, pkt->getConstPtr<uint8_t>(), sizeof(threshold));
+        if (pkt->getSize() >= 16)
+            std::memcpy(&key, pkt->getConstPtr<uint8_t>() + 8, sizeof(key));
         const int32_t flag = flagOf(a, watchBase);
-        ++stats.registrations;
+        // The check reads the flag's channel; the decision is made now, the reply leaves when
+        // the channel has served the check (the memory round trip is the waiter's latency).
+        const Tick served = memory->occupy(flagBase + static_cast<Addr>(flag) * 8, checkBytes).done -
+                            memory->accessLatency();
         pkt->makeResponse();
-        Watch w{pkt, threshold, curTick()};
-        if (flagMem.value(flag) >= threshold) {
+        const ::eidola::Watcher w{static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key), threshold};
+        switch (flagMem.watch(flag, w)) {
+          case ::eidola::WatchResult::Satisfied:
             DPRINTF(SyncMon, "gpu %d: watch flag %d >= %d already true\n", gpuId, flag, threshold);
-            notify(w, curTick());
-        } else {
+            reply(pkt, served + latency, flagMem.value(flag));
+            break;
+          case ::eidola::WatchResult::Full:
+            DPRINTF(SyncMon, "gpu %d: watch flag %d refused: table full\n", gpuId, flag);
+            ++stats.overflows;
+            reply(pkt, served + latency, kWatchRefused);
+            break;
+          case ::eidola::WatchResult::Registered:
             DPRINTF(SyncMon, "gpu %d: watch flag %d >= %d registered\n", gpuId, flag, threshold);
-            watches[flag].push_back(w);
+            ++stats.registrations;
+            stats.peakEntries = static_cast<double>(flagMem.watch_stats().peak_entries);
+            held[key] = pkt;
+            break;
         }
         return true;
     }
@@ -95,28 +115,22 @@ SyncMon::recvTimingResp(PacketPtr pkt)
         if (pkt->isWrite()) {
             auto it = signalsInFlight.find(pkt);
             if (it != signalsInFlight.end()) {
-                std::vector<::eidola::Watcher> woken;  // the watch table proper is below
+                std::vector<::eidola::Watcher> woken;
                 flagMem.add(flag, it->second, curTick(), woken);
                 signalsInFlight.erase(it);
                 ++stats.flagUpdates;
                 DPRINTF(SyncMon, "gpu %d: flag %d -> %d\n", gpuId, flag, flagMem.value(flag));
-                auto w = watches.find(flag);
-                if (w != watches.end()) {
-                    std::vector<Watch> &list = w->second;
-                    auto keep = list.begin();
-                    for (auto &x : list) {
-                        if (x.threshold <= flagMem.value(flag))
-                            notify(x, curTick());
-                        else
-                            *keep++ = x;
-                    }
-                    list.erase(keep, list.end());
-                    if (list.empty())
-                        watches.erase(w);
+                for (const ::eidola::Watcher &w : woken) {
+                    auto h = held.find(static_cast<uint64_t>(w.gpu) << 32 | w.stream);
+                    if (h == held.end())
+                        panic("%s: woken waiter %d/%d has no held registration", name(), w.gpu, w.stream);
+                    reply(h->second, curTick() + latency, flagMem.value(flag));
+                    held.erase(h);
                 }
             }
         } else if (pkt->isRead() && pkt->getSize() >= sizeof(int64_t)) {
-            const int64_t v = flagMem.value(flag);
+            // as memory served the read: half its round trip before the answer leaves
+            const int64_t v = flagMem.value_at(flag, curTick() - memory->accessLatency() / 2);
             std::memcpy(pkt->getPtr<uint8_t>(), &v, sizeof(v));
             ++stats.pollsSeen;
         }
@@ -125,18 +139,32 @@ SyncMon::recvTimingResp(PacketPtr pkt)
     return true;
 }
 
-void
-SyncMon::notify(const Watch &w, Tick satisfied)
+double
+SyncMon::watchStat(const std::string &name) const
 {
-    ++stats.notifications;
-    stats.wakeupLatency.sample(static_cast<double>(latency));
-    (void)satisfied;
-    cpuSide.queue().schedSendTiming(w.pkt, curTick() + latency);
+    const ::eidola::WatchTableStats &w = flagMem.watch_stats();
+    if (name == "registrations") return static_cast<double>(w.registrations);
+    if (name == "overflows") return static_cast<double>(w.overflows);
+    if (name == "peak_entries") return static_cast<double>(w.peak_entries);
+    fatal("eidola: unknown watch-table statistic '%s'", name);
+}
+
+void
+SyncMon::reply(PacketPtr pkt, Tick when, int64_t payload)
+{
+    if (payload != kWatchRefused) {
+        ++stats.notifications;
+        stats.wakeupLatency.sample(static_cast<double>(latency));
+    }
+    std::memcpy(pkt->getPtr<uint8_t>(), &payload, sizeof(payload));
+    cpuSide.queue().schedSendTiming(pkt, when);
 }
 
 SyncMon::SyncMonStats::SyncMonStats(statistics::Group *parent)
     : statistics::Group(parent),
-      ADD_STAT(registrations, statistics::units::Count::get(), "wait registrations received"),
+      ADD_STAT(registrations, statistics::units::Count::get(), "watch-table entries taken"),
+      ADD_STAT(overflows, statistics::units::Count::get(), "registrations refused: table full"),
+      ADD_STAT(peakEntries, statistics::units::Count::get(), "most watch-table entries in use at once"),
       ADD_STAT(notifications, statistics::units::Count::get(), "waiters notified"),
       ADD_STAT(flagUpdates, statistics::units::Count::get(), "flag writes applied"),
       ADD_STAT(pollsSeen, statistics::units::Count::get(), "polling reads of flags answered"),

@@ -4,8 +4,13 @@
 // - A write to the flag window is an atomic add of its 8-byte payload, applied when the
 //   memory has performed the write (its response passes through here).
 // - A read of the flag window (a poll) returns the flag's value at the time memory served it.
-// - A write to the watch window registers "wake me when this flag >= payload": its response is
-//   held here and sent `latency` after the update that satisfies it (the notification).
+// - A write to the watch window (16 bytes: threshold, then the waiter's key gpu << 32 | stream)
+//   registers "wake me when this flag >= threshold" in the core's watch table (capacity
+//   `entries`, 0 = unlimited; wake on value match or on any change). The SyncMon checks the
+//   flag with one access to its memory channel (a sideband call on the EidolaMemory behind it:
+//   it sits beside memory). The response is the reply, `latency` after the decision: at once
+//   when satisfied or refused (table full: payload kWatchRefused), else when an update wakes
+//   the entry (payload: the flag's value).
 // Everything else passes through untouched, retries included.
 #pragma once
 
@@ -14,6 +19,7 @@
 
 #include "base/statistics.hh"
 #include "core/flag_memory.hh"
+#include "gem5/eidola_memory.hh"
 #include "mem/port.hh"
 #include "mem/qport.hh"
 #include "params/EidolaSyncMon.hh"
@@ -23,6 +29,9 @@ namespace gem5
 {
 namespace eidola
 {
+
+// Payload of a watch response whose registration the full table refused.
+constexpr int64_t kWatchRefused = INT64_MIN;
 
 class SyncMon : public SimObject
 {
@@ -35,6 +44,8 @@ class SyncMon : public SimObject
 
     ::eidola::FlagMemory &flags() { return flagMem; }
     double flagValue(int flag) const { return static_cast<double>(flagMem.value(flag)); }
+    // The watch table's counters for Python (registrations, overflows, peak_entries).
+    double watchStat(const std::string &name) const;
     bool inFlagWindow(Addr a) const { return a >= flagBase && a < flagBase + windowSize; }
     bool inWatchWindow(Addr a) const { return a >= watchBase && a < watchBase + windowSize; }
 
@@ -71,31 +82,28 @@ class SyncMon : public SimObject
         SyncMon &mon;
     };
 
-    struct Watch
-    {
-        PacketPtr pkt;
-        int64_t threshold;
-        Tick registered;
-    };
-
     bool recvTimingReq(PacketPtr pkt);
     bool recvTimingResp(PacketPtr pkt);
     int32_t flagOf(Addr a, Addr base) const { return static_cast<int32_t>((a - base) / 8); }
-    void notify(const Watch &w, Tick satisfied);
+    void reply(PacketPtr pkt, Tick when, int64_t payload);
 
     CpuSidePort cpuSide;
     MemSidePort memSide;
     const unsigned gpuId;
     const Addr flagBase, watchBase, windowSize;
     const Tick latency;
+    EidolaMemory *memory;
+    const unsigned checkBytes;
     ::eidola::FlagMemory flagMem;
-    std::unordered_map<int32_t, std::vector<Watch>> watches;
+    std::unordered_map<uint64_t, PacketPtr> held;  // registered waiter key -> its watch packet
     std::unordered_map<const Packet *, int64_t> signalsInFlight;  // flag writes -> increment
 
     struct SyncMonStats : public statistics::Group
     {
         SyncMonStats(statistics::Group *parent);
         statistics::Scalar registrations;
+        statistics::Scalar overflows;
+        statistics::Scalar peakEntries;
         statistics::Scalar notifications;
         statistics::Scalar flagUpdates;
         statistics::Scalar pollsSeen;

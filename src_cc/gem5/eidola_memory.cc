@@ -1,0 +1,102 @@
+#include "gem5/eidola_memory.hh"
+
+#include <stdexcept>
+
+namespace gem5
+{
+namespace eidola
+{
+
+namespace
+{
+
+::eidola::MemorySpec
+specOf(const EidolaMemory::Params &p)
+{
+    ::eidola::MemorySpec s;
+    s.bw_gbps = p.bandwidth_gbps;
+    s.latency_ns = p.latency_ns;
+    s.channels = p.channels;
+    s.interleave_bytes = p.interleave_bytes;
+    s.flag_stride_bytes = p.flag_stride_bytes;
+    try {
+        ::eidola::check_memory_spec(s);
+    } catch (const std::invalid_argument &e) {
+        fatal("eidola: %s", e.what());
+    }
+    return s;
+}
+
+} // namespace
+
+EidolaMemory::EidolaMemory(const Params &p)
+    : SimObject(p), port(name() + ".port", *this), range(p.range), flagOffset(p.flag_offset),
+      windowSize(p.window_size), spec(specOf(p)), model(spec),
+      latencyTicks(::eidola::ns_to_ps(p.latency_ns)), stats(this, p.channels)
+{
+}
+
+Port &
+EidolaMemory::getPort(const std::string &name, PortID idx)
+{
+    if (name == "port")
+        return port;
+    return SimObject::getPort(name, idx);
+}
+
+void
+EidolaMemory::init()
+{
+    if (!port.isConnected())
+        fatal("%s: port is not connected", name());
+    port.sendRangeChange();
+}
+
+uint64_t
+EidolaMemory::modelAddr(Addr a) const
+{
+    const Addr off = a - range.start();
+    if (off >= flagOffset && off < flagOffset + windowSize)
+        return spec.flag_address(static_cast<int32_t>((off - flagOffset) / 8));
+    return off;
+}
+
+::eidola::GpuMemory::Access
+EidolaMemory::occupy(Addr a, unsigned size)
+{
+    const ::eidola::GpuMemory::Access acc = model.access(modelAddr(a), size, curTick());
+    model.for_each_share([this](uint32_t c, ::eidola::Tick, ::eidola::Tick, uint64_t bytes) {
+        stats.channelBytes[c] += static_cast<double>(bytes);
+    });
+    return acc;
+}
+
+bool
+EidolaMemory::recvTimingReq(PacketPtr pkt)
+{
+    const ::eidola::GpuMemory::Access acc = occupy(pkt->getAddr(), pkt->getSize());
+    if (!pkt->needsResponse()) {
+        delete pkt;
+        return true;
+    }
+    pkt->makeResponse();
+    port.schedTimingResp(pkt, acc.done);
+    return true;
+}
+
+Tick
+EidolaMemory::MemPort::recvAtomic(PacketPtr pkt)
+{
+    (void)pkt;
+    return mem.latencyTicks;
+}
+
+EidolaMemory::MemStats::MemStats(statistics::Group *parent, unsigned channels)
+    : statistics::Group(parent),
+      ADD_STAT(channelBytes, statistics::units::Byte::get(), "bytes served per memory channel")
+{
+    channelBytes.init(channels);
+}
+
+} // namespace eidola
+} // namespace gem5
