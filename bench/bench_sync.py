@@ -111,14 +111,21 @@ def main() -> None:
                                  ("syncmon unlimited", unlimited, RunParams(sync="syncmon"))):
             rows.append({"case": "gemm-rs workgroups", "workgroups": wg, "config": label,
                          **measure(prof, t, params)})
-    small = REPO / "profiles" / "gemm_rs_8gpu.h5"  # run from the file, streamed GPU by GPU
-    for label, prof in (("4 workgroups (shipped gemm_rs_8gpu)", small), ("304 workgroups (8192^3 shape)", gemm)):
-        best = min((measure(prof, t8, RunParams(sync="polling")) for _ in range(3)),
-                   key=lambda m: m["wall_seconds"])
-        requests = best["packets"] + best["polling_reads"]
-        rows.append({"case": "speed", "config": label, **best,
-                     "ns_wall_per_packet": 1e9 * best["wall_seconds"] / best["packets"],
-                     "ns_wall_per_request": 1e9 * best["wall_seconds"] / requests})
+    # 4. cost per simulated packet: both shipped profiles from their files, runs interleaved
+    # (this 2-core VM's timings drift between runs), the fastest of 7 each
+    speed = {"4 workgroups (gemm_rs_8gpu.h5)": REPO / "profiles" / "gemm_rs_8gpu.h5",
+             "304 workgroups (gemm_rs_8192_mi300x.h5)": REPO / "profiles" / "gemm_rs_8192_mi300x.h5"}
+    best: dict[str, dict] = {}
+    for _ in range(7):
+        for label, path in speed.items():
+            m = measure(path, t8, RunParams(sync="polling"))
+            if label not in best or m["wall_seconds"] < best[label]["wall_seconds"]:
+                best[label] = m
+    for label, m in best.items():
+        requests = m["packets"] + m["polling_reads"]
+        rows.append({"case": "speed", "config": label, **m,
+                     "ns_wall_per_packet": 1e9 * m["wall_seconds"] / m["packets"],
+                     "ns_wall_per_request": 1e9 * m["wall_seconds"] / requests})
     out = REPO / "bench" / "results" / "sync.json"
     atomic_write_bytes(out, (json.dumps({"command": "python bench/bench_sync.py", "rows": rows},
                                         indent=1, sort_keys=True) + "\n").encode())
