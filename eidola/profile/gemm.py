@@ -29,6 +29,17 @@ def _tiles(size: int, n: int, tile: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return shard, offsets_of(shard), tiles, tps
 
 
+def _push_grid(n: int, items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(G, I, D, P) broadcast over (GPU g, item i, distance d = 1..n-1): g pushes item i to
+    peer P = g + d (mod n), peers taken in the staggered order g+1, g+2, ..."""
+    g = np.arange(n)[:, None, None]
+    i = np.arange(items)[None, :, None]
+    d = np.arange(1, n)[None, None, :]
+    shp = np.broadcast_shapes(g.shape, i.shape, d.shape)
+    G, I, D = (np.broadcast_to(x, shp) for x in (g, i, d))
+    return G, I, D, (G + D) % n
+
+
 def gemm_rs(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float, streams: int,
             reduce_ns_per_byte: float = 0.0, signal: OpKind = OpKind.SIGNAL,
             order: str = "staggered") -> int:
@@ -123,13 +134,8 @@ def gemm_ag(table: OpTable, n: int, size: int, *, tile: int, compute_ns: float,
     K = max(1, int(streams))
     shard, shard_off, tiles, tps = _tiles(size, n, tile)
     tile_off = offsets_of(tiles)
-    # producer: (g, i, d) with d = 1..n-1
-    g = np.arange(n)[:, None, None]
-    i = np.arange(tps)[None, :, None]
-    d = np.arange(1, n)[None, None, :]
-    shp = np.broadcast_shapes(g.shape, i.shape, d.shape)
-    G, I, D = (np.broadcast_to(x, shp) for x in (g, i, d))
-    P = (G + D) % n
+    G, I, D, P = _push_grid(n, tps)  # producer: (g, i, d) with d = 1..n-1
+    g = G[:, :1, :1]
     stream = I % K
     NB = tiles[G, I]
     keep = NB > 0
@@ -162,14 +168,9 @@ def _ag_of_reduced_tiles(table: OpTable, n: int, tiles: np.ndarray, tps: int, K:
     ``flag_base + b * tps + i``. Every GPU then waits for each remote reduced tile, the q-th
     on stream q mod K (after that stream's other work)."""
     tile_off = offsets_of(tiles)
-    g = np.arange(n)[:, None, None]
-    i = np.arange(tps)[None, :, None]
-    d = np.arange(1, n)[None, None, :]
-    shp = np.broadcast_shapes(g.shape, i.shape, d.shape)
-    G, I, D = (np.broadcast_to(x, shp) for x in (g, i, d))
-    P = (G + D) % n
-    st = np.broadcast_to(own_stream[:, :, None], shp)
-    base = np.broadcast_to(own_seq[:, :, None], shp)
+    G, I, D, P = _push_grid(n, tps)
+    st = np.broadcast_to(own_stream[:, :, None], G.shape)
+    base = np.broadcast_to(own_seq[:, :, None], G.shape)
     nb = tiles[G, I]
     keep = nb > 0
     table.add(gpu=G[keep], stream=st[keep], seq=(base + D)[keep], kind=OpKind.WRITE, peer=P[keep],
@@ -221,12 +222,7 @@ def gemm_ar_one_shot(table: OpTable, n: int, size: int, *, tile: int, compute_ns
     tiles = tiles2d.reshape(-1)                      # all T = n * tps tiles, block-major
     T = len(tiles)
     offs = offsets_of(tiles2d).reshape(-1) + np.repeat(offsets_of(shard), tps)
-    g = np.arange(n)[:, None, None]
-    t = np.arange(T)[None, :, None]
-    d = np.arange(1, n)[None, None, :]
-    shp = np.broadcast_shapes(g.shape, t.shape, d.shape)
-    G, Tt, D = (np.broadcast_to(x, shp) for x in (g, t, d))
-    P = (G + D) % n
+    G, Tt, D, P = _push_grid(n, T)
     stream = Tt % K
     slot = (Tt // K) * (2 * n)                       # this stream's k-th tile
     gg = np.broadcast_to(np.arange(n)[:, None], (n, T))
