@@ -210,9 +210,13 @@ def _click_run_command():
                                             "help_option_names": []})
     @click.argument("config", type=click.Path(dir_okay=False))
     @click.argument("config_args", nargs=-1, type=click.UNPROCESSED)
-    def run_command(config: str, config_args: tuple[str, ...]) -> None:
+    @click.pass_context
+    def run_command(ctx: click.Context, config: str, config_args: tuple[str, ...]) -> None:
         """Run CONFIG (e.g. configs/eidola_8gpu.py) on the built-in engine; arguments pass through
         (try `eidola run configs/eidola_8gpu.py --help`)."""
+        if config in ("--help", "-h"):  # help options pass through to configs, so answer here
+            click.echo(ctx.get_help())
+            return
         run_config_file(config, list(config_args))
 
     return run_command

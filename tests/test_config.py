@@ -108,3 +108,8 @@ def test_deadlocked_profile_exits_non_zero_naming_the_stuck_wait(tmp_path: Path)
     assert p.returncode == 2
     assert "deadlock" in p.stderr and "gpu 1 stream 0 waits for flag 3 >= 1 (value 0)" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_eidola_run_help_prints_usage() -> None:
+    p = run(sys.executable, "-m", "eidola", "run", "--help")
+    assert p.returncode == 0 and "eidola run [OPTIONS] CONFIG" in p.stdout and p.stderr == ""

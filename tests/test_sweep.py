@@ -66,3 +66,14 @@ def test_cli_sweep_and_bad_grid(tmp_path: Path) -> None:
                           "link-bw", "--out", str(tmp_path / "b")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "grid" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_grid_keys_and_values_must_not_repeat() -> None:
+    from eidola.errors import EidolaError
+    from eidola.sweep.points import parse_grid
+
+    assert parse_grid(["link-bw=32,64", "sync=polling"]) == {"link-bw": ["32", "64"], "sync": ["polling"]}
+    with pytest.raises(EidolaError, match="given twice"):
+        parse_grid(["link-bw=32", "link-bw=64"])
+    with pytest.raises(EidolaError, match="more than once"):
+        parse_grid(["link-bw=32,32"])

@@ -67,3 +67,10 @@ def test_bad_topologies_name_the_field(kwargs: dict, field: str) -> None:
         build_topology(name, gpus, **kwargs)
     assert f"'{field}'" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 13])
+def test_torus2d_refuses_gpu_counts_without_two_factors(n: int) -> None:
+    with pytest.raises(EidolaError, match="do not form a 2-D torus"):
+        build_topology("torus2d", n)
+    assert build_topology("torus2d", 6).params["rows"] == 2  # 2 x 3 still builds

@@ -42,6 +42,12 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
             raise EidolaError(f"'{item}' is not KEY=V1,V2,...", field="grid")
         if key in ("profile", "outdir", "trace"):
             raise EidolaError(f"'{key}' cannot be a grid key (sweeps set it)", field="grid")
+        if key in grid:  # a second --grid for the same key would silently replace the first
+            raise EidolaError(f"'{key}' is given twice; list all its values in one KEY=V1,V2,...",
+                              field="grid")
+        repeated = sorted({v for v in vals if vals.count(v) > 1})
+        if repeated:  # the same value twice would be one point run twice into one directory
+            raise EidolaError(f"'{key}' lists {repeated[0]!r} more than once", field="grid")
         grid[key] = vals
     return grid
 

@@ -59,6 +59,10 @@ def torus2d(n: int, *, link_bw_gbps: float, link_latency_ns: float, rows: int | 
     _need(n, 1, "torus2d")
     if rows is None:
         rows, cols = torus_shape(n)
+        if rows < 2:  # a 1 x n "torus" is a ring with every link doubled up: say so instead
+            raise EidolaError(f"{n} GPUs do not form a 2-D torus (no factorisation with at least "
+                              "2 rows and 2 columns); use --topology ring or another GPU count",
+                              field="gpus")
     else:
         if rows <= 0 or n % rows:
             raise EidolaError(f"{rows} rows do not divide {n} GPUs", field="rows")
