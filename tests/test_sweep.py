@@ -77,3 +77,12 @@ def test_grid_keys_and_values_must_not_repeat() -> None:
         parse_grid(["link-bw=32", "link-bw=64"])
     with pytest.raises(EidolaError, match="more than once"):
         parse_grid(["link-bw=32,32"])
+
+
+def test_a_sweep_whose_every_point_failed_exits_non_zero(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "eidola", "sweep", CONFIG, "--profile", P2P, "--grid",
+                        "link-bw=-1,-2", "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert p.returncode != 0 and "2 points (0 ok" in p.stdout
+    last = p.stderr.strip().splitlines()[-1]  # progress lines come first on stderr
+    assert last.startswith("error: ") and "every point" in last and "Traceback" not in p.stderr
+    assert (tmp_path / "s" / "results.parquet").exists()  # the failed rows are kept

@@ -63,3 +63,7 @@ def sweep_command(config, profiles, grids, fixed, spec, backend, gem5, executor,
                       timeout=timeout or s.get("timeout"))
     ok = int((table["status"] == "ok").sum()) if len(table) else 0
     click.echo(f"{len(table)} points ({ok} ok, {len(table) - ok} failed or timed out): {Path(out) / 'results.parquet'}")
+    if len(table) and ok == 0:  # nothing to plot or publish: say so with a failing status
+        first = str(table["error"].iloc[0]).splitlines()[0].removeprefix("error: ") if "error" in table else ""
+        raise EidolaError(f"every point of the sweep failed (first: {first})",
+                          path=Path(out) / "results.parquet")
