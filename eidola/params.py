@@ -9,6 +9,29 @@ from typing import Any
 from eidola.errors import EidolaError
 
 SYNC_MODES = ("polling", "syncmon")
+
+#: Largest time any single parameter may take, ns. Times are 64-bit picoseconds inside the core
+#: (2^64 ps = 1.8e10 s); 1e12 ns (1000 s) per parameter leaves room for the sums of millions
+#: of them, where a larger or infinite value would wrap around or never end.
+MAX_TIME_NS = 1e12
+#: Largest bandwidth, GB/s: 1e6 GB/s is 1000x any link or memory built; above it, per-byte
+#: times round to zero picoseconds.
+MAX_BW_GBPS = 1e6
+
+
+def check_time_ns(value: float, field: str, *, positive: bool = False) -> None:
+    """One-line error unless `value` is a finite time in [0 (or > 0), MAX_TIME_NS] ns."""
+    ok = isinstance(value, (int, float)) and value == value and (value > 0 if positive else value >= 0) \
+        and value <= MAX_TIME_NS
+    if not ok:
+        raise EidolaError(f"must be a finite time {'>' if positive else '>='} 0 and <= {MAX_TIME_NS:g} ns, "
+                          f"got {value!r}", field=field)
+
+
+def check_bw_gbps(value: float, field: str) -> None:
+    """One-line error unless `value` is a finite bandwidth in (0, MAX_BW_GBPS] GB/s."""
+    if not (isinstance(value, (int, float)) and 0 < value <= MAX_BW_GBPS):
+        raise EidolaError(f"must be a bandwidth > 0 and <= {MAX_BW_GBPS:g} GB/s, got {value!r}", field=field)
 #: What a SyncMon notification means. "change": the monitor wakes every waiter of an address
 #: on any update and the waiter re-reads the flag (AMD US 12,131,199: resume on a memory access
 #: to the monitored address, then re-check); "match": the monitor compares with the awaited
@@ -50,12 +73,16 @@ class RunParams:
                               field="syncmon-wake")
         if self.replay not in REPLAY_MODES:
             raise EidolaError(f"unknown replay mode '{self.replay}' (dependent or timed)", field="replay")
+        for field, value, positive in (("poll-interval", self.poll_interval_ns, True),
+                                       ("time-bin", self.time_bin_ns, True),
+                                       ("poll-backoff-max", self.poll_backoff_max_ns, False)):
+            check_time_ns(value, field, positive=positive)
         checks = (("poll-interval", self.poll_interval_ns > 0, "must be positive (ns)"),
                   ("packet-size", 0 < self.packet_bytes < 2**32, "must be between 1 byte and 4 GiB"),
                   ("max-outstanding", self.max_outstanding >= 1, "must be at least 1"),
                   ("poll-bytes", self.poll_bytes >= 1, "must be at least 1"),
-                  ("compute-scale", self.compute_scale >= 0, "must not be negative"),
-                  ("seed", self.seed >= 0, "must not be negative"),
+                  ("compute-scale", 0 <= self.compute_scale <= 1e6, "must be from 0 to 1e6"),
+                  ("seed", 0 <= self.seed < 2**64, "must be from 0 to 2^64 - 1"),
                   ("buffer", self.buffer_bytes >= 0, "must not be negative"),
                   ("time-bin", self.time_bin_ns > 0, "must be positive (ns)"),
                   ("max-bins", self.max_bins >= 2, "must be at least 2"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -112,10 +113,29 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
                      flag_stride_bytes=args.flag_stride)
 
 
+def check_output_path(path: Path, field: str, *, directory: bool) -> None:
+    """Before simulating: `path` can be created or replaced as a file or a directory. A run that
+    would fail only when writing its results wastes the simulation."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != directory:
+        raise EidolaError(f"exists and is {'a file' if directory else 'a directory'}", path=path, field=field)
+    parent = path.parent if not path.exists() else path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EidolaError(f"cannot be created: {parent} is a file", path=path, field=field)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EidolaError(f"cannot be written: {parent} is not writable", path=path, field=field)
+
+
 def run_args(args: argparse.Namespace) -> dict[str, Any]:
     """Run one configuration; returns the summary. Raises EidolaError on bad input."""
     if not args.profile:
         raise EidolaError("no profile given (use --profile FILE.h5)", field="profile")
+    if args.outdir is not None:
+        check_output_path(args.outdir, "outdir", directory=True)
+    if args.trace is not None:
+        check_output_path(args.trace, "trace", directory=False)
     if in_gem5():  # h5py must not be loaded inside gem5: the C++ reader answers there
         from eidola.gem5 import profile_header
     else:

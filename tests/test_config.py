@@ -113,3 +113,29 @@ def test_deadlocked_profile_exits_non_zero_naming_the_stuck_wait(tmp_path: Path)
 def test_eidola_run_help_prints_usage() -> None:
     p = run(sys.executable, "-m", "eidola", "run", "--help")
     assert p.returncode == 0 and "eidola run [OPTIONS] CONFIG" in p.stdout and p.stderr == ""
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--seed", str(2**64)], "seed"),
+    (["--link-latency", "inf"], "link-latency"),
+    (["--link-latency", "1e16"], "link-latency"),
+    (["--link-bw", "inf"], "link-bw"),
+    (["--hbm-bw", "inf"], "hbm-bw"),
+    (["--mem-latency", "1e15"], "mem-latency"),
+    (["--poll-interval", "nan"], "poll-interval"),
+])
+def test_out_of_range_or_infinite_values_are_one_line_errors(args: list[str], field: str) -> None:
+    p = run(sys.executable, "configs/eidola_8gpu.py", "--profile", "profiles/p2p_2gpu.h5", "--quiet", *args)
+    err = p.stderr.strip()
+    assert p.returncode == 2 and len(err.splitlines()) == 1 and err.startswith("error:") and field in err
+
+
+def test_output_paths_are_checked_before_the_run(tmp_path: Path) -> None:
+    a_file = tmp_path / "f"
+    a_file.write_text("mine")
+    for args, problem in ((["--outdir", str(a_file)], "exists and is a file"),
+                          (["--outdir", str(a_file / "sub")], "is a file"),
+                          (["--outdir", str(tmp_path / "o"), "--trace", str(tmp_path)], "is a directory")):
+        p = run(sys.executable, "configs/eidola_8gpu.py", "--profile", "profiles/p2p_2gpu.h5", "--quiet", *args)
+        assert p.returncode == 2 and problem in p.stderr and "Traceback" not in p.stderr
+    assert a_file.read_text() == "mine" and not (tmp_path / "o").exists()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from eidola.errors import EidolaError
+from eidola.params import MAX_BW_GBPS, MAX_TIME_NS, check_bw_gbps, check_time_ns
 
 LINK_DTYPE = np.dtype([("a", "<u4"), ("b", "<u4"), ("bw_gbps", "<f8"), ("latency_ns", "<f8")])
 
@@ -46,17 +47,17 @@ class Topology:
             raise EidolaError("a link names a node that does not exist", field="links")
         if len(self.links) and np.any(self.links["a"] == self.links["b"]):
             raise EidolaError("a link connects a node to itself", field="links")
-        bad = ~(self.links["bw_gbps"] > 0)
+        bad = ~((self.links["bw_gbps"] > 0) & (self.links["bw_gbps"] <= MAX_BW_GBPS))
         if np.any(bad):
-            raise EidolaError(f"bandwidth must be positive, got {self.links['bw_gbps'][bad][0]} GB/s",
-                              field="link-bw")
-        if np.any(~(self.links["latency_ns"] >= 0)):
-            raise EidolaError("latency must not be negative", field="link-latency")
-        if not self.hbm_bw_gbps > 0:
-            raise EidolaError(f"must be positive, got {self.hbm_bw_gbps} GB/s", field="hbm-bw")
+            raise EidolaError(f"bandwidth must be > 0 and <= {MAX_BW_GBPS:g} GB/s, got "
+                              f"{self.links['bw_gbps'][bad][0]} GB/s", field="link-bw")
+        bad = ~((self.links["latency_ns"] >= 0) & (self.links["latency_ns"] <= MAX_TIME_NS))
+        if np.any(bad):
+            raise EidolaError(f"latency must be finite, >= 0 and <= {MAX_TIME_NS:g} ns, got "
+                              f"{self.links['latency_ns'][bad][0]} ns", field="link-latency")
+        check_bw_gbps(self.hbm_bw_gbps, "hbm-bw")
         for name in ("switch_latency_ns", "mem_latency_ns", "syncmon_latency_ns"):
-            if not getattr(self, name) >= 0:
-                raise EidolaError("must not be negative", field=name.replace("_ns", "").replace("_", "-"))
+            check_time_ns(getattr(self, name), name.replace("_ns", "").replace("_", "-"))
         check_memory_layout(self.hbm_bw_gbps, self.mem_channels, self.mem_interleave_bytes)
         if not (isinstance(self.syncmon_entries, int) and 0 <= self.syncmon_entries < 2**32):
             raise EidolaError(f"must be 0 (unlimited) or a positive count, got {self.syncmon_entries!r}",
