@@ -215,6 +215,15 @@ def run_config_file(config: str | Path, argv: Sequence[str]) -> None:
     path = Path(config)
     if not path.is_file():
         raise EidolaError("config file not found", path=path)
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"\x89HDF") or b"\0" in head:
+        raise EidolaError("is not a Python config (a profile? run it as `eidola run "
+                          f"configs/eidola_8gpu.py --profile {path}`)", path=path)
+    try:
+        compile(path.read_bytes(), str(path), "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise EidolaError(f"is not a valid Python config: {str(exc).splitlines()[0]}", path=path) from None
     old = sys.argv
     sys.argv = [str(path), *argv]
     try:

@@ -139,3 +139,9 @@ def test_output_paths_are_checked_before_the_run(tmp_path: Path) -> None:
         p = run(sys.executable, "configs/eidola_8gpu.py", "--profile", "profiles/p2p_2gpu.h5", "--quiet", *args)
         assert p.returncode == 2 and problem in p.stderr and "Traceback" not in p.stderr
     assert a_file.read_text() == "mine" and not (tmp_path / "o").exists()
+
+
+def test_a_profile_given_as_the_config_is_a_one_line_error() -> None:
+    p = run(sys.executable, "-m", "eidola", "run", "profiles/p2p_2gpu.h5")
+    assert p.returncode == 2 and "not a Python config" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
