@@ -23,7 +23,7 @@ published measurement; none is fitted to an Eidola result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eidola.errors import EidolaError
 
@@ -102,11 +102,6 @@ GPUS: dict[str, GpuSpec] = {
         {"bf16": 720 / 989.4, "fp16": 720 / 989.4, "fp8": 1280 / 1978.9}, 3350.0, 5,
         ("NVIDIA H100 SXM5 data sheet: 132 SMs, BF16/FP16 1979 and FP8 3958 TFLOPS with sparsity (halved), "
          "HBM3 3.35 TB/s on 5 stacks", _SEMI)),
-    "h200": GpuSpec(
-        "h200", 132, {"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9},
-        {"bf16": 720 / 989.4, "fp16": 720 / 989.4, "fp8": 1280 / 1978.9}, 4800.0, 6,
-        ("NVIDIA H200 SXM data sheet: GH100 (132 SMs), FP8 3958 TFLOPS with sparsity (halved), HBM3E 141 GB 4.8 TB/s "
-         "(6 stacks of 24 GB)", _SEMI)),
     "b200": GpuSpec(
         "b200", 148, {"bf16": 2250.0, "fp16": 2250.0, "fp8": 4500.0},
         {"bf16": 1610 / 2250.0, "fp16": 1610 / 2250.0, "fp8": 1610 / 2250.0}, 8000.0, 8,
@@ -115,6 +110,13 @@ GPUS: dict[str, GpuSpec] = {
          "GEMM efficiency: NVIDIA Tilus 'Matmul (Blackwell)' tutorial, cuBLAS ~1610 TFLOPS FP16 at 8192^3 "
          "(no FP8 figure published: the FP16 fraction is used)")),
 }
+
+
+# H200: the H100's GH100 compute (132 SMs, same matrix throughput) with HBM3E.
+GPUS["h200"] = replace(
+    GPUS["h100"], name="h200", hbm_bw_gbps=4800.0, hbm_stacks=6,
+    sources=("NVIDIA H200 SXM data sheet: GH100 (132 SMs), FP8 3958 TFLOPS with sparsity (halved), HBM3E 141 GB "
+             "4.8 TB/s (6 stacks of 24 GB)", _SEMI))
 
 
 def gpu_spec(name: str) -> GpuSpec:
