@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -84,9 +86,15 @@ def test_import_kineto(shared_traces: Path, tmp_path: Path) -> None:
     r = invoke("import", "kineto", str(shared_traces / "kineto/allreduce_broadcast_2rank_rank0.json.gz"),
                "-o", str(out))
     assert r.exit_code == 0, r.output
-    assert "21 collectives" in r.output
+    assert "7 collectives per iteration, 3 recorded iterations" in r.output
     info = json.loads(invoke("info", str(out), "--json").output)
-    assert info["num_gpus"] == 2 and info["collectives"] == 21 and info["importer"] == "kineto"
+    assert info["num_gpus"] == 2 and info["collectives"] == 7 and info["importer"] == "kineto"
+    # per-iteration spans (ProfilerStep#4..#6) and how much they vary
+    spans = info["iteration_spans_ns"]
+    assert len(spans) == 3 and all(s > 0 for s in spans)
+    assert info["iteration_span_cv"] == pytest.approx(np.std(spans, ddof=1) / np.mean(spans))
+    text = invoke("info", str(out)).output
+    assert "iteration spans" in text and "CV" in text
 
 
 def test_import_iris_and_csv(tmp_path: Path) -> None:

@@ -25,26 +25,35 @@ def written(prof) -> int:
 
 # -- Kineto: the real traces ------------------------------------------------------------------
 
-def test_two_rank_trace_gives_2_gpus_and_21_collectives(shared_traces: Path, tmp_path: Path) -> None:
+def test_two_rank_trace_gives_2_gpus_and_3_recorded_iterations(shared_traces: Path, tmp_path: Path) -> None:
     prof = import_profile("kineto", [shared_traces / TWO_RANK])
     assert prof.num_gpus == 2
-    assert prof.attrs["collectives"] == 21
+    # ProfilerStep#4..#6, 7 collectives each: every step is its own recorded iteration
+    assert prof.num_iterations == 3 and prof.attrs["collectives"] == 7
     p = prof.attrs["parameters"]
+    assert [it["step"] for it in p["iterations"]] == [4, 5, 6]
+    assert [it["collectives"] for it in p["iterations"]] == [7, 7, 7]
     assert p["collective_counts"] == {"allreduce": 15, "broadcast": 6}
     assert p["size_sources"] == {"kernel args": 21}
     assert prof.attrs["source_files"][0]["name"] == Path(TWO_RANK).name
     assert len(prof.attrs["source_files"][0]["sha256"]) == 64
     assert validate_ops(prof) == []
-    # sizes from 'In msg nelems' x dtype: 2 ranks -> allreduce writes S per GPU, broadcast S
+    # sizes from 'In msg nelems' x dtype
     sizes = p["bytes_by_collective"]
     assert len(sizes) == 21 and 6637568 * 4 in sizes
-    # the compute gaps are kept as compute ops, and times are monotone on the single stream
+    # the compute gaps are kept as compute ops, times are monotone per iteration on one stream
     for ops in prof.ops:
-        assert (ops["kind"] == OpKind.COMPUTE).sum() >= 15
-        assert np.all(np.diff(ops["t_ns"]) >= 0)
+        assert set(ops["iteration"]) == {0, 1, 2}
+        for it in range(3):
+            mine = ops[ops["iteration"] == it]
+            assert (mine["kind"] == OpKind.COMPUTE).sum() >= 5
+            assert np.all(np.diff(mine["t_ns"]) >= 0)
         assert set(ops["stream"]) == {0}
+    # each iteration keeps its own recorded span
+    spans = [it["span_ns"] for it in p["iterations"]]
+    assert len(set(spans)) == 3 and all(s > 0 for s in spans)
     out = write_profile(prof, tmp_path / "k.h5")
-    assert read_profile(out).attrs["collectives"] == 21
+    assert read_profile(out).num_iterations == 3
 
 
 def test_two_rank_bytes_follow_the_collective_conventions(shared_traces: Path) -> None:
@@ -65,30 +74,34 @@ def test_two_rank_bytes_follow_the_collective_conventions(shared_traces: Path) -
 def test_128_rank_trace_takes_sizes_from_cpu_ops(shared_traces: Path) -> None:
     prof = import_profile("kineto", [shared_traces / MIXED0])
     assert prof.num_gpus == 128
-    assert prof.attrs["collectives"] == 10  # the 10 SendRecv kernels
+    assert prof.num_iterations == 2  # ProfilerStep#551, #552
     p = prof.attrs["parameters"]
+    assert sum(it["collectives"] for it in p["iterations"]) == 10  # the 10 SendRecv kernels
     assert p["collective_counts"] == {"allgather": 2, "allreduce": 4, "alltoall": 4}
     assert set(p["size_sources"]) == {"nccl:all_reduce", "nccl:all_to_all", "nccl:_all_gather_base"}
     # nccl:all_reduce Input Dims [[19618307]] float
     assert 19618307 * 4 in p["bytes_by_collective"]
-    # _all_gather_base input 16777216 int8 per rank -> output buffer 128 * 16 MiB
-    assert 16777216 * 128 in p["bytes_by_collective"]
+    # _all_gather_base: c10d gives output 1 GiB for an input of 16 MiB: a group of 64 ranks,
+    # played by both halves of the 128-rank job
+    assert 1 << 30 in p["bytes_by_collective"] and p["replicated_groups"] == 2
     assert prof.num_ops < 1_000_000
 
 
 def test_gpus_option_caps_the_expansion(shared_traces: Path) -> None:
     prof = import_profile("kineto", [shared_traces / MIXED0], gpus=8)
-    assert prof.num_gpus == 8 and prof.attrs["collectives"] == 10
+    assert prof.num_gpus == 8
     assert validate_ops(prof) == []
     assert {int(p) for o in prof.ops for p in o["peer"][o["peer"] >= 0]} <= set(range(8))
 
 
-def test_inconsistent_rank_files_are_a_clear_error(shared_traces: Path) -> None:
-    with pytest.raises(EidolaError) as err:
-        import_profile("kineto", [shared_traces / MIXED0, shared_traces / MIXED1])
-    msg = str(err.value)
-    assert "rank 1" in msg and "rank 0" in msg and "import one rank's file alone" in msg
-    assert "\n" not in msg
+def test_the_shared_128_rank_pair_imports_matched_by_time(shared_traces: Path) -> None:
+    prof = import_profile("kineto", [shared_traces / MIXED0, shared_traces / MIXED1])
+    p = prof.attrs["parameters"]
+    assert p["alignment"] == "time" and p["rank_mismatch_count"] == 0
+    assert p["calls_per_rank"] == {"0": 10, "1": 10}
+    # 5 calls both files recorded (their kernels overlap in time), 5 + 5 only one of them did
+    assert sum(it["collectives"] for it in p["iterations"]) == 15
+    assert validate_ops(prof) == []
 
 
 def test_two_files_of_one_job_merge_with_their_own_gaps(shared_traces: Path, tmp_path: Path) -> None:
@@ -97,15 +110,34 @@ def test_two_files_of_one_job_merge_with_their_own_gaps(shared_traces: Path, tmp
     colls = sorted((e for e in doc["traceEvents"] if e.get("cat") == "kernel"
                     and "nccl" in e.get("name", "")), key=lambda e: e["ts"])
     for e in colls[1:]:
-        e["ts"] += 50.0  # rank 1 reaches its second and later collectives 50 us later
+        e["ts"] += 0.5  # rank 1 reaches its second and later collectives 0.5 us later
     rank1 = tmp_path / "rank1.json"
     rank1.write_text(json.dumps(doc))
     prof = import_profile("kineto", [shared_traces / TWO_RANK, rank1])
-    assert prof.num_gpus == 2 and prof.attrs["collectives"] == 21
-    gap = [o[o["kind"] == OpKind.COMPUTE]["dur_ns"] for o in prof.ops]
-    assert gap[1][1] == pytest.approx(gap[0][1] + 50_000.0)
+    p = prof.attrs["parameters"]
+    assert prof.num_gpus == 2 and p["alignment"] == "time" and p["filled_records"] == 0
+    assert sum(it["collectives"] for it in p["iterations"]) == 21
+    first = [o[(o["kind"] == OpKind.COMPUTE) & (o["iteration"] == 0)]["dur_ns"] for o in prof.ops]
+    assert first[1][0] == pytest.approx(first[0][0] + 500.0)
     assert validate_ops(prof) == []
     assert [f["name"] for f in prof.attrs["source_files"]] == [Path(TWO_RANK).name, "rank1.json"]
+
+
+def test_rank_files_that_disagree_name_the_collective(shared_traces: Path, tmp_path: Path) -> None:
+    doc = json.loads(gzip.open(shared_traces / TWO_RANK).read())
+    doc["distributedInfo"]["rank"] = 1
+    colls = sorted((e for e in doc["traceEvents"] if e.get("cat") == "kernel"
+                    and "nccl" in e.get("name", "")), key=lambda e: e["ts"])
+    colls[3]["args"]["In msg nelems"] += 1
+    rank1 = tmp_path / "rank1.json"
+    rank1.write_text(json.dumps(doc))
+    with pytest.raises(EidolaError) as err:
+        import_profile("kineto", [shared_traces / TWO_RANK, rank1])
+    msg = str(err.value)
+    assert "collective 3 (" in msg and "rank 0:" in msg and "rank 1:" in msg
+    assert "--allow-rank-mismatch" in msg and "\n" not in msg
+    prof = import_profile("kineto", [shared_traces / TWO_RANK, rank1], allow_rank_mismatch=True)
+    assert prof.attrs["parameters"]["rank_mismatch_count"] == 1
 
 
 # -- Kineto: hand-made traces for the error paths -----------------------------------------------
@@ -137,12 +169,19 @@ def test_missing_size_names_the_collective_unless_default_size(tmp_path: Path) -
 
 
 def test_unknown_group_size_needs_gpus(tmp_path: Path) -> None:
-    k = _kernel("ncclKernel_AllGather_RING_LL_Sum_int8_t(x)", 5.0,
-                {"In msg nelems": 256, "Out msg nelems": 1024, "dtype": "Byte"})
+    k = _kernel("ncclKernel_AllReduce_RING_LL_Sum_int8_t(x)", 5.0,
+                {"In msg nelems": 1024, "Out msg nelems": 1024, "dtype": "Byte"})
     path = _trace(tmp_path, [k])
     with pytest.raises(EidolaError, match="group size unknown.*--gpus N"):
         import_profile("kineto", [path])
     prof = import_profile("kineto", [path], gpus=4)
+    assert prof.num_gpus == 4 and written(prof) == 2 * 3 * 1024  # all-reduce: 2(n-1) x S
+
+
+def test_all_gather_group_size_from_its_output_to_input_ratio(tmp_path: Path) -> None:
+    k = _kernel("ncclKernel_AllGather_RING_LL_Sum_int8_t(x)", 5.0,
+                {"In msg nelems": 256, "Out msg nelems": 1024, "dtype": "Byte"})
+    prof = import_profile("kineto", [_trace(tmp_path, [k])])
     assert prof.num_gpus == 4 and written(prof) == 3 * 1024  # all-gather: (n-1) x output
 
 

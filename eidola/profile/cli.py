@@ -101,6 +101,8 @@ def profile_group() -> None:
               help="cost of reducing received data")
 @click.option("--jitter", default="0", show_default=True, metavar="CV",
               help="coefficient of variation of compute durations")
+@click.option("--jitter-from", default=None, type=click.Path(path_type=Path), metavar="PROFILE",
+              help="take --jitter from the compute-gap CV fitted on an imported trace's profile")
 @click.option("--straggler-prob", default="0", show_default=True, metavar="P",
               help="probability that a GPU is a straggler in a run")
 @click.option("--straggler-slowdown", default="1", show_default=True, metavar="X",
@@ -116,7 +118,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
                   gemm_k: str | None, dtype: str, tile_order: str | None, comm_m: str | None,
                   comm_n: str | None, gemm_workgroups: str | None, workgroups: str | None,
                   compute_ns: str | None, streams: str | None,
-                  reduce_ns_per_byte: str, jitter: str, straggler_prob: str,
+                  reduce_ns_per_byte: str, jitter: str, jitter_from: Path | None, straggler_prob: str,
                   straggler_slowdown: str, iterations: str, name: str | None,
                   output: Path | None) -> None:
     """Generate a synthetic profile of KIND: p2p, allreduce, reducescatter, allgather,
@@ -130,6 +132,10 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
     shaped = any(v is not None for v in (gpu, gemm_m, gemm_n, gemm_k))
     _require(gpus=gpus, output=output, **({} if shaped else {"size": size}))
     tile_is_shape = tile is not None and "x" in tile.lower()
+    jitter_cv = _opt_float(jitter, "jitter")
+    if jitter_from is not None:
+        from eidola.profile.variability_fit import recorded_compute_cv
+        jitter_cv = recorded_compute_cv(jitter_from)
 
     profile = synthesize(
         kind, _opt_int(gpus, "gpus"), None if size is None else parse_size(str(size), field="size"),
@@ -142,7 +148,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         tile_bytes=None if tile_is_shape else _opt_size(tile, "tile"), compute_ns_per_tile=_opt_float(compute_ns, "compute_ns"),
         streams=_opt_int(streams, "streams", lo=1),
         reduce_ns_per_byte=_opt_float(reduce_ns_per_byte, "reduce_ns_per_byte"),
-        jitter=_opt_float(jitter, "jitter"), straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
+        jitter=jitter_cv, straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
         iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto,
         signal=signal)
@@ -157,14 +163,26 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
 @click.argument("inputs", metavar="INPUT...", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="output .h5 file (required)")
-@click.option("--default-size", default=None, metavar="SIZE",
-              help="kineto: size of collectives whose size the trace does not give")
+@click.option("--default-size", default=None, metavar="[KIND=]SIZE[,...]",
+              help="kineto/chakra: size of collectives the trace does not size, for every kind "
+                   "(64MiB) or per kind (alltoall=1MiB,allreduce=64MiB)")
 @click.option("--gpus", default=None, metavar="N",
               help="number of GPUs of the profile (caps or overrides the traced world size)")
+@click.option("--align", "align_mode", default="auto", show_default=True, metavar="RULE",
+              help="kineto, several rank files: how records of one call are matched across "
+                   "ranks: auto, seq (process-group sequence numbers), time (overlapping "
+                   "kernels) or order")
+@click.option("--allow-rank-mismatch", is_flag=True,
+              help="kineto: import even when rank files disagree on a call's size")
 @click.option("--name", default=None, help="profile name (default: the first input's name)")
 def import_command(fmt: str, inputs: tuple[Path, ...], output: Path | None,
-                   default_size: str | None, gpus: str | None, name: str | None) -> None:
-    """Import FORMAT (kineto, iris or csv) traces INPUT... into a profile."""
+                   default_size: str | None, gpus: str | None, align_mode: str,
+                   allow_rank_mismatch: bool, name: str | None) -> None:
+    """Import FORMAT (kineto, chakra, iris or csv) traces INPUT... into a profile.
+
+    kineto: one or more rank files of one job, or a directory of them. chakra: a directory of
+    <prefix>.<rank>.et files or their common prefix.
+    """
     from eidola.profile.importers import import_profile
 
     _require(output=output)
@@ -172,11 +190,58 @@ def import_command(fmt: str, inputs: tuple[Path, ...], output: Path | None,
         raise EidolaError("no input files given (eidola profile import FORMAT INPUT... -o OUT.h5)",
                           field="input")
 
-    profile = import_profile(fmt, list(inputs), default_size=_opt_size(default_size, "default_size"),
-                             gpus=_opt_int(gpus, "gpus", lo=1), name=name)
+    profile = import_profile(fmt, list(inputs), default_size=_default_sizes(default_size),
+                             gpus=_opt_int(gpus, "gpus", lo=1), name=name, align=align_mode,
+                             allow_rank_mismatch=allow_rank_mismatch)
     write_profile(profile, output)
+    params = profile.attrs.get("parameters") or {}
+    iters = profile.num_iterations
     click.echo(f"wrote {output}: {profile.attrs.get('name')}, {profile.num_gpus} GPUs, "
-               f"{profile.num_ops:,} ops, {profile.attrs.get('collectives', 0)} collectives")
+               f"{profile.num_ops:,} ops, {profile.attrs.get('collectives', 0)} collectives"
+               + (f" per iteration, {iters} recorded iterations" if iters > 1 else ""))
+    for note in _import_notes(params):
+        click.echo(f"note: {note}")
+
+
+def _default_sizes(value: str | None) -> int | dict[str, int] | None:
+    """'64MiB' -> bytes; 'alltoall=1MiB,allreduce=64MiB' -> {kind: bytes} ('*' for a bare size)."""
+    if value is None:
+        return None
+    if "=" not in value:
+        return parse_size(value, field="default_size")
+    out: dict[str, int] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        kind, eq, size = part.partition("=")
+        kind = kind.strip().lower().replace("_", "").replace("-", "")
+        if not eq:
+            out["*"] = parse_size(part, field="default_size")
+        elif not kind:
+            raise EidolaError(f"missing kind before '=' in {part!r}", field="default_size")
+        else:
+            out[kind] = parse_size(size, field=f"default_size.{kind}")
+    return out
+
+
+def _import_notes(params: dict) -> list[str]:
+    """What a user should know about an import: guesses, fills, left-out kernels."""
+    notes = []
+    if params.get("skipped_kernels"):
+        notes.append("left out (not modelled): " + ", ".join(
+            f"{v} {k}" for k, v in params["skipped_kernels"].items()))
+    if params.get("unsupported_nodes"):
+        notes.append("unsupported node types left out: " + ", ".join(
+            f"{v} {k}" for k, v in params["unsupported_nodes"].items()))
+    if params.get("filled_records"):
+        notes.append(f"{params['filled_records']} GPU records filled from the nearest recorded "
+                     f"rank (recorded ranks: {params.get('ranks')})")
+    if params.get("rank_mismatch_count"):
+        notes.append(f"{params['rank_mismatch_count']} calls on which the rank files disagree "
+                     "(kept each rank's own size): " + params["rank_mismatches"][0])
+    if (params.get("size_sources") or {}).get("--default-size"):
+        notes.append(f"{params['size_sources']['--default-size']} calls sized by --default-size")
+    return notes
 
 
 @profile_group.command("info")

@@ -166,7 +166,8 @@ def direct(table: OpTable, members: np.ndarray, size: int | np.ndarray, coll: st
       offset(shard r), adds 1 to the peer's next flag, and every stream waits for n-1.
     - all-to-all: r writes block p of its send buffer to p (at p's receive slot for r) and
       signals; every stream waits for n-1. `size` may be one value per rank (uneven
-      all-to-all): rank r then sends split(size[r], n)[p] bytes to p.
+      all-to-all): rank r then sends split(size[r], n)[p] bytes to p; or an (n, n) matrix
+      of bytes [sender, receiver] (recorded per-peer splits).
     Writes are cut into slices of at most `chunk` bytes; each phase signals each peer once,
     after all of that stream's writes of the phase.
     """
@@ -174,7 +175,11 @@ def direct(table: OpTable, members: np.ndarray, size: int | np.ndarray, coll: st
     if n < 2:
         return 0
     K = max(1, min(int(streams), n - 1))
-    sizes = np.broadcast_to(np.asarray(size, dtype=np.int64), (n,))
+    size_arr = np.asarray(size, dtype=np.int64)
+    matrix = size_arr if size_arr.ndim == 2 else None   # all-to-all bytes [sender, receiver]
+    if matrix is not None and (coll != "alltoall" or matrix.shape != (n, n)):
+        raise ValueError(f"a byte matrix needs all-to-all over {n} ranks, got {coll} {matrix.shape}")
+    sizes = matrix.sum(axis=1) if matrix is not None else np.broadcast_to(size_arr, (n,))
     S = int(sizes.max())
     shard = split_even(S, n)
     shard_off = offsets_of(shard)
@@ -202,6 +207,10 @@ def direct(table: OpTable, members: np.ndarray, size: int | np.ndarray, coll: st
         elif phase == "gather":
             blk = shard[np.broadcast_to(r, p.shape)]  # r sends its shard r
             addr = shard_off[np.broadcast_to(r, p.shape)]
+        elif matrix is not None:  # recorded per-peer splits: r sends matrix[r, p] to p
+            rb = np.broadcast_to(r, p.shape)
+            blk = matrix[rb, p]
+            addr = offsets_of(matrix.T)[p, rb]   # p's receive buffer holds senders in rank order
         else:  # all-to-all: r sends block p of its own buffer into p's slot for r
             blk = split_even(sizes, n)[np.broadcast_to(r, p.shape), p]
             addr = shard_off[np.broadcast_to(r, p.shape)]

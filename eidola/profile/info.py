@@ -25,7 +25,9 @@ def profile_info(path: str | Path) -> dict[str, Any]:
     ``ops_by_kind`` (kind name -> count), ``bytes_written`` / ``bytes_read`` (payload bytes of
     write / read ops, all iterations), ``collectives``, ``duration_ns`` (latest ``t_ns + dur_ns``
     minus earliest ``t_ns``), ``num_streams`` (summed over GPUs), ``streams_per_gpu``,
-    ``num_iterations`` (plus ``bytes_written_per_iteration`` when > 1), ``variability`` and the
+    ``num_iterations``, ``iteration_spans_ns`` (latest end minus earliest start of each
+    iteration's ops) and ``iteration_span_cv`` (None with one iteration), plus
+    ``bytes_written_per_iteration`` when > 1), ``variability`` and the
     provenance attributes (``name``, ``kind``, ``importer``, ``source_files``, ``parameters``,
     ``eidola_version``, ``created_utc``).
     """
@@ -36,6 +38,8 @@ def profile_info(path: str | Path) -> dict[str, Any]:
         written = 0
         read = 0
         per_iter = np.zeros(n_iter, dtype=np.int64)
+        it_lo = np.full(n_iter, np.inf)
+        it_hi = np.full(n_iter, -np.inf)
         t_min, t_end = np.inf, -np.inf
         ops_per_gpu: list[int] = []
         streams_per_gpu: list[int] = []
@@ -55,6 +59,11 @@ def profile_info(path: str | Path) -> dict[str, Any]:
                     np.add.at(per_iter, it[ok], ops["bytes"][w][ok].astype(np.int64))
                 t = ops["t_ns"]
                 fin = np.isfinite(t)
+                it_all = np.minimum(ops["iteration"].astype(np.int64), n_iter - 1)
+                if fin.any():
+                    ends = t + np.maximum(ops["dur_ns"], 0.0)
+                    np.minimum.at(it_lo, it_all[fin], t[fin])
+                    np.maximum.at(it_hi, it_all[fin], ends[fin])
                 if fin.any():
                     t_min = min(t_min, float(t[fin].min()))
                     end = t[fin] + np.maximum(ops["dur_ns"][fin], 0.0)
@@ -90,6 +99,10 @@ def profile_info(path: str | Path) -> dict[str, Any]:
             "eidola_version": a.get("eidola_version"),
             "created_utc": a.get("created_utc"),
         }
+        spans = np.where(np.isfinite(it_lo), it_hi - it_lo, 0.0)
+        info["iteration_spans_ns"] = [float(x) for x in spans]
+        info["iteration_span_cv"] = (float(np.std(spans, ddof=1) / spans.mean())
+                                     if n_iter > 1 and spans.mean() > 0 else None)
         if n_iter > 1:
             info["bytes_written_per_iteration"] = [int(x) for x in per_iter]
         return info
@@ -114,6 +127,22 @@ def format_info(info: dict[str, Any]) -> str:
         f"  recorded span   {format_ns(info['duration_ns'])}",
         f"  iterations      {info['num_iterations']}",
     ]
+    spans = info.get("iteration_spans_ns") or []
+    if len(spans) > 1:
+        shown = ", ".join(format_ns(s) for s in spans[:8]) + (", ..." if len(spans) > 8 else "")
+        cv = info.get("iteration_span_cv")
+        lines.append(f"  iteration spans {shown} (mean {format_ns(float(np.mean(spans)))}, "
+                     f"min {format_ns(min(spans))}, max {format_ns(max(spans))}, CV "
+                     f"{cv:.3f})" if cv is not None else f"  iteration spans {shown}")
+    fit = (info.get("parameters") or {}).get("variability_fit") or {}
+    if fit:
+        kinds = ", ".join(f"{k} {v['cv']:.3f} ({v['samples']} kernels)"
+                          for k, v in (fit.get("by_kind") or {}).items() if v.get("cv") is not None)
+        comp = fit.get("compute_cv")
+        lines.append("  recorded CV     compute gaps "
+                     + (f"{comp:.3f} ({fit.get('compute_samples')} gaps)" if comp is not None else "-")
+                     + (f"; kernels: {kinds}" if kinds else "")
+                     + "  (synth --jitter-from uses the compute CV)")
     v = info.get("variability") or {}
     lines.append(f"  variability     compute_cv {v.get('compute_cv', 0):g}, straggler_prob "
                  f"{v.get('straggler_prob', 0):g}, straggler_slowdown {v.get('straggler_slowdown', 1):g}")
