@@ -15,7 +15,7 @@ from pathlib import Path
 from eidola.errors import EidolaError
 from eidola.profile.model import Profile
 
-FORMATS = ("kineto", "iris", "csv")
+FORMATS = ("kineto", "chakra", "iris", "csv")
 
 
 def import_profile(fmt: str, paths: list[str | Path], *,

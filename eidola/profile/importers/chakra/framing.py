@@ -1,0 +1,85 @@
+"""Length-delimited protobuf streams: the framing of Chakra ET files.
+
+An ET file is a sequence of messages, each preceded by its length as an unsigned varint
+(at most 5 bytes for the 32-bit lengths Chakra writes); the first message is GlobalMetadata,
+every later one a Node. Files may be gzip-compressed (recognised by content).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+from eidola.errors import EidolaError
+
+MAX_MESSAGE_BYTES = 1 << 30   # a length beyond this is a corrupt prefix, not a node
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position); raises ValueError on a truncated or over-long varint."""
+    shift = value = 0
+    for i in range(10):
+        if pos + i >= len(data):
+            raise ValueError("truncated length prefix")
+        b = data[pos + i]
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos + i + 1
+        shift += 7
+    raise ValueError("length prefix longer than 10 bytes")
+
+
+def encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def read_frames(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, message bytes) for each message of `path`."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise EidolaError(f"cannot read: {exc}", path=path) from None
+    pos = 0
+    while pos < len(data):
+        start = pos
+        try:
+            length, pos = _read_varint(data, pos)
+        except ValueError as exc:
+            raise EidolaError(f"byte {start}: {exc}: not a Chakra ET (length-delimited protobuf)",
+                              path=path) from None
+        if length > MAX_MESSAGE_BYTES or pos + length > len(data):
+            raise EidolaError(f"byte {start}: message of {length} bytes runs past the end of the "
+                              f"file ({len(data)} bytes): truncated, or not a Chakra ET", path=path)
+        yield start, data[pos:pos + length]
+        pos += length
+
+
+def write_frames(path: Path, messages: list[bytes]) -> Path:
+    """Write length-delimited `messages` to `path` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for m in messages:
+                f.write(encode_varint(len(m)))
+                f.write(m)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
