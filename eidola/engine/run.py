@@ -16,6 +16,7 @@ import numpy as np
 from eidola.errors import EidolaError
 from eidola.params import RunParams
 from eidola.profile import Profile, open_profile
+from eidola.topology.routing import channel_rings
 from eidola.profile.streaming import LazyProfile
 from eidola.topology import Topology
 
@@ -44,6 +45,7 @@ def _network(topology: Topology, params: RunParams) -> dict[str, Any]:
         "num_nodes": topology.num_nodes,
         "channel_src": ch["src"], "channel_dst": ch["dst"],
         "channel_bw_gbps": ch["bw_gbps"], "channel_latency_ns": ch["latency_ns"],
+        "channel_ring": channel_rings(topology),
         "node_latency_ns": topology.node_latency_ns(),
         "hbm_bw_gbps": topology.hbm_bw_gbps,
         "mem_latency_ns": topology.mem_latency_ns,
@@ -139,6 +141,9 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
 
 def _deadlock_message(stuck: dict[str, np.ndarray], show: int = 6) -> str:
     n = len(stuck["gpu"])
+    if n == 0:  # no stream waits on a flag: ops are held up inside the network itself
+        return ("deadlock: streams still have work but no event can happen (packets wait for "
+                "link buffer space that is never freed); try a larger --buffer")
     parts = [f"gpu {g} stream {s} waits for flag {f} >= {a} (value {v})"
              for g, s, f, a, v in zip(stuck["gpu"][:show], stuck["stream"][:show], stuck["flag"][:show],
                                       stuck["awaited"][:show], stuck["value"][:show])]

@@ -45,3 +45,35 @@ def destinations_per_channel(topology: Topology) -> list[list[int]]:
         src = int(ch["src"][c])
         out[c] = [int(d) for d in np.flatnonzero(table[:, src] == c)]
     return out
+
+
+def channel_rings(topology: Topology) -> np.ndarray:
+    """Per channel (Topology.channels()): the ring it belongs to, -1 if none.
+
+    A ring is one direction of the GPU ring (`ring`) or of one row or column of a `torus2d`;
+    the built-in engine applies bubble flow control to packets entering a ring (see
+    ChannelSpec::ring in net_engine.hh), which keeps wrap-around links from deadlocking when
+    multi-hop traffic fills every buffer around a ring.
+    """
+    ch = topology.channels()
+    rings = np.full(len(ch), -1, dtype=np.int32)
+    if topology.name == "ring":
+        rows, cols = 1, topology.num_gpus
+    elif topology.name == "torus2d":
+        rows, cols = int(topology.params["rows"]), int(topology.params["cols"])
+    else:
+        return rings
+    ids: dict[tuple, int] = {}
+    for c in range(len(ch)):
+        a, b = int(ch["src"][c]), int(ch["dst"][c])
+        if a >= topology.num_gpus or b >= topology.num_gpus:
+            continue
+        (ra, ca), (rb, cb) = divmod(a, cols), divmod(b, cols)
+        if ra == rb:
+            key = ("row", ra, +1 if cb == (ca + 1) % cols else -1)
+        elif ca == cb:
+            key = ("col", ca, +1 if rb == (ra + 1) % rows else -1)
+        else:
+            continue
+        rings[c] = ids.setdefault(key, len(ids))
+    return rings

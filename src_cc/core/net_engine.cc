@@ -23,6 +23,7 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     in_channels_.resize(net_.num_nodes);
     channels_.reserve(net_.channels.size());
     const uint64_t pkt = std::max<uint32_t>(cfg_.replay.packet_bytes, 64);
+    bubble_bytes_ = pkt;
     for (uint32_t c = 0; c < net_.channels.size(); ++c) {
         const ChannelSpec& s = net_.channels[c];
         if (s.src >= net_.num_nodes || s.dst >= net_.num_nodes || s.src == s.dst)
@@ -36,7 +37,10 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         // Auto buffer: enough to keep the link busy for a credit round trip, twice over.
         const uint64_t auto_bytes = static_cast<uint64_t>(
             2.0 * s.bw_gbps * (2.0 * s.latency_ns + 100.0)) + 4 * pkt;
-        ch.capacity = std::max<uint64_t>(net_.buffer_bytes ? net_.buffer_bytes : auto_bytes, pkt);
+        ch.ring = s.ring;
+        // a ring channel must hold a packet and its bubble, or nothing could ever enter it
+        ch.capacity = std::max<uint64_t>(net_.buffer_bytes ? net_.buffer_bytes : auto_bytes,
+                                         s.ring >= 0 ? 2 * pkt : pkt);
         ch.credits = ch.capacity;
         in_channels_[s.dst].push_back(c);
         channels_.push_back(std::move(ch));
@@ -245,7 +249,7 @@ void Engine::collect_credits(Channel& c) {
 
 void Engine::wake_when_credits_return(uint32_t ch) {
     Channel& c = channels_[ch];
-    if (c.head == c.queue.size() || c.returns.empty()) return;
+    if (c.idle() || c.returns.empty()) return;
     const Tick t = c.returns.front().first;
     if (t < c.wake_at) {
         c.wake_at = t;
@@ -260,30 +264,51 @@ void Engine::return_credit(uint32_t ch, Tick when, uint64_t bytes) {
     wake_when_credits_return(ch);
 }
 
+bool Engine::enters_ring(uint32_t pkt, uint32_t ch) const {
+    const Packet& p = packets_[pkt];
+    const int32_t ring = channels_[ch].ring;
+    return ring >= 0 && (p.in_channel == kNone || channels_[p.in_channel].ring != ring);
+}
+
+uint64_t Engine::credits_needed(uint32_t pkt, uint32_t ch) const {
+    return packets_[pkt].wire_bytes + (enters_ring(pkt, ch) ? bubble_bytes_ : 0);
+}
+
 void Engine::drain(uint32_t ch) {
     Channel& c = channels_[ch];
     collect_credits(c);
-    while (c.head < c.queue.size() && c.credits >= packets_[c.queue[c.head].packet].wire_bytes) {
-        const Queued q = c.queue[c.head++];
-        depart(q.packet, ch, std::max(now_, q.earliest));
-    }
-    if (c.head == c.queue.size()) {
-        c.queue.clear();
-        c.head = 0;
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (int k = 0; k < 2; ++k) {
+            while (c.head[k] < c.queue[k].size() &&
+                   c.credits >= credits_needed(c.queue[k][c.head[k]].packet, ch)) {
+                const Queued q = c.queue[k][c.head[k]++];
+                depart(q.packet, ch, std::max(now_, q.earliest));
+                moved = true;
+            }
+            if (c.head[k] == c.queue[k].size()) {
+                c.queue[k].clear();
+                c.head[k] = 0;
+            }
+            if (moved) break;  // transit first again before any further entry
+        }
     }
     wake_when_credits_return(ch);
 }
 
 void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
     Channel& c = channels_[ch];
-    if (c.head == c.queue.size()) {
-        if (c.credits < packets_[pkt].wire_bytes) collect_credits(c);
-        if (c.credits >= packets_[pkt].wire_bytes) {
+    const int k = enters_ring(pkt, ch) ? 1 : 0;
+    if (c.head[0] == c.queue[0].size() && c.head[k] == c.queue[k].size()) {
+        const uint64_t need = credits_needed(pkt, ch);
+        if (c.credits < need) collect_credits(c);
+        if (c.credits >= need) {
             depart(pkt, ch, earliest);
             return;
         }
     }
-    c.queue.push_back({pkt, earliest});
+    c.queue[k].push_back({pkt, earliest});
     wake_when_credits_return(ch);
 }
 

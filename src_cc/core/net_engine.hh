@@ -26,6 +26,12 @@ struct ChannelSpec {
     uint32_t dst;
     double bw_gbps;     // payload GB/s in this direction
     double latency_ns;
+    // Ring (one direction of a ring or torus dimension) the channel belongs to; -1 if none.
+    // A packet entering a ring channel from outside that ring (from its source, or turning)
+    // must leave one packet of space free behind it: bubble flow control, which keeps the
+    // ring's cyclic buffer dependency from deadlocking (Carrion et al., "A flow control
+    // mechanism to avoid message deadlock in k-ary n-cube networks", HiPC 1997).
+    int32_t ring = -1;
 };
 
 struct NetworkSpec {
@@ -117,16 +123,26 @@ class Engine : public ReplayHost {
         uint32_t src, dst;
         uint64_t capacity;
         uint64_t credits;
-        std::vector<Queued> queue;  // FIFO: head index below
-        size_t head = 0;
+        int32_t ring = -1;
+        // Waiting packets, FIFO per class: [0] transit (already in this ring, or any packet
+        // of a channel outside rings), [1] entering a ring. Transit goes first, so a packet
+        // waiting for its bubble never blocks the ring's own traffic behind it.
+        std::vector<Queued> queue[2];
+        size_t head[2] = {0, 0};
+        bool idle() const { return head[0] == queue[0].size() && head[1] == queue[1].size(); }
         // Credits on their way back, applied lazily when the channel next decides; an event
         // is scheduled only while packets wait for them (min-heap by time).
         std::vector<std::pair<Tick, uint64_t>> returns;
         Tick wake_at = kMaxTick;
     };
     static constexpr uint32_t kNone = ~uint32_t(0);
+    uint64_t bubble_bytes_ = 0;  // the largest packet: the space a ring entry leaves free
 
     uint32_t alloc_packet();
+    // Credits packet `pkt` needs to enter channel `ch`: its wire bytes, plus one packet of
+    // bubble when it enters a ring from outside it.
+    uint64_t credits_needed(uint32_t pkt, uint32_t ch) const;
+    bool enters_ring(uint32_t pkt, uint32_t ch) const;
     void free_packet(uint32_t id) { free_packets_.push_back(id); }
     void schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool progress = true);
     uint32_t next_channel(uint32_t node, uint32_t dst);

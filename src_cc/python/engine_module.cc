@@ -57,8 +57,14 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     auto bw = net["channel_bw_gbps"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
     auto lat = net["channel_latency_ns"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
     auto node_lat = net["node_latency_ns"].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+    std::vector<int32_t> rings(static_cast<size_t>(src.size()), -1);
+    if (net.contains("channel_ring")) {
+        auto r = net["channel_ring"].cast<py::array_t<int32_t, py::array::c_style | py::array::forcecast>>();
+        if (r.size() != src.size()) throw std::invalid_argument("channel_ring: one entry per channel");
+        for (py::ssize_t i = 0; i < r.size(); ++i) rings[static_cast<size_t>(i)] = r.at(i);
+    }
     for (py::ssize_t i = 0; i < src.size(); ++i)
-        spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i)});
+        spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i), rings[static_cast<size_t>(i)]});
     spec.node_latency_ns.assign(node_lat.data(), node_lat.data() + node_lat.size());
     spec.memory.bw_gbps = net["hbm_bw_gbps"].cast<double>();
     spec.memory.latency_ns = net["mem_latency_ns"].cast<double>();
