@@ -198,3 +198,21 @@ def test_one_grouped_call_launching_several_kernels_shares_its_size(tmp_path: Pa
     ]
     prof = import_profile("kineto", [_write(tmp_path, "t.json", events, world=2)])
     assert prof.attrs["parameters"]["bytes_by_collective"] == [6000, 6000]
+
+
+@pytest.mark.parametrize("top, args, field", [
+    ({"rank": 5, "world_size": 2}, {"In msg nelems": 10, "dtype": "Float"}, "distributedInfo.rank"),
+    ({"rank": 0, "world_size": 2}, {"In msg nelems": 10, "dtype": "Float",
+                                    "Process Group Ranks": "[0, -3]"}, "Process Group Ranks"),
+    ({"rank": 0, "world_size": 2}, {"In msg nelems": 2 ** 60, "dtype": "Float"}, "In msg nelems"),
+])
+def test_impossible_ranks_and_sizes_are_one_line_errors(tmp_path: Path, top: dict, args: dict,
+                                                        field: str) -> None:
+    k = _kernel("ncclKernel_AllReduce_RING_LL_Sum_float(x)", 1.0, 1.0, 1)
+    k["args"].update(args)
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"distributedInfo": top, "traceEvents": [k]}))
+    out = tmp_path / "t.h5"
+    r = CliRunner().invoke(cli_main, ["profile", "import", "kineto", str(p), "-o", str(out)])
+    assert r.exit_code != 0 and f"field '{field}'" in r.output and "Traceback" not in r.output
+    assert r.output.count("\n") == 1 and not out.exists()

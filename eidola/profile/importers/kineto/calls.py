@@ -54,6 +54,8 @@ _RECV_RE = re.compile(r"^(?:nccl|rccl):recv\s+(\d+)\s*<-\s*(\d+)")
 #: c10d ops whose first two tensors are (output, input)
 _OUT_IN_OPS = ("c10d::_allgather_base_", "c10d::_reduce_scatter_base_", "c10d::alltoall_base_",
                "c10d::allgather_into_tensor_coalesced_", "c10d::reduce_scatter_tensor_coalesced_")
+#: the largest size an op can carry (the replay core's limit on an op's bytes)
+MAX_BYTES = 1 << 56
 #: how many enclosing annotations to consider above a launch (c10d ⊃ record_param_comms ⊃ nccl:*)
 _MAX_NESTING = 8
 
@@ -300,8 +302,12 @@ def describe_file(raw: RawTrace, *, default_sizes: dict[str, int], world_overrid
     path = raw.path
     dist = raw.distributed
     rank = dist.get("rank") if isinstance(dist.get("rank"), int) else None
-    world = dist.get("world_size") if isinstance(dist.get("world_size"), int) else None
-    world = world or world_override
+    traced_world = dist.get("world_size") if isinstance(dist.get("world_size"), int) else None
+    world = traced_world or world_override
+    if rank is not None and (rank < 0 or (traced_world is not None and rank >= traced_world)):
+        raise EidolaError(f"rank {rank} is outside 0..{(traced_world or 1) - 1} (world_size "
+                          f"{traced_world})",
+                          path=path, field="distributedInfo.rank")
     pg_ranks: dict[str, tuple[int, ...]] = {}
     for pg in dist.get("pg_config") or []:
         if isinstance(pg, dict):
@@ -358,6 +364,11 @@ def describe_file(raw: RawTrace, *, default_sizes: dict[str, int], world_overrid
                                   "'Process Group Ranks' arg and no distributedInfo.world_size; "
                                   "pass --gpus N", path=path, field="Group size")
             ranks = _contiguous(rank, n) if (world and n < world) else tuple(range(n))
+        if (min(ranks) < 0 or len(set(ranks)) != len(ranks)
+                or (traced_world and max(ranks) >= traced_world)):
+            raise EidolaError(f"{where} ({kind}): group ranks {list(ranks)[:16]} are not distinct "
+                              f"ranks of 0..{(traced_world or max(ranks) + 1) - 1}", path=path,
+                              field="Process Group Ranks")
         n = len(ranks)
         # size
         if kind == "allgather":
@@ -368,6 +379,9 @@ def describe_file(raw: RawTrace, *, default_sizes: dict[str, int], world_overrid
             size = in_b or (sum(splits) if splits else None) or out_b
         else:
             size = in_b or out_b
+        if size and size >= MAX_BYTES:
+            raise EidolaError(f"{where} ({kind}): {size} bytes is beyond what a collective can "
+                              f"move (2^56 B)", path=path, field="In msg nelems")
         source = size_ev.source if (size and size_ev) else ""
         if not size:
             d = default_sizes.get(kind, default_sizes.get("*"))

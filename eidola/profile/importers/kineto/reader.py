@@ -255,8 +255,8 @@ def read_trace(path: Path) -> RawTrace:
         raise EidolaError("not a JSON text file (binary content)", path=path) from None
     except ijson.JSONError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "Incomplete" in type(exc).__name__ or "premature" in msg.lower():
-            msg = f"truncated or incomplete ({msg})"
+        if "premature" in msg.lower():
+            msg = f"truncated ({msg})"
         raise EidolaError(f"not valid JSON: {msg}", path=path) from None
     if col.raw.num_events == 0:
         raise EidolaError("no trace events (expected an object with a 'traceEvents' list, or an "
