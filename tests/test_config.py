@@ -106,7 +106,9 @@ def test_deadlocked_profile_exits_non_zero_naming_the_stuck_wait(tmp_path: Path)
     write_profile(Profile(num_gpus=2, ops=[empty_ops(0), waiter], attrs={"name": "stuck"}), prof)
     p = run(sys.executable, str(CONFIG), "--profile", str(prof), "--outdir", str(tmp_path / "o"))
     assert p.returncode == 2
-    assert "deadlock" in p.stderr and "gpu 1 stream 0 waits for flag 3 >= 1 (value 0)" in p.stderr
+    # refused before simulating, by the same rules as `eidola profile validate`
+    assert "cannot be replayed" in p.stderr and "gpu 1 stream 0 op 0: waits for flag 3 >= 1" in p.stderr
+    assert "the wait can never complete" in p.stderr and p.stderr.count("\n") == 1
     assert not (tmp_path / "o").exists()
 
 

@@ -106,13 +106,30 @@ def test_more_gpus_than_the_topology_is_an_error() -> None:
 
 
 def test_deadlock_names_every_stuck_wait() -> None:
-    waiter = empty_ops(1)
-    waiter["kind"], waiter["flag"], waiter["value"] = OpKind.WAIT, 7, 2
-    prof = profile_of(empty_ops(0), waiter)
+    # each GPU waits for a flag the other sets only after its own wait: every signal exists
+    # (the static checks pass), but the waits form a cycle only the replay can find
+    def side(peer: int, mine: int, theirs: int) -> np.ndarray:
+        ops = empty_ops(2)
+        ops["kind"] = [OpKind.WAIT, OpKind.SIGNAL]
+        ops["flag"] = [mine, theirs]
+        ops["value"] = [1, 1]
+        ops["peer"] = [-1, peer]
+        return ops
+
+    prof = profile_of(side(1, 7, 8), side(0, 8, 7))
     for sync in ("polling", "syncmon"):
         with pytest.raises(DeadlockError) as err:
             run(prof, build_topology("fully_connected", 2), RunParams(sync=sync))
-        assert "gpu 1 stream 0 waits for flag 7 >= 2 (value 0)" in str(err.value)
+        assert "gpu 1 stream 0 waits for flag 8 >= 1 (value 0)" in str(err.value)
+        assert "gpu 0 stream 0 waits for flag 7 >= 1 (value 0)" in str(err.value)
+
+
+def test_a_wait_no_signal_can_satisfy_is_refused_before_running() -> None:
+    waiter = empty_ops(1)
+    waiter["kind"], waiter["flag"], waiter["value"] = OpKind.WAIT, 7, 2
+    with pytest.raises(EidolaError, match="gpu 1 stream 0 op 0: waits for flag 7 >= 2, but no "
+                                          "signal ever targets gpu 1 flag 7"):
+        run(profile_of(empty_ops(0), waiter), build_topology("fully_connected", 2), RunParams())
 
 
 def test_timed_replay_never_starts_an_op_before_its_recorded_time() -> None:

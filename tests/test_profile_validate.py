@@ -98,3 +98,50 @@ def test_validate_large_profile_in_bounded_chunks(tmp_path: Path, kind: str, mon
     monkeypatch.setattr(v, "_CHUNK", 1000)
     prof = synthesize(kind, gpus=16, size_bytes=64 << 20)
     assert validate_profile(write_profile(prof, tmp_path / "l.h5")) == []
+
+
+# -- one set of rules: what validate reports, run refuses before simulating ----------------------
+
+def _pair() -> list:
+    import numpy as np  # noqa: F401  (local: keeps this block self-contained)
+    from eidola.profile.schema import OpKind, empty_ops
+
+    a = empty_ops(2)
+    a["kind"] = [OpKind.WRITE, OpKind.SIGNAL]
+    a["peer"] = 1
+    a["bytes"][0] = 4096
+    a["flag"][1], a["value"][1] = 0, 1
+    b = empty_ops(1)
+    b["kind"], b["flag"], b["value"] = OpKind.WAIT, 0, 1
+    return [a, b]
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda o, v: o[0]["bytes"].__setitem__(0, 1 << 57), "(one op carries less than 2^56)"),
+    (lambda o, v: o[0]["dur_ns"].__setitem__(0, 1e18), "dur_ns is 1e+18"),
+    (lambda o, v: o[0]["t_ns"].__setitem__(0, -1e15), "t_ns is -1e+15"),
+    (lambda o, v: o[0]["peer"].__setitem__(0, 5), "write to peer 5, outside 0..1"),
+    (lambda o, v: o[0]["peer"].__setitem__(0, 0), "== its own GPU"),
+    (lambda o, v: o[0]["bytes"].__setitem__(0, 0), "write of 0 bytes"),
+    (lambda o, v: v.update(straggler_slowdown=-3.0), "variability straggler_slowdown is -3.0"),
+    (lambda o, v: v.update(straggler_slowdown=float("inf")), "variability straggler_slowdown is inf"),
+    (lambda o, v: v.update(compute_cv=float("nan")), "variability compute_cv is nan"),
+    (lambda o, v: v.update(straggler_prob=1.5), "variability straggler_prob is 1.5"),
+])
+def test_run_refuses_what_validate_reports(tmp_path, change, needle) -> None:
+    from eidola.engine import run
+    from eidola.errors import EidolaError
+    from eidola.params import RunParams
+    from eidola.profile import Profile, validate_profile, write_profile
+    from eidola.topology import build_topology
+
+    ops, var = _pair(), {}
+    change(ops, var)
+    path = write_profile(Profile(num_gpus=2, ops=ops, attrs={"name": "bad"}, variability=var),
+                         tmp_path / "bad.h5")
+    problems = validate_profile(path)
+    assert any(needle in p for p in problems), problems
+    # the 8-GPU topology would have a GPU 5: the profile's own GPU count is what counts
+    with pytest.raises(EidolaError, match="cannot be replayed") as err:
+        run(path, build_topology("mi300x"), RunParams(series=False))
+    assert needle in str(err.value) or len(problems) > 1

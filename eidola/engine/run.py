@@ -86,6 +86,9 @@ def run(profile: Profile | LazyProfile | str | Path, topology: Topology, params:
         return _run(profile.num_gpus, profile.attrs, profile.variability, lambda g: iter(()),
                     profile.gpu_ops, profile.num_ops, topology, params, max_events, None,
                     origin=profile.time_origin_ns)
+    if not isinstance(profile, LazyProfile):
+        from eidola.profile.validate import check_replayable
+        check_replayable(profile)   # one set of rules with `eidola profile validate`
     if isinstance(profile, (str, Path)):
         with open_profile(profile) as reader:
             return _run(reader.num_gpus, reader.attrs, reader.variability,

@@ -14,12 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from eidola.errors import EidolaError
+from eidola.params import MAX_TIME_NS
 from eidola.profile.io import ProfileReader
 from eidola.profile.model import Profile
 from eidola.profile.collectives import MULTICAST_PEER
 from eidola.profile.schema import KIND_NAMES, SIGNAL_KINDS, OpKind
 
 _CHUNK = 1 << 20
+#: the largest payload one op may carry: the replay core keeps byte counts below 2^56
+MAX_OP_BYTES = 1 << 56
 
 
 def _group_reduce(keys: list[np.ndarray], values: np.ndarray, how: str,
@@ -92,11 +96,17 @@ class _Checker:
                                  "(P2P transfers need another GPU; model local work as compute)")
         self._flag_ops("bytes", gpu, xfer & (ops["bytes"] == 0), ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} of 0 bytes")
+        self._flag_ops("big", gpu, xfer & (ops["bytes"] >= MAX_OP_BYTES), ops, base,
+                       lambda o: f"{KIND_NAMES[int(o['kind'])]} of {int(o['bytes'])} bytes "
+                                 "(one op carries less than 2^56)")
         dur = ops["dur_ns"]
-        self._flag_ops("dur", gpu, ~np.isfinite(dur) | (dur < 0), ops, base,
-                       lambda o: f"dur_ns is {float(o['dur_ns'])} (must be finite and >= 0)")
-        self._flag_ops("t", gpu, ~np.isfinite(ops["t_ns"]), ops, base,
-                       lambda o: f"t_ns is {float(o['t_ns'])} (must be finite)")
+        with np.errstate(invalid="ignore"):
+            self._flag_ops("dur", gpu, ~(np.isfinite(dur) & (dur >= 0) & (dur <= MAX_TIME_NS)),
+                           ops, base, lambda o: f"dur_ns is {float(o['dur_ns'])} (must be finite, "
+                                                f">= 0 and <= {MAX_TIME_NS:g} ns)")
+            self._flag_ops("t", gpu, ~(np.isfinite(ops["t_ns"]) & (np.abs(ops["t_ns"]) <= MAX_TIME_NS)),
+                           ops, base, lambda o: f"t_ns is {float(o['t_ns']):g} (must be finite and "
+                                                f"within +-{MAX_TIME_NS:g} ns)")
         sig = np.isin(kind, SIGNAL_KINDS)
         wait = kind == OpKind.WAIT
         self._flag_ops("sigval", gpu, sig & (ops["value"] < 0), ops, base,
@@ -208,12 +218,47 @@ class _Checker:
         return out
 
 
+def variability_problems(variability: dict[str, float]) -> list[str]:
+    """Problems of a profile's /variability parameters (the engine draws jitter from them)."""
+    out = []
+    for key, lo, hi in (("compute_cv", 0.0, 100.0), ("straggler_prob", 0.0, 1.0),
+                        ("straggler_slowdown", 0.0, 1e6)):
+        if key not in variability:
+            continue
+        try:
+            v = float(variability[key])
+        except (TypeError, ValueError):
+            out.append(f"variability {key} is {variability[key]!r} (must be a number)")
+            continue
+        low_ok = v > lo if key == "straggler_slowdown" else v >= lo
+        if not (np.isfinite(v) and low_ok and v <= hi):
+            rng = f"> {lo:g}" if key == "straggler_slowdown" else f">= {lo:g}"
+            out.append(f"variability {key} is {v} (must be finite, {rng} and <= {hi:g})")
+    return out
+
+
 def _check(num_gpus: int, num_iterations: int,
-           chunks: Iterable[tuple[int, np.ndarray, int]]) -> list[str]:
+           chunks: Iterable[tuple[int, np.ndarray, int]],
+           variability: dict[str, float] | None = None) -> list[str]:
     c = _Checker(num_gpus, num_iterations)
     for gpu, ops, base in chunks:
         c.add(gpu, ops, base)
-    return c.problems()
+    return variability_problems(variability or {}) + c.problems()
+
+
+def check_replayable(profile: Profile | str | Path) -> None:
+    """Raise EidolaError when `profile` has problems `eidola profile validate` reports.
+
+    Why: `run` and `validate` apply one set of rules, so a profile either replays or is refused
+    before any simulation, with the first problem in the message.
+    """
+    if isinstance(profile, Profile):
+        problems, path = validate_ops(profile), None
+    else:
+        problems, path = validate_profile(profile), Path(profile)
+    if problems:
+        more = f" (and {len(problems) - 1} more; see eidola profile validate)" if len(problems) > 1 else ""
+        raise EidolaError(f"the profile cannot be replayed: {problems[0]}{more}", path=path)
 
 
 def validate_profile(path: str | Path) -> list[str]:
@@ -228,10 +273,11 @@ def validate_profile(path: str | Path) -> list[str]:
                 for ops in r.iter_ops(g, _CHUNK):
                     yield g, ops, base
                     base += len(ops)
-        return _check(r.num_gpus, int(r.attrs.get("num_iterations", 1)), chunks())
+        return _check(r.num_gpus, int(r.attrs.get("num_iterations", 1)), chunks(),
+                      dict(r.variability))
 
 
 def validate_ops(profile: Profile) -> list[str]:
     """The same checks on an in-memory profile (generators and tests use this)."""
     return _check(profile.num_gpus, profile.num_iterations,
-                  ((g, ops, 0) for g, ops in enumerate(profile.ops)))
+                  ((g, ops, 0) for g, ops in enumerate(profile.ops)), profile.variability)
