@@ -14,8 +14,14 @@ class OneLineErrorGroup(click.Group):
     also when the group is used on its own (tests, scripts)."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from eidola import interrupts
+
+        interrupts.install()
         try:
             return super().invoke(ctx)
         except EidolaError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt as exc:
+            said = str(exc) if exc.args and " " in str(exc) else "partial outputs were removed"
+            interrupts.report_and_exit(said)

@@ -224,8 +224,14 @@ def _write_mem_channel_series(f: Any, raw: dict[str, Any]) -> None:
 
 def write_run(outdir: str | Path, summary: dict[str, Any], raw: dict[str, Any] | None,
               topology: Topology) -> Path:
-    """Write results.h5 (if there are series) then summary.json: summary last marks completion."""
+    """Write results.h5 (if there are series) then summary.json: summary last marks completion.
+
+    The old summary.json goes first, so an interruption never leaves it next to new series.
+    """
+    from eidola.outdir import begin_writing
+
     outdir = Path(outdir)
+    begin_writing(outdir)
     if raw is not None:
         write_series_h5(outdir / "results.h5", raw, topology, summary)
     return write_summary(outdir, summary)

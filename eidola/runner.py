@@ -146,18 +146,28 @@ def run_args(args: argparse.Namespace) -> dict[str, Any]:
         raise EidolaError(f"profile has {header['num_gpus']} GPUs but topology '{topo.name}' has only "
                           f"{topo.num_gpus}", path=args.profile, field="num_gpus")
     params = params_from_args(args)
+    from eidola import outdir as out
+
     if in_gem5():
         from eidola.gem5.system import run_in_gem5
 
-        return run_in_gem5(args, topo, params)
-    return _run_builtin(args, topo, params)
+        if args.outdir is None:
+            return run_in_gem5(args, topo, params)
+        with out.reserved(args.outdir):
+            return run_in_gem5(args, topo, params)
+    with out.reserved(args.outdir or default_outdir(args, params)):
+        return _run_builtin(args, topo, params)
+
+
+def default_outdir(args: argparse.Namespace, params: RunParams) -> Path:
+    return Path("out") / f"{Path(args.profile).stem}-{params.sync}"
 
 
 def _run_builtin(args: argparse.Namespace, topo: Topology, params: RunParams) -> dict[str, Any]:
     from eidola.engine import run
     from eidola.results import write_run
 
-    outdir = args.outdir or Path("out") / f"{Path(args.profile).stem}-{params.sync}"
+    outdir = args.outdir or default_outdir(args, params)
     result = run(args.profile, topo, params)
     if args.trace is not None:
         from eidola.trace import write_trace
@@ -200,11 +210,16 @@ def config_main(defaults: dict[str, Any] | None = None, argv: Sequence[str] | No
     """Entry point of every config: one-line errors, exit status 2, no traceback."""
     parser = build_parser(defaults, prog=Path(sys.argv[0]).name if sys.argv else None)
     args = parser.parse_args(argv)
+    from eidola import interrupts
+
+    interrupts.install()
     try:
         summary = run_args(args)
     except EidolaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        interrupts.report_and_exit("no results were written")
     if not args.quiet:
         print_summary(summary)
     return summary

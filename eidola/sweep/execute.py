@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,24 @@ from eidola.sweep.points import Point
 #: Test hook: if set to a path that does not exist yet, the first point to run creates it and
 #: kills the process it runs in (a sweep worker), to prove that a dead worker loses no point.
 DIE_ONCE_ENV = "EIDOLA_SWEEP_TEST_DIE_ONCE"
+
+
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_all() -> None:
+    """Stop the sweep: no new point starts, and every running point's process is terminated
+    (a config exits at once on SIGTERM, removing its partial outputs)."""
+    _stopping.set()
+    with _live_lock:
+        for proc in _live:
+            proc.terminate()
+
+
+def reset_stop() -> None:
+    _stopping.clear()
 
 
 def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
@@ -54,12 +73,26 @@ def run_point(point: Point, outdir: str, gem5: str | None = None, timeout: float
                            **{k.replace("-", "_"): v for k, v in point.args.items()},
                            "outdir": str(run_dir)}
     t0 = time.perf_counter()
+    if _stopping.is_set():
+        row.update(status="interrupted", error="the sweep was interrupted before this point ran")
+        return row
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _live_lock:
+        _live.add(proc)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        _, stderr = proc.communicate(timeout=timeout)
         status = "ok" if proc.returncode == 0 else "failed"
-        error = "" if status == "ok" else (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        error = "" if status == "ok" else (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         status, error = "timeout", f"no result after {timeout} s"
+    finally:
+        with _live_lock:
+            _live.discard(proc)
+    if _stopping.is_set() and status != "ok":
+        row.update(status="interrupted", error="the sweep was interrupted while this point ran")
+        return row
     row["point_wall_seconds"] = time.perf_counter() - t0
     summary_path = run_dir / "run" / "summary.json"
     if status == "ok":

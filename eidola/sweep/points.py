@@ -61,12 +61,17 @@ def make_points(config: str, profiles: list[str], grid: dict[str, list[str]],
             raise EidolaError("no such profile file", path=p, field="profile")
     keys = list(grid)
     points = []
+    seen: set[str] = set()
     for profile in profiles:
         for values in itertools.product(*(grid[k] for k in keys)):
             args = {**(fixed or {}), **dict(zip(keys, values))}
             canon = json.dumps({"config": str(Path(config).resolve()), "backend": backend,
                                 "profile": str(Path(profile).resolve()), "args": args}, sort_keys=True)
             pid = hashlib.sha256(canon.encode()).hexdigest()[:12]
+            if pid in seen:
+                raise EidolaError(f"profile {profile} with {args or 'the same arguments'} is "
+                                  "given twice (each point of a sweep must differ)", field="profile")
+            seen.add(pid)
             points.append(Point(config=config, profile=str(profile), args=args, backend=backend,
                                 point_id=pid))
     return points

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from eidola.errors import EidolaError
-from eidola.sweep.execute import run_point
+from eidola.sweep.execute import reset_stop, run_point, stop_all
 from eidola.sweep.points import Point, make_points
 from eidola.sweep.table import read_row, rebuild_table, write_row
 
@@ -49,10 +49,17 @@ def _run_local(points: list[Point], out: Path, workers: int, gem5: str | None, t
     # Threads are enough: each point runs in its own subprocess, the threads only wait on them.
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         futures = [pool.submit(run_point, p, str(out / "points" / p.point_id), gem5, timeout) for p in points]
         for f in as_completed(futures):
             done(f.result())
+    except BaseException:
+        # Ctrl-C / SIGTERM: start nothing new, stop what runs; rows already written stay
+        stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _run_dask(points: list[Point], out: Path, workers: int, scheduler: str | None, gem5: str | None,
@@ -110,13 +117,28 @@ def run_sweep(config: str | Path, profiles: list[str], grid: dict[str, list[str]
     bar = Progress(len(todo)) if progress else None
 
     def done(row: dict[str, Any]) -> None:
+        if row.get("status") == "interrupted":  # not a result: a rerun runs the point again
+            return
         write_row(out, row)
         if bar:
             bar.update(row)
 
-    if todo:
-        if executor == "local":
-            _run_local(todo, out, workers, gem5, timeout, done)
-        else:
-            _run_dask(todo, out, workers, scheduler, gem5, timeout, done)
+    reset_stop()
+    try:
+        if todo:
+            if executor == "local":
+                _run_local(todo, out, workers, gem5, timeout, done)
+            else:
+                _run_dask(todo, out, workers, scheduler, gem5, timeout, done)
+    except KeyboardInterrupt:
+        table = rebuild_table(out, [p.point_id for p in points])
+        raise SweepInterrupted(len(table), len(points), out) from None
     return rebuild_table(out, [p.point_id for p in points])
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a sweep: the finished points' rows are kept."""
+
+    def __init__(self, kept: int, total: int, out: Path):
+        super().__init__(f"{kept} of {total} points are done and kept in {out / 'results.parquet'}; "
+                         "run the same sweep again to do the rest")
