@@ -85,6 +85,36 @@ def _bandwidths(profile_attrs: dict[str, Any], num_gpus: int, makespan_ns: float
     return {"algo_bandwidth_gbps": algo, "bus_bandwidth_gbps": algo * factor}
 
 
+def models_of(profile_attrs: dict[str, Any]) -> str:
+    """One line on what a profile models: kind, size, algorithm, library, protocol, source.
+
+    Why: a bandwidth means little without knowing whether it is a bare ring or a library's
+    schedule (a bare 8-GPU ring uses one link in seven of an MI300X).
+    """
+    params = profile_attrs.get("parameters") or {}
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = {}
+    kind = str(profile_attrs.get("kind") or "?")
+    parts = [kind]
+    if params.get("size_bytes"):
+        from eidola.profile.units import format_size
+
+        parts[0] += f" of {format_size(int(params['size_bytes']))}"
+    if params.get("algo"):
+        parts.append(f"algorithm {params['algo']}")
+    lib = params.get("library")
+    parts.append(f"{lib.upper()} library model" if lib else
+                 ("no library model (bare schedule)" if params.get("algo") else ""))
+    if params.get("proto"):
+        parts.append(f"protocol {params['proto']}")
+    if profile_attrs.get("importer") not in (None, "", "synth"):
+        parts.append(f"imported from a {profile_attrs['importer']} trace")
+    return ", ".join(p for p in parts if p)
+
+
 def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, params: RunParams,
                   profile: Any, profile_path: str | Path | None, wall_seconds: float) -> dict[str, Any]:
     """The summary dict from the core's raw output (built-in) or the gem5 glue's equivalent."""
@@ -126,6 +156,7 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
         "sha256": sha256_file(profile_path) if profile_path else None,
         "name": profile.attrs.get("name"),
         "kind": profile.attrs.get("kind"),
+        "models": models_of(profile.attrs),
         "num_gpus": profile.num_gpus,
         "num_ops": int(profile.num_ops),
     }

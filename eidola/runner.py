@@ -183,6 +183,7 @@ def print_summary(s: dict[str, Any]) -> None:
     lines = [
         f"backend {s['backend']}: {s['profile'].get('path')} on {s['topology']['name']} "
         f"({s['topology']['num_gpus']} GPUs), sync={s['params']['sync']}",
+        f"  models              {s['profile'].get('models') or s['profile'].get('kind') or '?'}",
         f"  makespan            {s['makespan_ns']:.1f} ns",
         f"  bytes written       {s['bytes_written']} bytes in {s['packets']} packets",
         f"  polling reads       {s['polling_reads']} ({s['polling_bytes']} bytes)",

@@ -147,3 +147,13 @@ def test_a_profile_given_as_the_config_is_a_one_line_error() -> None:
     p = run(sys.executable, "-m", "eidola", "run", "profiles/p2p_2gpu.h5")
     assert p.returncode == 2 and "not a Python config" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_the_first_run_says_what_it_models(tmp_path: Path) -> None:
+    # the README's first command: its profile must model a library's schedule, and say so
+    p = run(sys.executable, str(CONFIG), "--profile", str(REPO / "profiles" / "allreduce_8gpu.h5"),
+            "--outdir", str(tmp_path / "o"))
+    assert p.returncode == 0, p.stderr
+    assert "models              allreduce of 256 MiB, algorithm ring, RCCL library model" in p.stdout
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "RCCL library model" in s["profile"]["models"]

@@ -131,7 +131,7 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     from m5.objects import Root  # noqa: PLC0415
 
     from eidola.gem5 import profile_header, profile_summary
-    from eidola.results import UNITS, sha256_file, write_summary
+    from eidola.results import UNITS, models_of, sha256_file, write_summary
 
     header = profile_header(args.profile)
     system, eidolons = build(topo, params, args.profile, header)
@@ -194,7 +194,11 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
         "topology": topo.to_dict(),
         "params": params.to_dict(),
         "profile": {"path": str(args.profile), "sha256": sha256_file(args.profile),
-                    "name": header.get("name"), "kind": header.get("kind"), "num_gpus": pg,
+                    "name": header.get("name"), "kind": header.get("kind"),
+                    "models": models_of({"kind": header.get("kind"),
+                                         "importer": header.get("importer"),
+                                         "parameters": json.loads(header.get("parameters_json") or "{}")}),
+                    "num_gpus": pg,
                     "num_ops": int(profile_summary(args.profile)["num_ops"])},
         "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())},
         "units": UNITS,
