@@ -45,7 +45,10 @@ class RunParams:
     sync: str = "polling"            # polling | syncmon
     poll_interval_ns: float = 100.0  # start-to-start gap between two polls of one waiter
     packet_bytes: int = 4096         # writes/reads are cut into packets of this size
-    max_outstanding: int = 64        # unacknowledged packets per stream
+    max_outstanding: int = 0         # unacknowledged packets per stream; 0 = no count limit
+    # unacknowledged payload bytes per stream; None = the GPU's bandwidth-delay product
+    # (eidola.topology.routing.stream_window_bytes), 0 = no byte limit
+    max_outstanding_bytes: int | None = None
     poll_bytes: int = 64             # memory bytes one polling read costs at the flag's home
     replay: str = "dependent"        # dependent: stream order only; timed: never before t_ns
     compute_scale: float = 1.0       # multiplies every compute duration
@@ -79,7 +82,11 @@ class RunParams:
             check_time_ns(value, field, positive=positive)
         checks = (("poll-interval", self.poll_interval_ns > 0, "must be positive (ns)"),
                   ("packet-size", 0 < self.packet_bytes < 2**32, "must be between 1 byte and 4 GiB"),
-                  ("max-outstanding", self.max_outstanding >= 1, "must be at least 1"),
+                  ("max-outstanding", 0 <= self.max_outstanding < 2**32, "must be from 0 (no count limit) to 2^32 - 1"),
+                  ("max-outstanding-bytes", self.max_outstanding_bytes is None
+                   or 0 <= self.max_outstanding_bytes < 2**63, "must be auto or from 0 (no byte limit) up"),
+                  ("max-outstanding", self.max_outstanding > 0 or self.max_outstanding_bytes != 0,
+                   "and --max-outstanding-bytes cannot both be 0 (nothing would bound a stream)"),
                   ("poll-bytes", self.poll_bytes >= 1, "must be at least 1"),
                   ("compute-scale", 0 <= self.compute_scale <= 1e6, "must be from 0 to 1e6"),
                   ("seed", 0 <= self.seed < 2**64, "must be from 0 to 2^64 - 1"),

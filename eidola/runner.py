@@ -32,6 +32,10 @@ def in_gem5() -> bool:
     return True
 
 
+def _window(text: str) -> int | None:
+    return None if str(text).strip().lower() == "auto" else _size(text)
+
+
 def _size(text: str) -> int:
     """argparse type for byte sizes (4096, 64KiB, 1MiB)."""
     from eidola.profile import parse_size
@@ -76,7 +80,9 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
     p.add_argument("--poll-interval", type=float, default=d.get("poll_interval", 100.0), metavar="NS")
     p.add_argument("--poll-bytes", type=int, default=d.get("poll_bytes", 64))
     p.add_argument("--packet-size", type=_size, default=d.get("packet_size", 4096), metavar="BYTES", help="e.g. 64, 4KiB, 1MiB")
-    p.add_argument("--max-outstanding", type=int, default=d.get("max_outstanding", 64), help="unacked packets per stream")
+    p.add_argument("--max-outstanding", type=int, default=d.get("max_outstanding", 0), help="unacked packets per stream (0: no count limit)")
+    p.add_argument("--max-outstanding-bytes", type=_window, default=d.get("max_outstanding_bytes"), metavar="BYTES|auto",
+                   help="unacked payload bytes per stream (default auto: the GPU's bandwidth-delay product; 0: none)")
     p.add_argument("--replay", choices=REPLAY_MODES, default=d.get("replay", "dependent"))
     p.add_argument("--compute-scale", type=float, default=d.get("compute_scale", 1.0))
     p.add_argument("--seed", type=int, default=d.get("seed", 0))
@@ -105,7 +111,8 @@ def topology_from_args(args: argparse.Namespace, profile_gpus: int) -> Topology:
 
 def params_from_args(args: argparse.Namespace) -> RunParams:
     return RunParams(sync=args.sync, poll_interval_ns=args.poll_interval, packet_bytes=args.packet_size,
-                     max_outstanding=args.max_outstanding, poll_bytes=args.poll_bytes,
+                     max_outstanding=args.max_outstanding,
+                     max_outstanding_bytes=args.max_outstanding_bytes, poll_bytes=args.poll_bytes,
                      replay=args.replay, compute_scale=args.compute_scale, seed=args.seed,
                      buffer_bytes=args.buffer, time_bin_ns=args.time_bin,
                      series=not args.no_series, trace=args.trace is not None,

@@ -7,7 +7,7 @@ Profile and a Topology into the arrays the core takes, and the core's arrays int
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -16,7 +16,7 @@ import numpy as np
 from eidola.errors import EidolaError
 from eidola.params import RunParams
 from eidola.profile import Profile, open_profile
-from eidola.topology.routing import channel_rings
+from eidola.topology.routing import channel_rings, stream_window_bytes
 from eidola.profile.streaming import LazyProfile
 from eidola.topology import Topology
 
@@ -110,6 +110,8 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
     if num_gpus > topology.num_gpus:
         raise EidolaError(f"profile has {num_gpus} GPUs but topology '{topology.name}' has "
                           f"only {topology.num_gpus}", path=source, field="num_gpus")
+    if params.max_outstanding_bytes is None:  # auto: resolved here so the summary shows it
+        params = replace(params, max_outstanding_bytes=stream_window_bytes(topology, params.packet_bytes))
     num_iterations = int(attrs.get("num_iterations", 1) or 1)
     iteration = params.seed % num_iterations
     if origin is None and params.replay != "timed":

@@ -80,6 +80,7 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                             sync_mode=params.sync, replay_mode=params.replay,
                             poll_interval=f"{params.poll_interval_ns}ns",
                             packet_size=params.packet_bytes, max_outstanding=params.max_outstanding,
+                            max_outstanding_bytes=params.max_outstanding_bytes,
                             poll_bytes=params.poll_bytes, compute_scale=params.compute_scale,
                             syncmon_wake=params.syncmon_wake,
                             poll_backoff_max=f"{params.poll_backoff_max_ns}ns",
@@ -134,6 +135,12 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     from eidola.results import UNITS, models_of, sha256_file, write_summary
 
     header = profile_header(args.profile)
+    if params.max_outstanding_bytes is None:  # auto, as the built-in engine resolves it
+        from dataclasses import replace
+
+        from eidola.topology.routing import stream_window_bytes
+
+        params = replace(params, max_outstanding_bytes=stream_window_bytes(topo, params.packet_bytes))
     system, eidolons = build(topo, params, args.profile, header)
     root = Root(full_system=False, system=system)
     m5.instantiate()

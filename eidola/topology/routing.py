@@ -77,3 +77,51 @@ def channel_rings(topology: Topology) -> np.ndarray:
             continue
         rings[c] = ids.setdefault(key, len(ids))
     return rings
+
+
+def stream_window_bytes(topology: Topology, packet_bytes: int) -> int:
+    """The default per-stream window of unacknowledged bytes: twice one GPU's bandwidth-delay
+    product.
+
+    Bandwidth: everything GPU 0 can inject (the sum of its links, GB/s = bytes/ns). Delay: the
+    round trip of a write to its nearest peer and the acknowledgement back (twice the one-way
+    link, relay and switch latency) plus the memory access at the peer. Twice that product plus
+    four packets, the rule of the engine's automatic link buffers, so that store-and-forward of
+    large packets (which lengthens the round trip by a packet's serialization per hop) does not
+    throttle either. A
+    window in bytes keeps an uncontended transfer's time independent of the packet size; one
+    this size lets a single stream keep every link of its GPU busy. mi300x preset, 4 KiB
+    packets: 2 x 336 GB/s x 800 ns + 16 KiB = 553,984 B; h100: 2 x 370.8 GB/s x 1,300 ns
+    + 16 KiB = 980,464 B.
+    """
+    import heapq
+
+    ch = topology.channels()
+    if topology.num_gpus < 2 or len(ch) == 0:
+        return 1 << 18
+    pkt = max(int(packet_bytes), 64)
+    inject = float(ch["bw_gbps"][ch["src"] == 0].sum())
+    node_lat = topology.node_latency_ns()
+    out: dict[int, list[int]] = {}
+    for c in range(len(ch)):
+        out.setdefault(int(ch["src"][c]), []).append(c)
+    best = {0: 0.0}
+    heap = [(0.0, 0)]
+    one_way = None
+    while heap:
+        d, u = heapq.heappop(heap)
+        if d > best.get(u, float("inf")):
+            continue
+        if u != 0 and u < topology.num_gpus:
+            one_way = d
+            break
+        for c in out.get(u, []):
+            v = int(ch["dst"][c])
+            nd = d + float(ch["latency_ns"][c]) + (float(node_lat[v]) if v >= topology.num_gpus else 0.0)
+            if nd < best.get(v, float("inf")):
+                best[v] = nd
+                heapq.heappush(heap, (nd, v))
+    if one_way is None:
+        return 1 << 18
+    rtt = 2.0 * one_way + topology.mem_latency_ns
+    return max(1, int(2.0 * inject * rtt) + 4 * pkt)

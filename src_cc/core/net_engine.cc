@@ -511,6 +511,11 @@ EngineOutcome Engine::run() {
             out.event_limit = true;
             break;
         }
+        if (cfg_.interrupted && cfg_.interrupt_every && out.events % cfg_.interrupt_every == 0 &&
+            out.events && cfg_.interrupted()) {
+            out.interrupted = true;
+            break;
+        }
         const Event e = events_.pop();
         now_ = e.when;
         ++out.events;
@@ -602,7 +607,7 @@ EngineOutcome Engine::run() {
     }
     out.end_ps = now_;
     out.finished = gpus_done_ == replayers_.size();
-    if (!out.finished && !out.event_limit) out.deadlock = true;
+    if (!out.finished && !out.event_limit && !out.interrupted) out.deadlock = true;
     if (out.deadlock) {
         for (auto& r : replayers_) r->stuck_waits(out.stuck);
         for (const auto& s : out.stuck) out.stuck_values.push_back(flags_[s.home].value(s.flag));

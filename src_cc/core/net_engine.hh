@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <functional>
 #include <vector>
 
 #include "core/event_queue.hh"
@@ -54,12 +55,17 @@ struct EngineConfig {
     uint32_t max_bins = 1024;
     uint32_t max_mem_series_rows = 4096;  // GPU x memory channel series kept up to this many rows
     uint64_t max_events = 0;     // 0 = unlimited; a safety valve for sweeps
+    // Asked every `interrupt_every` events whether to stop now (the host's Ctrl-C / SIGTERM);
+    // empty = never. Keeps a long simulation interruptible without the core knowing its host.
+    std::function<bool()> interrupted;
+    uint64_t interrupt_every = uint64_t(1) << 20;
 };
 
 struct EngineOutcome {
     bool finished = false;       // every GPU done
     bool deadlock = false;       // nothing could progress while streams still waited
     bool event_limit = false;
+    bool interrupted = false;    // the host asked to stop
     Tick end_ps = 0;
     uint64_t events = 0;
     std::vector<StuckWait> stuck;

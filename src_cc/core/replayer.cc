@@ -8,7 +8,7 @@ GpuReplayer::GpuReplayer(GpuProgram program, uint32_t num_gpus, const ReplayConf
                          ReplayHost& host)
     : program_(std::move(program)), num_gpus_(num_gpus), cfg_(cfg), host_(host) {
     if (cfg_.packet_bytes == 0) cfg_.packet_bytes = 1;
-    if (cfg_.max_outstanding == 0) cfg_.max_outstanding = 1;
+    if (cfg_.max_outstanding == 0 && cfg_.max_outstanding_bytes == 0) cfg_.max_outstanding = 1;
     streams_.resize(program_.streams.size());
     for (size_t i = 0; i < streams_.size(); ++i) {
         streams_[i].cur = program_.streams[i].begin;
@@ -113,12 +113,15 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                 st.op_start = now;
             }
             while (st.left > 0) {
-                if (st.outstanding >= cfg_.max_outstanding) {
+                const uint32_t chunk =
+                    static_cast<uint32_t>(std::min<uint64_t>(st.left, cfg_.packet_bytes));
+                const bool count_full = cfg_.max_outstanding && st.outstanding >= cfg_.max_outstanding;
+                const bool bytes_full = cfg_.max_outstanding_bytes && st.outstanding > 0 &&
+                                        st.outstanding_bytes + chunk > cfg_.max_outstanding_bytes;
+                if (count_full || bytes_full) {
                     block(st, State::Throttled, now);
                     return;
                 }
-                const uint32_t chunk =
-                    static_cast<uint32_t>(std::min<uint64_t>(st.left, cfg_.packet_bytes));
                 Request req{is_write ? ReqKind::Write : ReqKind::Read, program_.gpu, s,
                             static_cast<uint32_t>(op.peer), op.addr() + st.offset, chunk, -1, 0, now};
                 if (!host_.send(req, now)) {
@@ -127,6 +130,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                     return;
                 }
                 ++st.outstanding;
+                st.outstanding_bytes += chunk;
                 ++stats_.packets;
                 ReplayStats::PeerTraffic& peer = stats_.to_peer[static_cast<uint32_t>(op.peer)];
                 ++peer.packets;
@@ -233,12 +237,14 @@ void GpuReplayer::complete(const Request& req, Tick now, int64_t observed) {
     case ReqKind::Write:
         stats_.write_latency.add(now - req.issued);
         --st.outstanding;
+        st.outstanding_bytes -= req.bytes;
         break;
     case ReqKind::Signal:
         --st.outstanding;
         break;
     case ReqKind::Read:
         --st.outstanding;
+        st.outstanding_bytes -= req.bytes;
         --st.reads_pending;
         break;
     case ReqKind::Poll: {

@@ -25,7 +25,10 @@ struct ReplayConfig {
     ReplayMode mode = ReplayMode::Dependent;
     Tick poll_interval_ps = 100'000;  // gap between the starts of two polls of one waiter
     uint32_t packet_bytes = 4096;     // writes and reads are cut into packets of this size
-    uint32_t max_outstanding = 64;    // unacknowledged packets per stream
+    uint32_t max_outstanding = 0;     // unacknowledged packets per stream; 0 = no count limit
+    // Unacknowledged payload bytes per stream (0 = no byte limit). A byte window keeps results
+    // independent of the packet size; a stream always may have one packet in flight.
+    uint64_t max_outstanding_bytes = 256 * 1024;
     uint32_t poll_bytes = 64;         // memory bytes one polling read costs at the flag's home
     WakeOn syncmon_wake = WakeOn::Match;  // what a SyncMon notification means (see flag_memory.hh)
     // A waiter the SyncMon refused (table full) polls instead, doubling the gap after every
@@ -143,6 +146,7 @@ class GpuReplayer {
         uint64_t left = 0;      // bytes of the current write/read not yet issued
         uint64_t offset = 0;
         uint32_t outstanding = 0;
+        uint64_t outstanding_bytes = 0;
         uint32_t reads_pending = 0;
         bool in_transfer = false;
         bool waiting = false;

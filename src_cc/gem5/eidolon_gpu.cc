@@ -68,6 +68,7 @@ EidolonGPU::EidolonGPU(const Params &p)
     config.poll_interval_ps = p.poll_interval;
     config.packet_bytes = p.packet_size;
     config.max_outstanding = p.max_outstanding;
+    config.max_outstanding_bytes = p.max_outstanding_bytes;
     config.poll_bytes = p.poll_bytes;
     if (p.syncmon_wake != "match" && p.syncmon_wake != "change")
         fatal("%s: syncmon_wake must be match or change", name());

@@ -86,7 +86,8 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     ec.replay.mode = mode == "timed" ? ReplayMode::Timed : ReplayMode::Dependent;
     ec.replay.poll_interval_ps = ns_to_ps(get<double>(cfg, "poll_interval_ns", 100.0));
     ec.replay.packet_bytes = get<uint32_t>(cfg, "packet_bytes", 4096);
-    ec.replay.max_outstanding = get<uint32_t>(cfg, "max_outstanding", 64);
+    ec.replay.max_outstanding = get<uint32_t>(cfg, "max_outstanding", 0);
+    ec.replay.max_outstanding_bytes = get<uint64_t>(cfg, "max_outstanding_bytes", 256 * 1024);
     ec.replay.poll_bytes = get<uint32_t>(cfg, "poll_bytes", 64);
     ec.replay.trace = get<bool>(cfg, "trace", false);
     const std::string wake = get<std::string>(cfg, "syncmon_wake", "match");
@@ -127,10 +128,20 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
 
     std::unique_ptr<Engine> engine;
     EngineOutcome out;
+    // Ctrl-C / SIGTERM during a long run: Python's handler only runs when the main thread
+    // holds the GIL, so the core asks here now and then.
+    ec.interrupted = [] {
+        py::gil_scoped_acquire gil;
+        return PyErr_CheckSignals() != 0;
+    };
     {
         py::gil_scoped_release nogil;
         engine = std::make_unique<Engine>(std::move(spec), ec, std::move(programs));
         out = engine->run();
+    }
+    if (out.interrupted) {
+        if (PyErr_Occurred()) throw py::error_already_set();  // KeyboardInterrupt, SystemExit...
+        throw std::runtime_error("interrupted");
     }
 
     py::dict r;
