@@ -22,6 +22,14 @@ class OneLineErrorGroup(click.Group):
         except EidolaError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except MemoryError as exc:
+            from eidola.memory import out_of_memory_message
+
+            click.echo(f"error: {out_of_memory_message(exc)}", err=True)
+            sys.exit(2)
+        except RecursionError:
+            click.echo("error: the input is nested too deeply to read", err=True)
+            sys.exit(2)
         except KeyboardInterrupt as exc:
             said = str(exc) if exc.args and " " in str(exc) else "partial outputs were removed"
             interrupts.report_and_exit(said)

@@ -226,6 +226,11 @@ def config_main(defaults: dict[str, Any] | None = None, argv: Sequence[str] | No
     except EidolaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except MemoryError as exc:
+        from eidola.memory import out_of_memory_message
+
+        print(f"error: {out_of_memory_message(exc)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         interrupts.report_and_exit("no results were written")
     if not args.quiet:

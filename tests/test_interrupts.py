@@ -98,3 +98,27 @@ def test_the_same_point_twice_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(EidolaError, match="given twice"):
         run_sweep(CONFIG, [str(small), str(small)], {"packet-size": ["4KiB"]}, tmp_path / "s")
     assert not (tmp_path / "s" / "results.parquet").exists()
+
+
+def test_runs_and_inputs_too_big_for_the_machine_are_one_line_errors(tmp_path: Path) -> None:
+    from eidola.memory import available_bytes
+
+    have = available_bytes()
+    if have is None:
+        pytest.skip("no memory figure on this platform")
+    small = tmp_path / "p2p.h5"
+    write_profile(synthesize("p2p", 2, 1 << 16), small)
+    # a full mesh of 3000 GPUs: 9 M directed links, whose time series alone need ~69 GiB
+    p = subprocess.run([sys.executable, str(CONFIG), "--profile", str(small), "--topology",
+                        "fully_connected", "--gpus", "3000", "--outdir", str(tmp_path / "o")],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    if have > 100 * 2**30:
+        pytest.skip("this machine could hold the run")
+    assert p.returncode == 2 and "needs about" in p.stderr and "--no-series" in p.stderr
+    assert p.stderr.count("\n") == 1 and not (tmp_path / "o").exists()
+    # a synthetic all-reduce of 100000 GPUs: numpy's refusal becomes one line with its size
+    q = subprocess.run([sys.executable, "-m", "eidola", "profile", "synth", "allreduce", "--gpus",
+                        "100000", "--size", "1MiB", "-o", str(tmp_path / "s.h5")],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert q.returncode == 2 and q.stderr.startswith("error: out of memory: Unable to allocate")
+    assert q.stderr.count("\n") == 1 and not (tmp_path / "s.h5").exists()

@@ -110,6 +110,7 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
     if num_gpus > topology.num_gpus:
         raise EidolaError(f"profile has {num_gpus} GPUs but topology '{topology.name}' has "
                           f"only {topology.num_gpus}", path=source, field="num_gpus")
+    _check_memory(num_gpus, num_ops, topology, params)
     if params.max_outstanding_bytes is None:  # auto: resolved here so the summary shows it
         params = replace(params, max_outstanding_bytes=stream_window_bytes(topology, params.packet_bytes))
     num_iterations = int(attrs.get("num_iterations", 1) or 1)
@@ -142,6 +143,25 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
     summary = build_summary(backend="builtin", raw=raw, topology=topology, params=params,
                             profile=meta, profile_path=source, wall_seconds=wall)
     return RunResult(summary=summary, raw=raw, topology=topology)
+
+
+def _check_memory(num_gpus: int, num_ops: int, topology: Topology, params: RunParams) -> None:
+    """Refuse a run whose fixed-size state cannot fit, before building it.
+
+    Counted: the replayed ops (the core keeps a 40-byte record each), every directed link
+    (queues and credit state: about 200 bytes), and with --series the time series
+    (8 bytes per bin per link and per GPU). Packets in flight are bounded by the windows and
+    buffers and left out.
+    """
+    from eidola.memory import check_fits, gib
+
+    channels = 2 * len(topology.links)
+    series = (channels + topology.num_gpus) * params.max_bins * 8 if params.series else 0
+    need = 40 * num_ops + 200 * channels + series
+    hint = ("--no-series drops the per-link time series (" + gib(series) + ")" if series > need / 2
+            else "use fewer GPUs or a smaller profile")
+    check_fits(need, f"this run ({num_ops:,} ops, {channels:,} directed links, {topology.num_gpus} GPUs)",
+               hint, field="gpus")
 
 
 def _deadlock_message(stuck: dict[str, np.ndarray], show: int = 6) -> str:

@@ -253,6 +253,9 @@ def read_trace(path: Path) -> RawTrace:
         raise EidolaError(f"cannot read: {exc}", path=path) from None
     except UnicodeDecodeError:
         raise EidolaError("not a JSON text file (binary content)", path=path) from None
+    except (RecursionError, MemoryError):
+        raise EidolaError(f"event {col.raw.num_events}: too deeply nested or too large to read",
+                          path=path, field="traceEvents") from None
     except ijson.JSONError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "premature" in msg.lower():
