@@ -58,3 +58,20 @@ def test_sweep_lines_and_seed_distribution_from_a_real_sweep(tmp_path: Path) -> 
     counts = [p.get_height() for p in fig.axes[0].patches]
     assert sum(counts) == 6
     assert seeds["makespan_ns"].nunique() > 1  # jitter and stragglers differ by seed
+
+
+def test_sweep_lines_refuse_to_join_different_profiles_and_facet_them_with_by(tmp_path) -> None:
+    import pandas as pd
+    import pytest as _pytest
+
+    from eidola.errors import EidolaError
+    from eidola.plot import sweep_lines
+
+    rows = [{"profile": prof, "link_bw": bw, "sync": sync, "status": "ok", "topology": "ring",
+             "makespan_ns": 1000.0 * bw + (5 if prof == "b.h5" else 0)}
+            for prof in ("a.h5", "b.h5") for bw in (32, 64) for sync in ("polling", "syncmon")]
+    t = pd.DataFrame(rows)
+    with _pytest.raises(EidolaError, match="differ in profile.*--by profile"):
+        sweep_lines(t, "link_bw", "sync")
+    fig = sweep_lines(t, "link_bw", "sync", by=["profile"])
+    assert len(fig.axes) == 2 and {a.get_title() for a in fig.axes} == {"profile=a.h5", "profile=b.h5"}

@@ -23,7 +23,9 @@ def test_local_2x2_sweep_gives_four_rows_and_a_rerun_runs_nothing(tmp_path: Path
     assert len(t) == 4 and set(t["status"]) == {"ok"}
     # link bandwidth halves: the transfer takes twice as long
     by_bw = t.groupby("link_bw")["makespan_ns"].mean()
-    assert by_bw["32"] > 1.9 * by_bw["64"]
+    assert by_bw[32] > 1.9 * by_bw[64]
+    # swept numbers are stored as numbers, read back as numbers
+    assert pd.api.types.is_integer_dtype(pd.read_parquet(tmp_path / "results.parquet")["link_bw"])
     assert (t.loc[t["sync"] == "syncmon", "polling_reads"] == 0).all()
     assert (t.loc[t["sync"] == "polling", "polling_reads"] > 0).all()
     rows = sorted(tmp_path.glob("points/*/row.json"))
@@ -36,8 +38,8 @@ def test_local_2x2_sweep_gives_four_rows_and_a_rerun_runs_nothing(tmp_path: Path
 
 def test_a_failing_point_is_recorded_and_the_others_succeed(tmp_path: Path) -> None:
     t = run_sweep(CONFIG, [P2P], {"link-bw": ["-1", "64"]}, tmp_path, progress=False)
-    bad = t[t["link_bw"] == "-1"].iloc[0]
-    good = t[t["link_bw"] == "64"].iloc[0]
+    bad = t[t["link_bw"] == -1].iloc[0]
+    good = t[t["link_bw"] == 64].iloc[0]
     assert bad["status"] == "failed" and "link-bw" in bad["error"]
     assert good["status"] == "ok" and good["makespan_ns"] > 0
 

@@ -38,12 +38,15 @@ def links_cmd(run_dir: str, output: str) -> None:
 @click.option("--x", "x", required=True, help="swept column on the x axis, e.g. link_bw")
 @click.option("--line", required=True, help="one line per value of this column, e.g. sync")
 @click.option("--y", default="makespan_ns", show_default=True)
+@click.option("--by", "by", multiple=True, metavar="COLUMN",
+              help="one row of panels per value of this column (repeatable), e.g. profile")
 @click.option("-o", "--output", required=True)
-def sweep_cmd(table: str, x: str, line: str, y: str, output: str) -> None:
+def sweep_cmd(table: str, x: str, line: str, y: str, by: tuple[str, ...], output: str) -> None:
     """A metric (and bus bandwidth, for collectives) against a swept parameter."""
     from eidola.plot import save, sweep_lines
 
-    click.echo(save(sweep_lines(table, x.replace("-", "_"), line.replace("-", "_"), y), output))
+    click.echo(save(sweep_lines(table, x.replace("-", "_"), line.replace("-", "_"), y,
+                                by=[b.replace("-", "_") for b in by]), output))
 
 
 @plot_group.command("seeds")

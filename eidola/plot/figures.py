@@ -101,28 +101,62 @@ def mem_channel_timeline(*run_dirs: str | Path, top: int = 4) -> plt.Figure:
     return fig
 
 
-def sweep_lines(table: pd.DataFrame | str | Path, x: str, line: str, y: str = "makespan_ns") -> plt.Figure:
-    """A metric against a swept parameter, one line per value of another (e.g. topology, sync)."""
+def sweep_lines(table: pd.DataFrame | str | Path, x: str, line: str, y: str = "makespan_ns",
+                by: list[str] | tuple[str, ...] = ()) -> plt.Figure:
+    """A metric against a swept parameter, one line per value of another (e.g. topology, sync),
+    one row of panels per combination of the `by` columns (e.g. profile, link_latency).
+
+    Points that share an x value on one line must not differ in anything else: joining them
+    into one line would mix e.g. two profiles, so that is an error naming the columns to facet.
+    """
     t = pd.read_parquet(table) if not isinstance(table, pd.DataFrame) else table
     t = t[t["status"] == "ok"]
-    for col in (x, line, y):
+    by = list(by)
+    for col in (x, line, y, *by):
         if col not in t:
             raise EidolaError(f"column '{col}' is not in the sweep table", field=col)
+    if t.empty:
+        raise EidolaError("no successful points in the table", field=y)
+    keys = [line, x, *by]
+    dup = t.duplicated(subset=keys, keep=False)
+    if dup.any():
+        clash = t[dup]
+        varying = [c for c in t.columns if c not in keys and c not in _RESULT_COLUMNS
+                   and clash[c].astype(str).nunique() > 1 and not c.startswith(_RESULT_PREFIXES)]
+        raise EidolaError(f"{int(dup.sum())} points share {x} and {line} values but differ in "
+                          f"{', '.join(varying[:6]) or 'other columns'}; draw them apart with "
+                          f"--by {varying[0] if varying else 'COLUMN'}", field="by")
     metrics = [y] + (["bus_bandwidth_gbps"] if "bus_bandwidth_gbps" in t and y != "bus_bandwidth_gbps" else [])
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for value, grp in t.groupby(line):
-            grp = grp.assign(_x=pd.to_numeric(grp[x], errors="coerce")).sort_values("_x")
-            scale = 1e3 if metric.endswith("_ns") else 1.0
-            ax.plot(grp["_x"], grp[metric] / scale, marker="o", label=f"{line}={value}")
-        unit = "µs" if metric.endswith("_ns") else "GB/s"
-        ax.set_xlabel(x)
-        ax.set_ylabel(f"{metric.replace('_ns', '').replace('_gbps', '')} ({unit})")
-        ax.legend()
+    facets = list(t.groupby(by, sort=True)) if by else [((), t)]
+    fig, axes = plt.subplots(len(facets), len(metrics), figsize=(5.5 * len(metrics), 4 * len(facets)),
+                             squeeze=False)
+    for row, (fkey, ft) in enumerate(facets):
+        fkey = fkey if isinstance(fkey, tuple) else (fkey,)
+        title = ", ".join(f"{c}={Path(str(v)).name if c == 'profile' else v}" for c, v in zip(by, fkey))
+        for ax, metric in zip(axes[row], metrics):
+            for value, grp in ft.groupby(line):
+                grp = grp.assign(_x=pd.to_numeric(grp[x], errors="coerce")).sort_values("_x")
+                scale = 1e3 if metric.endswith("_ns") else 1.0
+                ax.plot(grp["_x"], grp[metric] / scale, marker="o", label=f"{line}={value}")
+            unit = "µs" if metric.endswith("_ns") else "GB/s"
+            ax.set_xlabel(x)
+            ax.set_ylabel(f"{metric.replace('_ns', '').replace('_gbps', '')} ({unit})")
+            if title:
+                ax.set_title(title, fontsize=9)
+            ax.legend()
     profiles = ", ".join(sorted({Path(p).name for p in t["profile"]}))
     fig.suptitle(f"{profiles} on {', '.join(sorted(set(map(str, t['topology']))))}")
     fig.tight_layout()
     return fig
+
+
+#: sweep-table columns that are results or bookkeeping, never a reason to split a line
+_RESULT_COLUMNS = {"point_id", "outdir", "status", "error", "events", "packets", "makespan_ns",
+                   "point_wall_seconds", "wall_seconds", "eidola_version", "backend", "num_gpus",
+                   "topology"}
+_RESULT_PREFIXES = ("gpu_", "bytes_", "polling_", "syncmon_", "mem_channel_", "wakeup_",
+                    "write_latency", "algo_", "bus_", "fallback_", "recheck_", "registrations",
+                    "refusals", "spurious", "stall")
 
 
 def seed_distribution(table: pd.DataFrame | str | Path, y: str = "makespan_ns") -> plt.Figure:

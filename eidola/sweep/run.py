@@ -123,6 +123,7 @@ def run_sweep(config: str | Path, profiles: list[str], grid: dict[str, list[str]
         if bar:
             bar.update(row)
 
+    arg_columns = sorted({k.replace("-", "_") for p in points for k in p.args})
     reset_stop()
     try:
         if todo:
@@ -131,9 +132,9 @@ def run_sweep(config: str | Path, profiles: list[str], grid: dict[str, list[str]
             else:
                 _run_dask(todo, out, workers, scheduler, gem5, timeout, done)
     except KeyboardInterrupt:
-        table = rebuild_table(out, [p.point_id for p in points])
+        table = rebuild_table(out, [p.point_id for p in points], arg_columns)
         raise SweepInterrupted(len(table), len(points), out) from None
-    return rebuild_table(out, [p.point_id for p in points])
+    return rebuild_table(out, [p.point_id for p in points], arg_columns)
 
 
 class SweepInterrupted(KeyboardInterrupt):

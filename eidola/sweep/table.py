@@ -30,10 +30,36 @@ def write_row(out: Path, row: dict[str, Any]) -> None:
     atomic_write_bytes(row_path(out, row["point_id"]), (json.dumps(row, sort_keys=True) + "\n").encode())
 
 
-def rebuild_table(out: Path, point_ids: list[str]) -> pd.DataFrame:
-    """results.parquet from the rows of these points (one row each, in point order)."""
+def _typed(value: object) -> object:
+    """A swept value as a number when it is one ('100' -> 100, '2.5' -> 2.5, '4KiB' -> 4096)."""
+    if not isinstance(value, str):
+        return value
+    for conv in (int, float):
+        try:
+            return conv(value)
+        except ValueError:
+            pass
+    try:
+        from eidola.profile.units import parse_size
+
+        return parse_size(value)
+    except Exception:  # noqa: BLE001 - not a size either: keep the text
+        return value
+
+
+def rebuild_table(out: Path, point_ids: list[str], arg_columns: list[str] | None = None) -> pd.DataFrame:
+    """results.parquet from the rows of these points (one row each, in point order).
+
+    Swept and fixed argument columns become numbers when every value of the column is one, so
+    a table read back sorts and plots them as numbers, not text.
+    """
     rows = [r for r in (read_row(out, pid) for pid in point_ids) if r is not None]
     frame = pd.DataFrame(rows)
+    for col in arg_columns or []:
+        if col in frame:
+            vals = [_typed(v) for v in frame[col]]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                frame[col] = pd.Series(vals, index=frame.index)
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     atomic_write_bytes(out / "results.parquet", buf.getvalue())
