@@ -8,7 +8,10 @@ leaf switch between nodes. Same arguments as configs/eidola_8gpu.py.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:  # an installed Eidola wins; a plain checkout works without one (see eidola_8gpu.py)
+    import eidola.runner  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eidola.runner import config_main  # noqa: E402
 

@@ -10,8 +10,13 @@ Defaults: the MI300X preset (8 GPUs, full xGMI mesh); every argument can be chan
 import sys
 from pathlib import Path
 
-# Let a plain checkout work without installation (gem5's Python may not see site-packages).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# An installed Eidola (pip install . or -e .) wins; a plain checkout works without one (gem5's
+# Python may not see site-packages). Putting the checkout first would hide an installed
+# package's compiled engine behind a source tree that has none.
+try:
+    import eidola.runner  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eidola.runner import config_main  # noqa: E402
 

@@ -7,7 +7,10 @@ runner's defaults) and nothing is printed but errors. `eidola sweep` runs this f
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:  # an installed Eidola wins; a plain checkout works without one (see eidola_8gpu.py)
+    import eidola.runner  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eidola.runner import config_main  # noqa: E402
 
