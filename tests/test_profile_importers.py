@@ -328,3 +328,14 @@ def test_unknown_format_and_misplaced_option(tmp_path: Path) -> None:
         import_profile("parquet", [p])
     with pytest.raises(EidolaError, match="field 'default_size'"):
         import_profile("csv", [p], default_size=10)
+
+
+@pytest.mark.parametrize("cell, column", [("1e23", "bytes"), ("9223372036854775808", "value")])
+def test_csv_integers_beyond_exact_range_are_errors(tmp_path: Path, cell: str, column: str) -> None:
+    header = "gpu,stream,kind,peer,flag,value,bytes,t_ns,dur_ns\n"
+    body = (f"0,0,write,1,,,{cell if column == 'bytes' else 64},0,0\n0,0,signal,1,0,1,,0,0\n"
+            f"1,0,wait,,0,{cell if column == 'value' else 1},,0,0\n")
+    p = tmp_path / "t.csv"
+    p.write_text(header + body)
+    with pytest.raises(EidolaError, match=f"field '{column}'.*beyond 2\\^53"):
+        import_profile("csv", [p])

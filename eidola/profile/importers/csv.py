@@ -100,6 +100,11 @@ class _Table:
             bad = np.flatnonzero(vals != np.round(vals))
             if len(bad):
                 raise self.fail(col, bad[0], f"{raw[bad[0]]!r} is not an integer")
+            # parsed as float64: beyond 2^53 an integer is no longer exact (2^63 would wrap)
+            bad = np.flatnonzero(np.abs(vals) > 2.0**53)
+            if len(bad):
+                raise self.fail(col, bad[0], f"{raw[bad[0]]} is beyond 2^53, the largest integer "
+                                             "read exactly")
         if lo is not None:
             scope = ~empty if applies is None else (~empty & applies)
             bad = np.flatnonzero(scope & (vals < lo))
