@@ -97,7 +97,9 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
 
 def topology_from_args(args: argparse.Namespace, profile_gpus: int) -> Topology:
     gpus = args.gpus
-    if gpus is None and args.topology not in ("mi300x", "h100"):
+    from eidola.topology.presets import PRESETS
+
+    if gpus is None and args.topology not in PRESETS:
         gpus = profile_gpus
     topo = build_topology(args.topology, gpus, link_bw_gbps=args.link_bw,
                           link_latency_ns=args.link_latency, switch_latency_ns=args.switch_latency,

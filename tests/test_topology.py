@@ -74,3 +74,18 @@ def test_torus2d_refuses_gpu_counts_without_two_factors(n: int) -> None:
     with pytest.raises(EidolaError, match="do not form a 2-D torus"):
         build_topology("torus2d", n)
     assert build_topology("torus2d", 6).params["rows"] == 2  # 2 x 3 still builds
+
+
+@pytest.mark.parametrize("name, gpus, fabric_switches", [
+    ("mi325x", 8, 0), ("mi355x", 8, 0), ("h200", 8, 1), ("b200", 8, 1), ("gb200-nvl72", 72, 1)])
+def test_system_presets_state_line_and_payload_rates_and_memory(name: str, gpus: int,
+                                                                fabric_switches: int) -> None:
+    from eidola.topology.gpus import GPUS
+
+    t = build_topology(name)
+    assert t.num_gpus == gpus and t.num_switches == fabric_switches
+    text = " ".join(t.sources)
+    assert "line rate" in text and "payload" in text and "memory:" in text
+    gpu = "b200" if name == "gb200-nvl72" else name
+    assert t.hbm_bw_gbps == GPUS[gpu].hbm_bw_gbps and t.mem_channels == GPUS[gpu].mem_channels
+    assert t.syncmon_entries == GPUS[gpu].compute_units

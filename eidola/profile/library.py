@@ -57,6 +57,8 @@ class LibraryModel:
     ring_layout: str
     #: per protocol: the most bus bandwidth the GPU side can produce, GB/s (all channels)
     max_busbw_gbps: dict[str, float] = field(default_factory=dict)
+    #: NVLS pipelining granularity, bytes (0: the protocol's step size)
+    nvls_chunk_bytes: int = 0
     #: protocols the library's tuner may pick without environment overrides
     default_protocols: tuple[str, ...] = ("simple", "ll128", "ll")
     sources: tuple[str, ...] = field(default=())
@@ -84,12 +86,15 @@ NCCL_HOPPER = LibraryModel(
     nvls_channels=16,
     ring_layout="single",
     max_busbw_gbps={"ll": 141.0},
+    nvls_chunk_bytes=128 * 1024,
     sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us, NVLink "
              "hwLatencies Ring {0.6, 1.9, 3.4} us per step and NVLS 25 us, nvlsEfficiency "
              "Hopper 0.85 (LL, LL128, Simple), llMaxBws Hopper one node 141 GB/s (LL's bus "
              "bandwidth cap)",
              "24 ring / 16 NVLS channels: NCCL 2.29 init log on H100 (waynehacking8/"
-             "nccl-collectives-bench results/scaling_attributed/g4_Ring.log)"),
+             "nccl-collectives-bench results/scaling_attributed/g4_Ring.log)",
+             "NVLS chunk 128 KiB: NCCL src/transport/nvls.cc NCCL_PARAM(NvlsChunkSize, "
+             "\"NVLS_CHUNKSIZE\", 128 * 1024) (16 NVLS channels: NvlsChannels, same file)"),
 )
 
 RCCL_MI300 = LibraryModel(

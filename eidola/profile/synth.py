@@ -318,7 +318,8 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
         if model is not None and model.nvls_efficiency <= 0:
             raise EidolaError(f"{model.name} has no NVLS algorithm", field="library")
     if chunk is None:
-        chunk = lib.STEP_BYTES[proto]
+        chunk = (model.nvls_chunk_bytes if algo == "nvls" and model is not None
+                 and model.nvls_chunk_bytes else lib.STEP_BYTES[proto])
     if streams is None and model is not None:
         streams = model.nvls_channels if algo == "nvls" else model.ring_channels
     return model, proto, chunk, streams

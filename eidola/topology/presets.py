@@ -29,7 +29,9 @@ from eidola.topology import builders
 from eidola.topology.gpus import GPUS, INTERLEAVE_SOURCE, SYNCMON_SOURCE
 from eidola.topology.model import Topology
 
-TOPOLOGY_NAMES = ("fully_connected", "ring", "switch", "torus2d", "multinode", "mi300x", "h100")
+#: system presets: one node of GPUs on their scale-up fabric (see PRESET_FABRIC)
+SYSTEM_PRESETS = ("mi300x", "mi325x", "mi355x", "h100", "h200", "b200", "gb200-nvl72")
+TOPOLOGY_NAMES = ("fully_connected", "ring", "switch", "torus2d", "multinode", *SYSTEM_PRESETS)
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,62 @@ H100 = Defaults(gpus=8, link_bw_gbps=18 * 20.6, link_latency_ns=150.0, switch_la
                 mem_channels=GPUS["h100"].mem_channels, syncmon_entries=GPUS["h100"].syncmon_entries)
 
 
+
+
+def _memory_sources(gpu: str, kind: str) -> str:
+    spec = GPUS[gpu]
+    return (f"memory: {spec.mem_channels} {kind} channels ({spec.hbm_stacks} stacks x 16, JEDEC "
+            f"HBM3/HBM3E); {spec.hbm_bw_gbps / 1000:g} TB/s: {spec.sources[0]}")
+
+
+_NVLINK4 = ("NVLink 4: 18 links x 25 GB/s line rate each way via NVSwitch (NVIDIA H100/H200 SXM "
+            "data sheets: 900 GB/s bidirectional)",
+            "NVLink payload 18 x 20.6 GB/s each way: NCCL topo.h SM90_NVLINK_BW")
+_NVLINK5 = ("NVLink 5: 18 links x 50 GB/s line rate each way via NVSwitch (NVIDIA B200 / GB200 "
+            "NVL72 data sheets: 1.8 TB/s bidirectional per GPU)",
+            "NVLink payload 18 x 40.1 GB/s each way: NCCL topo.h SM100_NVLINK_BW")
+_XGMI_MI300 = ("xGMI: 7 links per GPU to the 7 peers, 64 GB/s line rate each way (AMD Instinct "
+               "MI300X/MI325X data sheets)",
+               "xGMI payload 48 GB/s per link each way: RCCL topo.h GFX94X_XGMI_WIDTH")
+_LAT = "link and switch latency: modelling assumptions (the MI300X / H100 figures)"
+
+
+def _like(base: Defaults, gpu: str, **changes: Any) -> Defaults:
+    spec = GPUS[gpu]
+    return Defaults(**{**base.__dict__, "hbm_bw_gbps": spec.hbm_bw_gbps,
+                       "mem_channels": spec.mem_channels, "syncmon_entries": spec.syncmon_entries,
+                       **changes})
+
+
+H200 = _like(H100, "h200", sources=(*_NVLINK4, _LAT, _memory_sources("h200", "HBM3E"),
+                                   INTERLEAVE_SOURCE, SYNCMON_SOURCE))
+B200 = _like(H100, "b200", link_bw_gbps=18 * 40.1,
+             sources=(*_NVLINK5, _LAT, _memory_sources("b200", "HBM3E"), INTERLEAVE_SOURCE,
+                      SYNCMON_SOURCE))
+GB200_NVL72 = _like(B200, "b200", gpus=72,
+                    sources=(*_NVLINK5, "72 GPUs in one NVLink domain through the NVLink switch "
+                             "trays (NVIDIA GB200 NVL72 data sheet: 130 TB/s total NVLink)",
+                             _LAT, _memory_sources("b200", "HBM3E"), INTERLEAVE_SOURCE,
+                             SYNCMON_SOURCE))
+MI325X = _like(MI300X, "mi325x", sources=(*_XGMI_MI300, _LAT, _memory_sources("mi325x", "HBM3E"),
+                                          INTERLEAVE_SOURCE, SYNCMON_SOURCE))
+MI355X = _like(MI300X, "mi355x",
+               sources=("xGMI: 7 links per GPU to the 7 peers, 76.8 GB/s line rate each way (AMD "
+                        "Instinct MI355X data sheet: 153.6 GB/s per link bidirectional)",
+                        "xGMI payload 48 GB/s per link each way: RCCL topo.h GFX95X_XGMI_WIDTH "
+                        "(RCCL models gfx95x links as gfx94x ones)", _LAT,
+                        _memory_sources("mi355x", "HBM3E"), INTERLEAVE_SOURCE, SYNCMON_SOURCE))
+
+#: each system preset's defaults and scale-up fabric
+PRESETS: dict[str, tuple[Defaults, str]] = {
+    "mi300x": (MI300X, "fully_connected"), "mi325x": (MI325X, "fully_connected"),
+    "mi355x": (MI355X, "fully_connected"), "h100": (H100, "switch"), "h200": (H200, "switch"),
+    "b200": (B200, "switch"), "gb200-nvl72": (GB200_NVL72, "switch"),
+}
+
+
 def preset_defaults(name: str) -> Defaults:
-    return {"mi300x": MI300X, "h100": H100}.get(name, GENERIC)
+    return PRESETS[name][0] if name in PRESETS else GENERIC
 
 
 def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | None = None,
@@ -89,7 +145,7 @@ def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | 
     d = preset_defaults(name)
     pick = lambda v, dflt: dflt if v is None else v  # noqa: E731
     n = pick(gpus, d.gpus)
-    if name in ("mi300x", "h100") and n > d.gpus:
+    if name in PRESETS and n > d.gpus:
         raise EidolaError(f"the {name} preset has {d.gpus} GPUs, asked for {n}", field="gpus")
     params: dict[str, Any] = {
         "preset": name, "gpus": n,
@@ -114,11 +170,12 @@ def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | 
     if not params["link_latency_ns"] >= 0:
         raise EidolaError(f"must not be negative, got {params['link_latency_ns']} ns", field="link-latency")
     link = dict(link_bw_gbps=float(params["link_bw_gbps"]), link_latency_ns=float(params["link_latency_ns"]))
-    if name in ("fully_connected", "mi300x"):
+    fabric = PRESETS[name][1] if name in PRESETS else name
+    if fabric == "fully_connected":
         topo = builders.fully_connected(n, **link, **common)
     elif name == "ring":
         topo = builders.ring(n, **link, **common)
-    elif name in ("switch", "h100"):
+    elif fabric == "switch":
         topo = builders.switch(n, **link, **common)
     elif name == "torus2d":
         topo = builders.torus2d(n, rows=rows, **link, **common)
