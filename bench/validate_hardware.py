@@ -40,12 +40,16 @@ SOURCES = REPO / "bench" / "reference" / "sources.json"
 OUT = REPO / "bench" / "results" / "validation_hardware.json"
 MiB = 1 << 20
 GEOMEAN_FROM = 16 * MiB
-PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096, series=False)
+#: presets whose NVSwitch has NVLink SHARP (multimem), so NCCL may pick NVLS
+NVLS_SYSTEMS = ("h100", "h200", "b200", "gb200-nvl72")
+# 4096 packets in flight and no byte window: the libraries keep every channel's FIFO full
+PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096,
+                   max_outstanding_bytes=0, series=False)
 
 
 def candidates(system: str, library: str, algo: str, proto: str) -> list[tuple[str, str | None]]:
     """(algo, proto) pairs a reference point allows: forced ones as given, 'auto' all of them."""
-    algos = ["ring", "nvls"] if algo == "auto" and system == "h100" and library == "nccl" else \
+    algos = ["ring", "nvls"] if algo == "auto" and system in NVLS_SYSTEMS and library == "nccl" else \
         ["ring"] if algo == "auto" else [algo]
     out: list[tuple[str, str | None]] = []
     for a in algos:
@@ -109,7 +113,8 @@ def main() -> int:
         "points": len(points), "points_ge_16MiB": len(big),
         "runs": len(cache), "wall_s": round(time.perf_counter() - t0, 1),
         "run_params": {"sync": PARAMS.sync, "packet_bytes": PARAMS.packet_bytes,
-                       "max_outstanding": PARAMS.max_outstanding},
+                       "max_outstanding": PARAMS.max_outstanding,
+                       "max_outstanding_bytes": PARAMS.max_outstanding_bytes},
         "units": {"bandwidth": "GB/s (nccl-tests busbw)", "size": "bytes", "error": "fraction"},
     }
     atomic_write_bytes(OUT, json.dumps({"summary": summary, "datasets": per_dataset,
