@@ -64,15 +64,21 @@ def _latency(h: dict[str, Any]) -> dict[str, float]:
             for k in ("count", "mean", "p50", "p99", "max")}
 
 
-def _bandwidths(profile_attrs: dict[str, Any], num_gpus: int, makespan_ns: float) -> dict[str, float]:
-    """nccl-tests style algorithm and bus bandwidth for collective profiles (GB/s)."""
-    kind = str(profile_attrs.get("kind", ""))
+def _parameters(profile_attrs: dict[str, Any]) -> dict[str, Any]:
+    """The profile's `parameters` attribute as a dict (it may arrive as JSON text)."""
     params = profile_attrs.get("parameters") or {}
     if isinstance(params, str):
         try:
             params = json.loads(params)
         except ValueError:
             params = {}
+    return params if isinstance(params, dict) else {}
+
+
+def _bandwidths(profile_attrs: dict[str, Any], num_gpus: int, makespan_ns: float) -> dict[str, float]:
+    """nccl-tests style algorithm and bus bandwidth for collective profiles (GB/s)."""
+    kind = str(profile_attrs.get("kind", ""))
+    params = _parameters(profile_attrs)
     size = params.get("size_bytes")
     if not size or makespan_ns <= 0:
         return {}
@@ -91,12 +97,7 @@ def models_of(profile_attrs: dict[str, Any]) -> str:
     Why: a bandwidth means little without knowing whether it is a bare ring or a library's
     schedule (a bare 8-GPU ring uses one link in seven of an MI300X).
     """
-    params = profile_attrs.get("parameters") or {}
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            params = {}
+    params = _parameters(profile_attrs)
     kind = str(profile_attrs.get("kind") or "?")
     parts = [kind]
     if params.get("size_bytes"):

@@ -92,20 +92,17 @@ def test_unlinked_kernel_names_why_and_offers_a_per_kind_default(tmp_path: Path)
 def test_send_and_recv_peers_from_the_annotation_and_process_group(tmp_path: Path) -> None:
     # pipeline stage ranks 4 and 5 of an 8-rank job; nccl:send names group-local ranks
     pg = {"Process Group Ranks": "[4, 5]", "Group size": 2}
-    send = [
-        _op("record_param_comms", 100.0, 50.0, {"Collective name": "send", "dtype": "BFloat16",
-                                                "In msg nelems": 2048, "Out msg nelems": 2048, **pg}),
-        _op("nccl:send 0->1", 110.0, 30.0, {}, cat="user_annotation"),
-        _launch(120.0, 5),
-        _kernel("ncclDevKernel_SendRecv(x)", 200.0, 40.0, 5),
-    ]
-    recv = [
-        _op("record_param_comms", 101.0, 50.0, {"Collective name": "recv", "dtype": "BFloat16",
-                                                "In msg nelems": 2048, "Out msg nelems": 2048, **pg}),
-        _op("nccl:recv 1<-0", 111.0, 30.0, {}, cat="user_annotation"),
-        _launch(121.0, 6),
-        _kernel("ncclDevKernel_SendRecv(x)", 195.0, 50.0, 6),
-    ]
+
+    def side(coll: str, note: str, t: float, corr: int, kernel_ts: float, dur: float) -> list:
+        return [_op("record_param_comms", t, 50.0, {"Collective name": coll, "dtype": "BFloat16",
+                                                    "In msg nelems": 2048, "Out msg nelems": 2048,
+                                                    **pg}),
+                _op(note, t + 10, 30.0, {}, cat="user_annotation"),
+                _launch(t + 20, corr),
+                _kernel("ncclDevKernel_SendRecv(x)", kernel_ts, dur, corr)]
+
+    send = side("send", "nccl:send 0->1", 100.0, 5, 200.0, 40.0)
+    recv = side("recv", "nccl:recv 1<-0", 101.0, 6, 195.0, 50.0)
     f4 = _write(tmp_path, "rank4.json", send, rank=4, world=8)
     f5 = _write(tmp_path, "rank5.json", recv, rank=5, world=8)
     prof = import_profile("kineto", [f4, f5])

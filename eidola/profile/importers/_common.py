@@ -21,17 +21,22 @@ def check_input(path: Path) -> None:
         raise EidolaError("empty file", path=path)
 
 
-def load_json(path: Path) -> Any:
-    """Parse a .json or .json.gz file (gzip recognised by its magic bytes, not the name)."""
-    check_input(path)
+def read_maybe_gzip(path: Path) -> bytes:
+    """The bytes of `path`, gunzipped when it is gzip (recognised by its magic bytes)."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
         opener = gzip.open if head == b"\x1f\x8b" else open
         with opener(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise EidolaError(f"cannot read: {exc}", path=path) from None
+
+
+def load_json(path: Path) -> Any:
+    """Parse a .json or .json.gz file (gzip recognised by its magic bytes, not the name)."""
+    check_input(path)
+    data = read_maybe_gzip(path)
     if not data.strip():
         raise EidolaError("empty trace (no JSON document)", path=path)
     try:

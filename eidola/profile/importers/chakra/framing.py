@@ -7,14 +7,13 @@ every later one a Node. Files may be gzip-compressed (recognised by content).
 
 from __future__ import annotations
 
-import gzip
 import os
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Iterator
 
 from eidola.errors import EidolaError
+from eidola.profile.importers._common import read_maybe_gzip
 
 MAX_MESSAGE_BYTES = 1 << 30   # a length beyond this is a corrupt prefix, not a node
 
@@ -45,14 +44,7 @@ def encode_varint(n: int) -> bytes:
 
 def read_frames(path: Path) -> Iterator[tuple[int, bytes]]:
     """(byte offset, message bytes) for each message of `path`."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise EidolaError(f"cannot read: {exc}", path=path) from None
+    data = read_maybe_gzip(path)
     pos = 0
     while pos < len(data):
         start = pos
