@@ -184,3 +184,20 @@ def test_512_gpu_ring_allreduce_is_fast_and_compact() -> None:
     assert 1_400_000 < prof.num_ops < 1_700_000
     assert written(prof) == 2 * 511 * S
     assert elapsed < 10.0  # about 1 s on an idle core; generous for loaded CI machines
+
+
+@pytest.mark.parametrize("kw", [
+    dict(kind="allreduce", gpus=8, size_bytes=64 << 20, algo="ring", library="rccl"),
+    dict(kind="reducescatter", gpus=5, size_bytes=3 << 20, algo="ring", chunk_bytes=100_000),
+    dict(kind="allgather", gpus=8, size_bytes=1 << 20, algo="ring", library="nccl", proto="ll128"),
+])
+def test_streamed_synthesis_writes_exactly_the_in_memory_profile(tmp_path, monkeypatch, kw) -> None:
+    import eidola.profile.synth as synth_mod
+    from eidola.profile import read_profile
+
+    monkeypatch.setattr(synth_mod, "STREAM_OPS_PER_SLICE", 50)  # many slices of few GPUs
+    ref = synth_mod.synthesize(**kw)
+    synth_mod.write_synthesized(tmp_path / "s.h5", **kw)
+    got = read_profile(tmp_path / "s.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(ref.ops, got.ops))
+    assert got.attrs["parameters"] == ref.attrs["parameters"]

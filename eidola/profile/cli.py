@@ -127,7 +127,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
     --gemm-workgroups, in one persistent kernel). GEMM kinds
     take --size (with --tile bytes, --compute-ns, --streams) or a shape: --gpu --m --n --k
     [--dtype] [--tile MxN] [--workgroups]."""
-    from eidola.profile.synth import synthesize
+    from eidola.profile.synth import write_synthesized
 
     shaped = any(v is not None for v in (gpu, gemm_m, gemm_n, gemm_k))
     _require(gpus=gpus, output=output, **({} if shaped else {"size": size}))
@@ -137,8 +137,8 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         from eidola.profile.variability_fit import recorded_compute_cv
         jitter_cv = recorded_compute_cv(jitter_from)
 
-    profile = synthesize(
-        kind, _opt_int(gpus, "gpus"), None if size is None else parse_size(str(size), field="size"),
+    profile = write_synthesized(
+        output, kind, _opt_int(gpus, "gpus"), None if size is None else parse_size(str(size), field="size"),
         algo=algo, gpu=gpu, gemm_m=_opt_int(gemm_m, "m", lo=1), gemm_n=_opt_int(gemm_n, "n", lo=1),
         gemm_k=_opt_int(gemm_k, "k", lo=1), dtype=dtype, workgroups=_opt_int(workgroups, "workgroups", lo=1),
         gemm_tile=tile if tile_is_shape else None, tile_order=tile_order,
@@ -152,10 +152,11 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
         iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto,
         signal=signal)
-    write_profile(profile, output)
     w = profile.attrs["parameters"]["bytes_written_per_iteration"]
+    with ProfileReader(output) as r:  # streamed profiles are not held in memory: ask the file
+        num_ops = sum(r.num_ops(g) for g in range(r.num_gpus))
     click.echo(f"wrote {output}: {profile.attrs['name']}, {profile.num_gpus} GPUs, "
-               f"{profile.num_ops:,} ops, {format_size(w)} written per iteration")
+               f"{num_ops:,} ops, {format_size(w)} written per iteration")
 
 
 @profile_group.command("import")

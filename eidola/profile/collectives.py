@@ -64,7 +64,8 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
          channels: int = 1, reduce_ns_per_byte: float = 0.0, flag_base: int = 0,
          stream_base: int = 0, seq_base: int = 0, rings: np.ndarray | None = None,
          wire_factor: float = 1.0, launch_ns: float = 0.0, step_ns: float = 0.0,
-         produce_ns_per_byte: float = 0.0, inline_flags: bool = False) -> int:
+         produce_ns_per_byte: float = 0.0, inline_flags: bool = False,
+         only: np.ndarray | None = None) -> int:
     """Ring all-reduce / reduce-scatter / all-gather over `members`.
 
     The rank at ring position p sends to position p+1. Step s (0-based) sends shard
@@ -86,7 +87,9 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     `produce_ns_per_byte` a compute before every write (slice bytes x it), which caps what one
     stream can send per ns (a protocol's GPU-side limit, e.g. LL's 8-byte stores);
     `inline_flags` makes the per-slice signals SIGNAL_NBI (the flag travels with the data, as in
-    LL/LL128: ordered behind the write, no fence).
+    LL/LL128: ordered behind the write, no fence). `only` (indices into `members`) builds the
+    ops of those GPUs alone, identical to their part of the full build: generators stream huge
+    rings to disk a slice of GPUs at a time.
     """
     n = len(members)
     if n < 2:
@@ -101,7 +104,11 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
         raise ValueError(f"rings must be {C} x {n}, got {order.shape}")
     shard, shard_off, part, part_off, sl, sl_off, m = _layout(size, n, C, chunk)
 
-    p = np.arange(n)[:, None, None, None]
+    if only is None:
+        p = np.arange(n)[:, None, None, None]
+    else:  # ring position of each requested GPU on each channel
+        inv = np.argsort(order, axis=1)
+        p = inv[np.arange(C)[None, :], np.asarray(only, dtype=np.int64)[:, None]][:, :, None, None]
     c = np.arange(C)[None, :, None, None]
     s = np.arange(steps)[None, None, :, None]
     j = np.arange(m)[None, None, None, :]
@@ -136,9 +143,9 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     if step_ns > 0:
         table.add(gpu=b[0][first], stream=b[1][first], seq=b[2][first] + 1, kind=OpKind.COMPUTE,
                   dur_ns=np.full(b[0][first].shape, float(step_ns)))
-    rr = np.arange(n)[:, None]
     cc = np.arange(C)[None, :]
-    gpu_at = members[order[cc, rr]]  # (n, C): the GPU at ring position rr of channel cc
+    rr = np.arange(n)[:, None] if only is None else p[:, :, 0, 0]
+    gpu_at = members[order[cc, rr]]  # the GPU at ring position rr of channel cc
     _launch(table, gpu_at, stream_base + cc, seq_base, launch_ns)
     # tail: the last step's slices must all have arrived (and be reduced, for reduce-scatter)
     tail_seq = seq_base + 1 + steps * m * 6

@@ -165,7 +165,9 @@ class ProfileWriter:
                               path=self.path) from None
         self._tmp = Path(tmp)
         try:
-            f = h5py.File(self._tmp, "w", libver="earliest")
+            # no chunk cache: every GPU's dataset would otherwise keep its last chunk in memory
+            # until the file closes (GBs at thousands of GPUs); writes go straight to disk
+            f = h5py.File(self._tmp, "w", libver="earliest", rdcc_nbytes=0)
             self._file = f
             grp = f.create_group("gpus")
             for g in range(self.num_gpus):

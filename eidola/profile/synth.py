@@ -9,6 +9,7 @@ records every option in the ``parameters`` attribute so the file says how it was
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from eidola.profile.concurrent import concurrent_profile
 from eidola.profile.gemm_shape import GemmShape, gemm_shape
 from eidola.profile import library as lib
 from eidola.profile.model import Profile, stream_major
-from eidola.profile.schema import OpKind
+from eidola.profile.schema import OpKind, empty_ops
 from eidola.profile.table import OpTable
 from eidola.profile.timeline import NOMINAL_LATENCY_NS, NOMINAL_LINK_GBPS, estimate_times
 from eidola.profile.units import format_size
@@ -107,7 +108,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                dtype: str = "bf16", gemm_tile: str | None = None,
                workgroups: int | None = None, tile_order: str | None = None,
                comm_m: int | None = None, comm_n: int | None = None,
-               gemm_workgroups: int | None = None) -> Profile:
+               gemm_workgroups: int | None = None, only_gpus: np.ndarray | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -200,6 +201,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
                               "nominal_link_gbps": link_gbps, "nominal_latency_ns": latency_ns}
+    if only_gpus is not None and not streamable(kind, algo, iterations):
+        raise ValueError("only_gpus applies to ring all-reduce / reduce-scatter / all-gather "
+                         "with one iteration")
     table = OpTable()
     if kind == "p2p":
         coll.p2p(table, 0, 1, size, chunk=chunk_bytes)
@@ -209,7 +213,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         if algo == "ring":
             extra = _ring_extras(model, proto, n, streams)
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
-                      reduce_ns_per_byte=reduce_ns_per_byte, **extra)
+                      reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus, **extra)
         elif algo == "nvls":
             extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
                                                   launch_ns=model.launch_ns("nvls", "simple"))
@@ -268,6 +272,63 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         "parameters": params,
     }
     return Profile(num_gpus=n, ops=ops, attrs=attrs, variability=variability)
+
+
+def streamable(kind: str, algo: str | None, iterations: int = 1) -> bool:
+    """Whether `write_synthesized` can build this request a slice of GPUs at a time."""
+    return kind in ("allreduce", "reducescatter", "allgather") and (algo or "ring") == "ring" \
+        and int(iterations) == 1
+
+
+#: ops built per slice when streaming (bounds the generator's temporaries, ~200 B per op)
+STREAM_OPS_PER_SLICE = 1 << 21
+
+
+def write_synthesized(path: str | Path, kind: str, gpus: int, size_bytes: int | None,
+                      **options: Any) -> Profile:
+    """`synthesize` straight into the file at `path`, GPU slice by GPU slice where it can.
+
+    Why: building every GPU's ops at once needs several hundred bytes of temporaries per op, so
+    a 4096-GPU ring all-reduce (~100 M ops) does not fit in memory; slices of GPUs keep the
+    peak bounded by the slice, whatever the GPU count. The file is the same either way (the
+    ring builder makes a GPU's ops identically alone or with the others). Returns a Profile
+    with the attributes and variability written and empty op arrays.
+    """
+    from eidola.profile.io import ProfileWriter, write_profile
+
+    algo = options.get("algo")
+    if not streamable(kind, algo, options.get("iterations", 1)):
+        prof = synthesize(kind, gpus, size_bytes, **options)
+        write_profile(prof, path)
+        return prof
+    n = _number(gpus, "gpus", lo=1, integer=True)
+    written = 0
+    first = synthesize(kind, n, size_bytes, only_gpus=np.arange(min(n, 1)), **options)
+    per_gpu = max(1, len(first.ops[0]))
+    from eidola.memory import check_fits
+
+    # the replay core keeps ~40 bytes per op: a profile this machine could never replay is
+    # refused before hours of writing
+    check_fits(40.0 * per_gpu * n, f"replaying this profile ({per_gpu * n:,} ops on {n} GPUs)",
+               "use fewer GPUs", field="gpus")
+    slice_gpus = max(1, STREAM_OPS_PER_SLICE // per_gpu)
+    attrs, variability = dict(first.attrs), dict(first.variability)
+    # HDF5 chunks of about one GPU's ops: a 64 Ki-row chunk per small GPU would be padded and
+    # compressed whole (most of the writing time at 512 GPUs)
+    writer = ProfileWriter(path, n, attrs=attrs, variability=variability,
+                           chunk_rows=int(min(max(per_gpu, 1024), 1 << 16)))
+    with writer:
+        for lo in range(0, n, slice_gpus):
+            part = synthesize(kind, n, size_bytes, only_gpus=np.arange(lo, min(n, lo + slice_gpus)),
+                              **options)
+            for g in range(lo, min(n, lo + slice_gpus)):
+                ops = part.ops[g]
+                written += int(ops["bytes"][ops["kind"] == OpKind.WRITE].sum())
+                writer.append(g, ops)
+        attrs["parameters"] = {**attrs["parameters"], "bytes_written_per_iteration": written}
+        writer.attrs = attrs
+    return Profile(num_gpus=n, ops=[empty_ops(0) for _ in range(n)], attrs=attrs,
+                   variability=variability)
 
 
 def _shape_form(kind: str, n: int, gpu: str | None, m: Any, n_cols: Any, k: Any, dtype: str,
