@@ -213,8 +213,15 @@ def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary
             g.attrs["meaning"] = "one row per (src GPU, dst GPU) pair: payload bytes written, packets sent"
             if "link_bytes_series" in raw:
                 f.attrs["time_bin_ns"] = float(raw["time_bin_ns"])
-                f["link_bytes"] = raw["link_bytes_series"]
-                f["link_bytes"].attrs["unit"] = "bytes per bin per channel"
+                # only the channels that carried bytes: a 100,000-GPU ring replaying a 2-GPU
+                # profile would otherwise store gigabytes of zeros
+                active = np.flatnonzero(np.asarray(raw["channel_bytes"]) > 0)
+                f["link_bytes"] = np.asarray(raw["link_bytes_series"])[active]
+                f["link_bytes"].attrs["unit"] = "bytes per bin, one row per channel in link_channels"
+                f["link_channels"] = active
+                f["link_channels"].attrs["meaning"] = ("channel ids (rows of channel_endpoints) of "
+                                                       "the link_bytes rows; channels not listed "
+                                                       "carried nothing")
                 f["polling_reads"] = raw["polling_series"]
                 f["polling_reads"].attrs["unit"] = "reads per bin per GPU"
                 _write_mem_channel_series(f, raw)

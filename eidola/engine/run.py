@@ -149,15 +149,15 @@ def _check_memory(num_gpus: int, num_ops: int, topology: Topology, params: RunPa
     """Refuse a run whose fixed-size state cannot fit, before building it.
 
     Counted: the replayed ops (the core keeps a 40-byte record each), every directed link
-    (queues and credit state: about 200 bytes), and with --series the time series
-    (8 bytes per bin per link and per GPU). Packets in flight are bounded by the windows and
+    (queues and credit state: about 200 bytes), with --series the time series (8 bytes per bin
+    per link and per GPU), and with --trace the per-op timeline (48 bytes an op). Packets in flight are bounded by the windows and
     buffers and left out.
     """
     from eidola.memory import check_fits, gib
 
     channels = 2 * len(topology.links)
     series = (channels + topology.num_gpus) * params.max_bins * 8 if params.series else 0
-    need = 40 * num_ops + 200 * channels + series
+    need = 40 * num_ops + 200 * channels + series + (48 * num_ops if params.trace else 0)
     hint = ("--no-series drops the per-link time series (" + gib(series) + ")" if series > need / 2
             else "use fewer GPUs or a smaller profile")
     check_fits(need, f"this run ({num_ops:,} ops, {channels:,} directed links, {topology.num_gpus} GPUs)",

@@ -26,7 +26,8 @@ def _run(outdir: str | Path) -> tuple[dict, dict[str, np.ndarray], float]:
     try:
         summary = json.loads((outdir / "summary.json").read_text())
         with h5py.File(outdir / "results.h5", "r") as f:
-            data = {k: f[k][()] for k in ("polling_reads", "link_bytes", "channel_endpoints") if k in f}
+            data = {k: f[k][()] for k in ("polling_reads", "link_bytes", "channel_endpoints",
+                                          "link_channels") if k in f}
             bin_ns = float(f.attrs.get("time_bin_ns", 0.0))
     except (OSError, ValueError, KeyError) as exc:
         raise EidolaError(f"not a run directory with summary.json and results.h5 ({exc})", path=outdir) from None
@@ -62,15 +63,20 @@ def link_heatmap(run_dir: str | Path) -> plt.Figure:
     """Utilization of every link direction over time, and bytes per link direction."""
     s, data, bin_ns = _run(run_dir)
     links = s["topology"].get("links") or []
-    bw = np.repeat([l[2] for l in links], 2) if links else np.ones(data["link_bytes"].shape[0])
+    rows = data.get("link_channels")
+    if rows is None:  # results written before only active channels were kept
+        rows = np.arange(data["link_bytes"].shape[0])
+    bw = np.repeat([l[2] for l in links], 2)[rows] if links else np.ones(len(rows))
     util = data["link_bytes"] / (bw[:, None] * bin_ns)
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
     im = a.imshow(util, aspect="auto", origin="lower", interpolation="nearest", vmin=0, vmax=1,
                   extent=(0, util.shape[1] * bin_ns / 1e3, -0.5, util.shape[0] - 0.5))
     a.set_xlabel("time (µs)")
-    a.set_ylabel("link direction (channel id)")
+    a.set_ylabel("link direction carrying traffic (row)")
     fig.colorbar(im, ax=a, label="utilization (fraction of link bandwidth)")
     b.barh(np.arange(util.shape[0]), data["link_bytes"].sum(axis=1) / 2**20)
+    b.set_yticks(np.arange(util.shape[0]), [str(int(r)) for r in rows], fontsize="x-small")
+    b.set_ylabel("channel id")
     b.set_xlabel("MiB carried")
     fig.suptitle(f"Link utilization: {_label(s)}")
     fig.tight_layout()
