@@ -177,3 +177,26 @@ def test_wrong_format_future_version_and_missing_dataset(tmp_path: Path) -> None
     with pytest.raises(EidolaError) as err:
         read_profile(tmp_path / "plain.h5")
     _assert_one_line(err.value, "field 'format'", "not an eidola profile")
+
+
+def test_float_integer_fields_written_by_another_tool_are_checked_not_truncated(tmp_path) -> None:
+    import h5py
+
+    from eidola.errors import EidolaError
+    from eidola.profile import read_profile, write_profile
+    from eidola.profile.synth import synthesize
+
+    path = write_profile(synthesize("p2p", 2, 4096), tmp_path / "p.h5")
+    with h5py.File(path, "a") as f:
+        ops = f["gpus/0/ops"][()]
+        dt = [(n, "<f8" if n in ("bytes", "peer") else ops.dtype.fields[n][0]) for n in ops.dtype.names]
+        new = np.zeros(len(ops), dtype=dt)
+        for n in ops.dtype.names:
+            new[n] = ops[n]
+        del f["gpus/0/ops"]
+        f["gpus/0/ops"] = new
+    assert read_profile(path).ops[0]["bytes"][0] == 4096  # integral floats read exactly
+    with h5py.File(path, "a") as f:
+        f["gpus/0/ops"][0, "bytes"] = 100.7
+    with pytest.raises(EidolaError, match="field 'bytes'.*op 0 has bytes = 100.7, not an integer"):
+        read_profile(path)

@@ -295,7 +295,26 @@ def _convert_ops(arr: np.ndarray, where: str, path: str | Path | None = None) ->
                           field=missing[0])
     out = empty_ops(len(arr))
     for n in OP_DTYPE.names:
-        out[n] = arr[n]
+        src, dst = arr[n], OP_DTYPE.fields[n][0]
+        if dst.kind in "iu" and src.dtype.kind not in "iub":
+            # a float or other column stored by another tool: every value must be an integer
+            # the field can hold, or the cast would silently truncate or wrap it
+            info = np.iinfo(dst)
+            with np.errstate(invalid="ignore"):
+                vals = np.asarray(src, dtype=np.float64)
+                bad = ~(np.isfinite(vals) & (vals == np.round(vals)) & (vals >= info.min)
+                        & (vals <= info.max))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise EidolaError(f"{where}: op {i} has {n} = {float(src[i])!r}, not an integer of "
+                                  f"{dst.name}", path=path, field=n)
+        elif dst.kind in "iu" and src.dtype.kind in "iu" and len(src):
+            info = np.iinfo(dst)
+            lo, hi = int(src.min()), int(src.max())
+            if lo < info.min or hi > info.max:
+                raise EidolaError(f"{where}: {n} values {lo}..{hi} do not fit {dst.name}",
+                                  path=path, field=n)
+        out[n] = src
     return out
 
 
