@@ -157,3 +157,23 @@ def test_synchronization_model_agrees_with_the_builtin_engine(tmp_path: Path, ca
     assert (g["polling_reads"] > 0) == (b["polling_reads"] > 0)
     if remote and "polling" in args:
         assert g["polling_reads_remote"] == g["polling_reads"] > 0
+
+
+def test_timed_replay_counts_from_the_earliest_recorded_start_on_both_hosts(tmp_path: Path) -> None:
+    # every op recorded 1 ms after the clock's zero, the second write 20 us after the first:
+    # timed replay must start at the earliest recorded time on both hosts, not at 0
+    from eidola.profile import Profile, write_profile
+    from eidola.profile.schema import OpKind, empty_ops
+
+    ops = empty_ops(2)
+    ops["kind"], ops["peer"], ops["bytes"] = OpKind.WRITE, 1, 1 << 20
+    ops["t_ns"] = [1_000_000.0, 1_020_000.0]
+    path = write_profile(Profile(num_gpus=2, ops=[ops, empty_ops(0)], attrs={"name": "late"}),
+                         tmp_path / "late.h5")
+    proc, g = gem5_run(tmp_path, "--profile", str(path), "--replay", "timed", "--topology", "ring",
+                       "--gpus", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    b = builtin_run(tmp_path, "--profile", str(path), "--replay", "timed", "--topology", "ring",
+                    "--gpus", "2")
+    assert 20_000 < b["makespan_ns"] < 100_000  # from the first op's time, not from 0
+    assert g["makespan_ns"] == pytest.approx(b["makespan_ns"], rel=0.05)

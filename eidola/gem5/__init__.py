@@ -26,3 +26,14 @@ def profile_summary(path: str) -> dict[str, Any]:
         return dict(eidola_profile.summary(str(path)))
     except ValueError as exc:
         raise EidolaError(str(exc)) from None
+
+
+def profile_time_origin(path: str, iteration: int) -> float:
+    """The earliest recorded start (ns) of `iteration`'s ops over all GPUs: timed replay's 0,
+    as the built-in engine counts it."""
+    from _m5 import eidola_profile  # type: ignore[import-not-found]
+
+    try:
+        return float(eidola_profile.time_origin(str(path), int(iteration)))
+    except ValueError as exc:
+        raise EidolaError(str(exc)) from None

@@ -1,5 +1,7 @@
 // _m5.eidola_profile: the profile header as gem5's Python sees it, read with the HDF5 C
 // library (an h5py wheel cannot be imported inside a gem5 that links HDF5).
+#include <cmath>
+
 #include "core/profile_h5.hh"
 #include "pybind11/pybind11.h"
 #include "sim/init.hh"
@@ -57,12 +59,35 @@ summary(const std::string &path)
     }
 }
 
+// The recorded time that timed replay counts as 0: the earliest t_ns among the replayed
+// iteration's ops of every GPU (what the built-in engine uses).
+double
+time_origin(const std::string &path, unsigned iteration)
+{
+    try {
+        ::eidola::ProfileFile f(path);
+        double best = 0.0;
+        bool any = false;
+        for (uint32_t g = 0; g < f.header().num_gpus; ++g) {
+            const double t = f.earliest_start_ns(g, iteration);
+            if (!std::isnan(t) && (!any || t < best)) {
+                best = t;
+                any = true;
+            }
+        }
+        return best;
+    } catch (const std::exception &e) {
+        throw py::value_error(e.what());
+    }
+}
+
 void
 eidola_pybind(py::module_ &m_internal)
 {
     py::module_ m = m_internal.def_submodule("eidola_profile");
     m.def("header", &header, "Root attributes of a profile (HDF5 C reader)");
     m.def("summary", &summary, "Op count and payload bytes of a profile (HDF5 C reader)");
+    m.def("time_origin", &time_origin, "Earliest recorded start of an iteration (ns)");
 }
 
 EmbeddedPyBind embed_("eidola_profile", &eidola_pybind);
