@@ -168,6 +168,40 @@ def run_args(args: argparse.Namespace) -> dict[str, Any]:
         return _run_builtin(args, topo, params)
 
 
+class ProgressLine:
+    """One self-rewriting stderr line for long runs on a terminal (silent for short ones).
+
+    Shows simulated time, the share of ops done and events, at most twice a second and only
+    after the run has taken `after_s` seconds (sweeps and CI pass --quiet or have no terminal).
+    """
+
+    def __init__(self, after_s: float = 3.0, every_s: float = 0.5, stream=None) -> None:
+        import time as _time
+
+        self._time = _time.monotonic
+        self.t0 = self._time()
+        self.after_s, self.every_s = after_s, every_s
+        self.last = 0.0
+        self.shown = False
+        self.stream = stream or sys.stderr
+
+    def __call__(self, sim_ns: float, events: int, done: int, total: int) -> None:
+        now = self._time()
+        if now - self.t0 < self.after_s or now - self.last < self.every_s:
+            return
+        self.last = now
+        share = 100.0 * done / total if total else 0.0
+        self.stream.write(f"\r  simulating: {sim_ns / 1e3:,.1f} us simulated, {share:5.1f}% of ops, "
+                          f"{events / 1e6:,.1f} M events, {now - self.t0:,.0f} s   ")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def default_outdir(args: argparse.Namespace, params: RunParams) -> Path:
     return Path("out") / f"{Path(args.profile).stem}-{params.sync}"
 
@@ -177,7 +211,13 @@ def _run_builtin(args: argparse.Namespace, topo: Topology, params: RunParams) ->
     from eidola.results import write_run
 
     outdir = args.outdir or default_outdir(args, params)
-    result = run(args.profile, topo, params)
+    show = not args.quiet and sys.stderr.isatty()
+    meter = ProgressLine() if show else None
+    try:
+        result = run(args.profile, topo, params, progress=meter)
+    finally:
+        if meter is not None:
+            meter.close()
     if args.trace is not None:
         from eidola.trace import write_trace
 

@@ -245,3 +245,24 @@ def test_an_uncontended_transfer_does_not_depend_on_the_packet_size(topology: st
     assert t[0] == pytest.approx(t[1], rel=0.02)
     s = run(prof, topo, RunParams(series=False)).summary
     assert s["params"]["max_outstanding_bytes"] > 0  # auto, resolved and shown in the summary
+
+
+def test_a_progress_callback_sees_time_and_ops_advance() -> None:
+    seen: list[tuple[float, int, int, int]] = []
+    prof = synthesize("allreduce", gpus=8, size_bytes=256 * MiB, algo="ring")
+    res = run(prof, build_topology("ring", 8), RunParams(series=False),
+              progress=lambda t, ev, done, total: seen.append((t, ev, done, total)))
+    assert len(seen) >= 2  # the run has several 2^20-event periods
+    times, events, done, total = zip(*seen)
+    assert list(times) == sorted(times) and list(done) == sorted(done)
+    assert all(0 < d <= tot == prof.num_ops for d, tot in zip(done, total))
+    assert events[-1] <= res.summary["events"]
+
+
+def test_a_progress_callback_that_raises_stops_the_run() -> None:
+    def stop(*_):
+        raise RuntimeError("enough")
+
+    prof = synthesize("allreduce", gpus=8, size_bytes=256 * MiB, algo="ring")
+    with pytest.raises(RuntimeError, match="enough"):
+        run(prof, build_topology("ring", 8), RunParams(series=False), progress=stop)

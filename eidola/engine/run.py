@@ -76,34 +76,42 @@ class ProfileMeta:
     attrs: dict[str, Any]
 
 
+#: progress callback: (simulated ns, events, ops done, ops total), called every 2^20 events
+Progress = Callable[[float, int, int, int], None]
+
+
 def run(profile: Profile | LazyProfile | str | Path, topology: Topology, params: RunParams,
-        *, max_events: int = 0) -> RunResult:
+        *, max_events: int = 0, progress: Progress | None = None) -> RunResult:
     """Replay `profile` (in memory, or a file streamed GPU by GPU) on `topology`.
 
-    Raises EidolaError on bad input and DeadlockError when waits can never be satisfied.
+    `progress`, if given, is called now and then during the run (see `Progress`); an exception
+    it raises stops the run and propagates. Raises EidolaError on bad input and DeadlockError
+    when waits can never be satisfied.
     """
+    extra = {"progress": progress} if progress is not None else {}
     if isinstance(profile, LazyProfile):
         return _run(profile.num_gpus, profile.attrs, profile.variability, lambda g: iter(()),
                     profile.gpu_ops, profile.num_ops, topology, params, max_events, None,
-                    origin=profile.time_origin_ns)
-    if not isinstance(profile, LazyProfile):
-        from eidola.profile.validate import check_replayable
-        check_replayable(profile)   # one set of rules with `eidola profile validate`
+                    origin=profile.time_origin_ns, extra=extra)
+    from eidola.profile.validate import check_replayable
+
+    check_replayable(profile)   # one set of rules with `eidola profile validate`
     if isinstance(profile, (str, Path)):
         with open_profile(profile) as reader:
             return _run(reader.num_gpus, reader.attrs, reader.variability,
                         lambda g: reader.iter_ops(g), reader.read_ops,
                         sum(reader.num_ops(g) for g in range(reader.num_gpus)),
-                        topology, params, max_events, Path(profile))
+                        topology, params, max_events, Path(profile), extra=extra)
     return _run(profile.num_gpus, profile.attrs, profile.variability,
                 lambda g: iter([profile.ops[g]]), lambda g: profile.ops[g], profile.num_ops,
-                topology, params, max_events, None)
+                topology, params, max_events, None, extra=extra)
 
 
 def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
          chunks_of: Callable[[int], Iterator[np.ndarray]], ops_of: Callable[[int], np.ndarray],
          num_ops: int, topology: Topology, params: RunParams, max_events: int,
-         source: Path | None, origin: float | None = None) -> RunResult:
+         source: Path | None, origin: float | None = None,
+         extra: dict[str, Any] | None = None) -> RunResult:
     from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
     from eidola.results import build_summary
 
@@ -129,6 +137,7 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
         "straggler_slowdown": float(variability.get("straggler_slowdown", 1.0)),
         "time_origin_ns": origin,
         "max_events": max_events,
+        **(extra or {}),
     }
     ops = (np.ascontiguousarray(ops_of(g)) for g in range(num_gpus))
     t0 = time.perf_counter()

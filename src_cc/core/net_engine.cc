@@ -512,9 +512,16 @@ EngineOutcome Engine::run() {
             break;
         }
         if (cfg_.interrupted && cfg_.interrupt_every && out.events % cfg_.interrupt_every == 0 &&
-            out.events && cfg_.interrupted()) {
-            out.interrupted = true;
-            break;
+            out.events) {
+            uint64_t done = 0, total = 0;
+            for (const auto& r : replayers_) {
+                done += r->ops_done();
+                total += r->program().ops.size();
+            }
+            if (cfg_.interrupted(now_, out.events, done, total)) {
+                out.interrupted = true;
+                break;
+            }
         }
         const Event e = events_.pop();
         now_ = e.when;

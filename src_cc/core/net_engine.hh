@@ -55,9 +55,10 @@ struct EngineConfig {
     uint32_t max_bins = 1024;
     uint32_t max_mem_series_rows = 4096;  // GPU x memory channel series kept up to this many rows
     uint64_t max_events = 0;     // 0 = unlimited; a safety valve for sweeps
-    // Asked every `interrupt_every` events whether to stop now (the host's Ctrl-C / SIGTERM);
-    // empty = never. Keeps a long simulation interruptible without the core knowing its host.
-    std::function<bool()> interrupted;
+    // Asked every `interrupt_every` events whether to stop now (the host's Ctrl-C / SIGTERM),
+    // with the simulated time, events so far and ops passed of all ops (a host may show
+    // progress); empty = never. Keeps a long run interruptible without the core knowing its host.
+    std::function<bool(Tick now_ps, uint64_t events, uint64_t ops_done, uint64_t ops_total)> interrupted;
     uint64_t interrupt_every = uint64_t(1) << 20;
 };
 

@@ -126,6 +126,12 @@ class GpuReplayer {
     void retry(Tick now);                     // the host can take requests again
 
     bool done() const { return streams_done_ == streams_.size(); }
+    // Ops this GPU has passed so far (for progress reports; O(streams)).
+    uint64_t ops_done() const {
+        uint64_t n = 0;
+        for (size_t i = 0; i < streams_.size(); ++i) n += streams_[i].cur - program_.streams[i].begin;
+        return n;
+    }
     uint32_t gpu() const { return program_.gpu; }
     const ReplayStats& stats() const { return stats_; }
     const GpuProgram& program() const { return program_; }

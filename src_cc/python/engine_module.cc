@@ -130,9 +130,22 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     EngineOutcome out;
     // Ctrl-C / SIGTERM during a long run: Python's handler only runs when the main thread
     // holds the GIL, so the core asks here now and then.
-    ec.interrupted = [] {
+    // A "progress" callable in the config gets (simulated ns, events, ops done, ops total).
+    py::object progress = cfg.contains("progress") ? py::object(cfg["progress"]) : py::none();
+    if (cfg.contains("interrupt_every"))
+        ec.interrupt_every = std::max<uint64_t>(1, cfg["interrupt_every"].cast<uint64_t>());
+    ec.interrupted = [progress](Tick now, uint64_t events, uint64_t done, uint64_t total) {
         py::gil_scoped_acquire gil;
-        return PyErr_CheckSignals() != 0;
+        if (PyErr_CheckSignals() != 0) return true;
+        if (!progress.is_none()) {
+            try {
+                progress(ps_to_ns(now), events, done, total);
+            } catch (py::error_already_set& e) {
+                e.restore();  // re-raised after the run stops
+                return true;
+            }
+        }
+        return false;
     };
     {
         py::gil_scoped_release nogil;
