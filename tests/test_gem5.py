@@ -177,3 +177,10 @@ def test_timed_replay_counts_from_the_earliest_recorded_start_on_both_hosts(tmp_
                     "--gpus", "2")
     assert 20_000 < b["makespan_ns"] < 100_000  # from the first op's time, not from 0
     assert g["makespan_ns"] == pytest.approx(b["makespan_ns"], rel=0.05)
+
+
+@pytest.mark.parametrize("option", [["--buffer", "16KiB"], ["--trace", "t.json"]])
+def test_options_gem5_does_not_model_are_refused_not_ignored(tmp_path: Path, option: list[str]) -> None:
+    proc, summary = gem5_run(tmp_path, "--profile", str(REPO / "profiles" / "p2p_2gpu.h5"), *option)
+    assert proc.returncode == 2 and summary is None
+    assert f"{option[0]} is not modelled by the gem5 backend yet" in proc.stderr + proc.stdout

@@ -132,6 +132,19 @@ def _merge_latency(parts: list[dict[str, float]]) -> dict[str, float]:
             "p99": max(p["p99"] for p in parts if p["count"]), "max": max(p["max"] for p in parts)}
 
 
+def gem5_unsupported(args: Namespace, params: RunParams) -> str | None:
+    """The first option the gem5 backend would silently ignore, or None.
+
+    Why: a result that looks like it honoured --buffer (bounded link buffers) or --trace but
+    did not is a wrong answer; refusing says what to do instead.
+    """
+    if params.buffer_bytes:
+        return "--buffer"
+    if getattr(args, "trace", None) is not None:
+        return "--trace"
+    return None
+
+
 def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str, Any]:
     import m5  # noqa: PLC0415 (gem5 only)
     from m5.objects import Root  # noqa: PLC0415
@@ -139,6 +152,10 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     from eidola.gem5 import profile_header, profile_summary
     from eidola.results import UNITS, models_of, sha256_file, write_summary
 
+    unsupported = gem5_unsupported(args, params)
+    if unsupported:
+        raise EidolaError(f"{unsupported} is not modelled by the gem5 backend yet; run the config "
+                          "with python (built-in engine) for it", field=unsupported.lstrip("-"))
     header = profile_header(args.profile)
     if params.max_outstanding_bytes is None:  # auto, as the built-in engine resolves it
         from dataclasses import replace
