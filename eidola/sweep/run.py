@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from eidola.errors import EidolaError
-from eidola.sweep.execute import reset_stop, run_point, stop_all
+from eidola.sweep.execute import reset_stop, run_point, run_point_in_process, stop_all
 from eidola.sweep.points import Point, make_points
 from eidola.sweep.table import read_row, rebuild_table, write_row
 
@@ -46,6 +46,51 @@ class Progress:
 
 def _run_local(points: list[Point], out: Path, workers: int, gem5: str | None, timeout: float | None,
                done: Callable[[dict[str, Any]], None]) -> None:
+    """Built-in-engine points run inside worker processes that import Eidola once; gem5 points
+    (and any left when a worker dies) run each in its own subprocess, from threads."""
+    todo = list(points)
+    if all(p.backend == "builtin" for p in todo) and _fork_available():
+        todo = _run_in_workers(todo, out, workers, timeout, done)
+    if todo:
+        _run_subprocesses(todo, out, workers, gem5, timeout, done)
+
+
+def _fork_available() -> bool:
+    import multiprocessing as mp
+
+    return "fork" in mp.get_all_start_methods()
+
+
+def _run_in_workers(points: list[Point], out: Path, workers: int, timeout: float | None,
+                    done: Callable[[dict[str, Any]], None]) -> list[Point]:
+    """Run `points` on a pool of forked workers; return the points a dead worker left undone."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("fork"))
+    finished: set[str] = set()
+    try:
+        futures = {pool.submit(run_point_in_process, p, str(out / "points" / p.point_id), timeout): p
+                   for p in points}
+        for f in as_completed(futures):
+            try:
+                row = f.result()
+            except BrokenProcessPool:
+                break  # a worker died (e.g. a crash in native code): the rest run isolated
+            done(row)
+            finished.add(futures[f].point_id)
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
+    return [p for p in points if p.point_id not in finished]
+
+
+def _run_subprocesses(points: list[Point], out: Path, workers: int, gem5: str | None,
+                      timeout: float | None, done: Callable[[dict[str, Any]], None]) -> None:
     # Threads are enough: each point runs in its own subprocess, the threads only wait on them.
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
