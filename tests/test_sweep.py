@@ -88,3 +88,28 @@ def test_a_sweep_whose_every_point_failed_exits_non_zero(tmp_path: Path) -> None
     last = p.stderr.strip().splitlines()[-1]  # progress lines come first on stderr
     assert last.startswith("error: ") and "every point" in last and "Traceback" not in p.stderr
     assert (tmp_path / "s" / "results.parquet").exists()  # the failed rows are kept
+
+
+def test_in_process_points_time_out_and_a_dead_worker_loses_nothing(tmp_path: Path) -> None:
+    from eidola.profile import write_profile
+    from eidola.profile.synth import synthesize
+
+    long = write_profile(synthesize("allreduce", 8, 2 << 30), tmp_path / "long.h5")
+    t = run_sweep(CONFIG, [str(long)], {"packet-size": ["1KiB"]}, tmp_path / "t", timeout=1.0,
+                  progress=False)
+    assert list(t["status"]) == ["timeout"] and "1.0 s" in t["error"][0]
+    # a config that kills its worker process the first time it runs (native crash stand-in)
+    marker = tmp_path / "crashed-once"
+    crashing = tmp_path / "crashing_config.py"
+    crashing.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(CONFIG).resolve().parents[1])!r})\n"
+        f"if not os.path.exists({str(marker)!r}):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    os._exit(9)\n"
+        "from eidola.runner import config_main\n"
+        "if __name__ == '__main__':\n"
+        "    config_main({'topology': 'mi300x'})\n")
+    t2 = run_sweep(crashing, [P2P], GRID, tmp_path / "c", progress=False)
+    assert marker.exists() and len(t2) == 4 and set(t2["status"]) == {"ok"}
+    assert t2["point_id"].is_unique
