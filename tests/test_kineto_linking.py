@@ -213,3 +213,22 @@ def test_impossible_ranks_and_sizes_are_one_line_errors(tmp_path: Path, top: dic
     r = CliRunner().invoke(cli_main, ["profile", "import", "kineto", str(p), "-o", str(out)])
     assert r.exit_code != 0 and f"field '{field}'" in r.output and "Traceback" not in r.output
     assert r.output.count("\n") == 1 and not out.exists()
+
+
+def test_complete_rank_files_whose_clocks_disagree_are_matched_by_order(tmp_path: Path) -> None:
+    # two hosts whose clocks are 40 us apart: the same two all-reduces never overlap in time,
+    # but both files hold the same calls, so NCCL's order rule matches them
+    files = []
+    for rank, shift in ((0, 0.0), (1, 40.0)):
+        events = []
+        for i, (t, size) in enumerate(((100.0, 1024), (200.0, 4096))):
+            events += [_op("record_param_comms", t + shift - 30, 20.0, {
+                "Collective name": "allreduce", "dtype": "Float", "In msg nelems": size,
+                "Out msg nelems": size, "Group size": 2}),
+                _launch(t + shift - 20, i + 1), _kernel("ncclDevKernel_AllReduce_Sum_f32_RING_LL(x)",
+                                                         t + shift, 10.0, i + 1)]
+        files.append(_write(tmp_path, f"rank{rank}.json", events, rank=rank, world=2))
+    prof = import_profile("kineto", files)
+    p = prof.attrs["parameters"]
+    assert p["alignment"] == "order" and p["filled_records"] == 0
+    assert p["bytes_by_collective"] == [4096, 16384]

@@ -135,7 +135,8 @@ def align(files: list[RankCalls], *, mode: str = "auto", allow_mismatch: bool = 
     if len(files) == 1:
         f = files[0]
         return Alignment([Instance({f.rank: c}) for c in f.calls], "single file", [])  # type: ignore[dict-item]
-    if mode == "auto":
+    auto = mode == "auto"
+    if auto:
         if all(c.seq is not None for f in files for c in f.calls):
             mode = "seq"
         elif _spans_overlap(files):
@@ -146,6 +147,10 @@ def align(files: list[RankCalls], *, mode: str = "auto", allow_mismatch: bool = 
         instances = _by_seq(files)
     elif mode == "time":
         instances = _by_time(files)
+        if auto and _unmatched_share(instances, files) > 0.5 and _same_counts(files):
+            # the clocks overlap but the kernels do not pair up (hosts' clocks apart by more
+            # than a kernel): every file holds the same calls, so NCCL's order rule is exact
+            mode, instances = "order", _by_order(files)
     else:
         instances = _by_order(files)
     instances.sort(key=lambda i: min(c.ts_us for c in i.records.values()))
@@ -156,6 +161,26 @@ def align(files: list[RankCalls], *, mode: str = "auto", allow_mismatch: bool = 
                           "--allow-rank-mismatch to continue (each recorded rank keeps its own "
                           "size)", path=files[0].path)
     return Alignment(instances, mode, mismatches)
+
+
+def _unmatched_share(instances: list[Instance], files: list[RankCalls]) -> float:
+    """Share of the records of the file with fewest calls that matched no other file's."""
+    smallest = min(files, key=lambda f: len(f.calls))
+    if not smallest.calls:
+        return 0.0
+    alone = sum(1 for i in instances if len(i.records) == 1 and smallest.rank in i.records)
+    return alone / len(smallest.calls)
+
+
+def _same_counts(files: list[RankCalls]) -> bool:
+    """Whether every file recorded the same number of calls of each (kind, group, step)."""
+    def counts(f: RankCalls) -> dict:
+        out: dict = defaultdict(int)
+        for c in f.calls:
+            out[(c.match_key, c.step)] += 1
+        return dict(out)
+    first = counts(files[0])
+    return all(counts(f) == first for f in files[1:])
 
 
 def _check(instances: list[Instance]) -> list[str]:

@@ -48,7 +48,7 @@ SUPPORTED = ("allreduce", "reducescatter", "allgather", "alltoall", "broadcast",
 #: kinds recognised but not modelled: counted and left out, stated in provenance
 UNSUPPORTED = ("reduce", "gather", "scatter")
 
-_KERNEL_RE = re.compile(r"(?:nccl|rccl)(?:Dev)?Kernel_([A-Za-z]+)", re.IGNORECASE)
+_KERNEL_RE = re.compile(r"(?:nccl|rccl|msccl)(?:Dev)?Kernel_([A-Za-z]+)", re.IGNORECASE)
 _SEND_RE = re.compile(r"^(?:nccl|rccl):send\s+(\d+)\s*->\s*(\d+)")
 _RECV_RE = re.compile(r"^(?:nccl|rccl):recv\s+(\d+)\s*<-\s*(\d+)")
 #: c10d ops whose first two tensors are (output, input)

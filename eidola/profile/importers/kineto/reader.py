@@ -33,7 +33,7 @@ from eidola.errors import EidolaError
 from eidola.profile.importers._common import check_input
 
 _CHUNK_BYTES = 1 << 20
-_COMM_KERNEL_RE = re.compile(r"nccl|rccl", re.IGNORECASE)
+_COMM_KERNEL_RE = re.compile(r"nccl|rccl|msccl", re.IGNORECASE)  # MSCCL: RCCL's custom algorithms
 _COMM_OP_RE = re.compile(r"^(nccl:|rccl:|record_param_comms$|c10d::|ProcessGroupNCCL::)")
 _STEP_RE = re.compile(r"^ProfilerStep#(\d+)$")
 _CPU_CATS = ("cpu_op", "user_annotation", "operator", "python_function", "")
