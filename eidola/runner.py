@@ -70,6 +70,10 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
     p.add_argument("--nic-bw", type=float, default=d.get("nic_bw"), metavar="GBPS", help="multinode: NIC bandwidth")
     p.add_argument("--nic-latency", type=float, default=d.get("nic_latency"), metavar="NS")
     p.add_argument("--gpus-per-node", type=int, default=d.get("gpus_per_node"))
+    p.add_argument("--switch-radix", type=int, default=d.get("switch_radix"), metavar="PORTS",
+                   help="fat_tree / rail_optimized: ports per leaf and spine switch (default 64)")
+    p.add_argument("--oversubscription", type=float, default=d.get("oversubscription"), metavar="R",
+                   help="fat_tree / rail_optimized: leaf down : up bandwidth, >= 1 (default 1)")
     p.add_argument("--mem-channels", type=int, default=d.get("mem_channels"), metavar="N", help="address-interleaved memory channels per GPU (default: preset's; generic topologies 1)")
     p.add_argument("--mem-interleave", type=_size, default=d.get("mem_interleave"), metavar="BYTES", help="bytes per channel before the next (power of two; default 256)")
     p.add_argument("--sync", choices=SYNC_MODES, default=d.get("sync", "polling"))
@@ -106,6 +110,7 @@ def topology_from_args(args: argparse.Namespace, profile_gpus: int) -> Topology:
                           hbm_bw_gbps=args.hbm_bw, mem_latency_ns=args.mem_latency,
                           syncmon_latency_ns=args.syncmon_latency, nic_bw_gbps=args.nic_bw,
                           nic_latency_ns=args.nic_latency, gpus_per_node=args.gpus_per_node,
+                          switch_radix=args.switch_radix, oversubscription=args.oversubscription,
                           mem_channels=args.mem_channels, mem_interleave_bytes=args.mem_interleave,
                           syncmon_entries=args.syncmon_entries)
     return topo

@@ -89,3 +89,45 @@ def test_system_presets_state_line_and_payload_rates_and_memory(name: str, gpus:
     gpu = "b200" if name == "gb200-nvl72" else name
     assert t.hbm_bw_gbps == GPUS[gpu].hbm_bw_gbps and t.mem_channels == GPUS[gpu].mem_channels
     assert t.syncmon_entries == GPUS[gpu].compute_units
+
+
+@pytest.mark.parametrize("name", ["fat_tree", "rail_optimized"])
+def test_two_tier_fabrics_spread_flows_over_spines_deterministically(name: str) -> None:
+    import numpy as np
+
+    from eidola.engine import run
+    from eidola.params import RunParams
+    from eidola.profile.synth import synthesize
+
+    topo = build_topology(name, 64, switch_radix=16, oversubscription=3.0)
+    p = topo.params
+    assert (p["leaf_down_ports"], p["leaf_up_ports"]) == (12, 4) and p["spines"] == 4
+    assert topo.ecmp and p["rails"] == (8 if name == "rail_optimized" else 0)
+    prof = synthesize("alltoall", 64, 8 << 20)
+    runs = [run(prof, topo, RunParams(series=False, seed=s)) for s in (0, 0, 1)]
+    assert runs[0].summary["makespan_ns"] == runs[1].summary["makespan_ns"]  # same seed, same paths
+    ch = topo.channels()
+    spine0 = min(i for i, nm in enumerate(topo.node_names) if nm.startswith("spine"))
+    up = np.flatnonzero(ch["dst"] >= spine0)  # leaf -> spine channels
+    used = {int(ch["dst"][c]) for c in up if runs[0].raw["channel_bytes"][c] > 0}
+    assert len(used) == p["spines"]  # every spine carries part of the all-to-all
+    assert runs[0].summary["bytes_written"] == sum(int(o["bytes"].sum()) for o in prof.ops)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(gpus_per_node=3), "gpus-per-node"), (dict(oversubscription=0.5), "oversubscription"),
+    (dict(oversubscription=float("inf")), "oversubscription"), (dict(nic_bw_gbps=0.0), "nic-bw"),
+    (dict(switch_radix=1), "switch-radix")])
+def test_bad_fabric_overrides_are_one_line_errors(kwargs: dict, field: str) -> None:
+    from eidola.errors import EidolaError
+
+    with pytest.raises(EidolaError) as err:
+        build_topology("rail_optimized", 16, **kwargs)
+    assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_a_fabric_larger_than_one_spine_layer_is_refused() -> None:
+    from eidola.errors import EidolaError
+
+    with pytest.raises(EidolaError, match="exceed what one spine layer"):
+        build_topology("fat_tree", 4096, switch_radix=16)

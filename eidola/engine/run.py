@@ -46,6 +46,7 @@ def _network(topology: Topology, params: RunParams) -> dict[str, Any]:
         "channel_src": ch["src"], "channel_dst": ch["dst"],
         "channel_bw_gbps": ch["bw_gbps"], "channel_latency_ns": ch["latency_ns"],
         "channel_ring": channel_rings(topology),
+        "ecmp": bool(topology.ecmp), "ecmp_seed": int(params.seed),
         "node_latency_ns": topology.node_latency_ns(),
         "hbm_bw_gbps": topology.hbm_bw_gbps,
         "mem_latency_ns": topology.mem_latency_ns,

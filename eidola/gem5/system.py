@@ -140,6 +140,8 @@ def gem5_unsupported(args: Namespace, params: RunParams) -> str | None:
     """
     if params.buffer_bytes:
         return "--buffer"
+    if getattr(args, "topology", None) in ("fat_tree", "rail_optimized"):
+        return f"--topology {args.topology} (multipath ECMP routing)"
     if getattr(args, "trace", None) is not None:
         return "--trace"
     return None
@@ -155,7 +157,8 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     unsupported = gem5_unsupported(args, params)
     if unsupported:
         raise EidolaError(f"{unsupported} is not modelled by the gem5 backend yet; run the config "
-                          "with python (built-in engine) for it", field=unsupported.lstrip("-"))
+                          "with python (built-in engine) for it",
+                          field=unsupported.lstrip("-").split()[0])
     header = profile_header(args.profile)
     if params.max_outstanding_bytes is None:  # auto, as the built-in engine resolves it
         from dataclasses import replace

@@ -118,3 +118,95 @@ def multinode(n: int, *, gpus_per_node: int, link_bw_gbps: float, link_latency_n
                     links=concat_links(*parts), node_names=tuple(names), **common)
     topo.params.update({"gpus_per_node": gpus_per_node, "intra": intra, "nodes": nodes})
     return topo
+
+
+#: Default switch radix of the scale-out fabric: NVIDIA Quantum-2 QM9700 InfiniBand switch,
+#: 64 ports of 400 Gb/s (NVIDIA data sheet); the same radix as 64-port 400GbE Tomahawk 4 switches.
+SWITCH_RADIX = 64
+
+
+def _scale_out_ports(radix: int, oversubscription: float) -> tuple[int, int]:
+    """(down, up) ports of a leaf of `radix` ports at `oversubscription` (down : up)."""
+    if not (isinstance(radix, int) and radix >= 2):
+        raise EidolaError(f"must be an integer of at least 2 ports, got {radix!r}", field="switch-radix")
+    if not (isinstance(oversubscription, (int, float)) and math.isfinite(oversubscription)
+            and oversubscription >= 1.0):
+        raise EidolaError(f"must be a finite ratio >= 1 (down : up bandwidth), got {oversubscription!r}",
+                          field="oversubscription")
+    up = max(1, int(round(radix / (1.0 + oversubscription))))
+    return radix - up, up
+
+
+def _scale_out(n: int, gpus_per_node: int, link_bw_gbps: float, link_latency_ns: float,
+               nic_bw_gbps: float, nic_latency_ns: float, radix: int, oversubscription: float,
+               rails: bool, name: str, common: dict[str, Any]) -> Topology:
+    """Nodes of GPUs on an NVSwitch-like node switch, one NIC per GPU, a two-tier leaf/spine
+    fabric of `radix`-port switches. `rails`: the NIC of local GPU r of every node goes to the
+    leaves of rail r (rail-optimized); otherwise NICs fill leaves node after node (fat tree)."""
+    if gpus_per_node < 1 or n % gpus_per_node:
+        raise EidolaError(f"{n} GPUs do not split into nodes of {gpus_per_node}", field="gpus-per-node")
+    if not nic_bw_gbps > 0:
+        raise EidolaError(f"must be positive, got {nic_bw_gbps} GB/s", field="nic-bw")
+    down, up = _scale_out_ports(radix, oversubscription)
+    nodes = n // gpus_per_node
+    names = [f"gpu{g}" for g in range(n)]
+    parts = []
+    nid = n
+    for k in range(nodes):  # inside a node: every GPU on the node switch (NVSwitch)
+        parts.append(make_links([(g, nid) for g in range(k * gpus_per_node, (k + 1) * gpus_per_node)],
+                                link_bw_gbps, link_latency_ns))
+        names.append(f"node{k}.switch")
+        nid += 1
+    nic0 = nid
+    parts.append(make_links([(g, nic0 + g) for g in range(n)], nic_bw_gbps, 0.0))
+    names += [f"nic{g}" for g in range(n)]
+    nid += n
+    # which leaf each NIC plugs into
+    if rails:
+        per_rail = math.ceil(nodes / down)
+        leaf_of = [(g % gpus_per_node) * per_rail + (g // gpus_per_node) // down for g in range(n)]
+        leaves = gpus_per_node * per_rail
+    else:
+        leaf_of = [g // down for g in range(n)]
+        leaves = math.ceil(n / down)
+    if leaves > radix:
+        raise EidolaError(f"{leaves} leaves of {radix} ports exceed what one spine layer of {radix}-port "
+                          f"switches connects (at most {radix * down} NICs); use fewer GPUs or a larger "
+                          "--switch-radix", field="gpus")
+    leaf0 = nid
+    names += [f"leaf{i}" for i in range(leaves)]
+    nid += leaves
+    parts.append(make_links([(nic0 + g, leaf0 + leaf_of[g]) for g in range(n)], nic_bw_gbps, nic_latency_ns))
+    spines = up if leaves > 1 else 0
+    if spines:  # every leaf has one uplink to every spine
+        spine0 = nid
+        names += [f"spine{j}" for j in range(spines)]
+        nid += spines
+        parts.append(make_links([(leaf0 + i, spine0 + j) for i in range(leaves) for j in range(spines)],
+                                nic_bw_gbps, nic_latency_ns))
+    topo = Topology(name=name, num_gpus=n, num_switches=nid - n, links=concat_links(*parts),
+                    node_names=tuple(names), ecmp=True, **common)
+    topo.params.update({"gpus_per_node": gpus_per_node, "nodes": nodes, "switch_radix": radix,
+                        "leaf_down_ports": down, "leaf_up_ports": up,
+                        "oversubscription": down / up, "leaves": leaves, "spines": spines,
+                        "rails": gpus_per_node if rails else 0})
+    return topo
+
+
+def fat_tree(n: int, *, gpus_per_node: int, link_bw_gbps: float, link_latency_ns: float,
+             nic_bw_gbps: float, nic_latency_ns: float, switch_radix: int = SWITCH_RADIX,
+             oversubscription: float = 1.0, **common: Any) -> Topology:
+    """Two-tier leaf/spine fat tree: nodes of GPUs on a node switch, a NIC per GPU, NICs filling
+    leaves in order, every leaf linked to every spine; flows spread over spines (ECMP)."""
+    return _scale_out(n, gpus_per_node, link_bw_gbps, link_latency_ns, nic_bw_gbps, nic_latency_ns,
+                      switch_radix, oversubscription, False, "fat_tree", common)
+
+
+def rail_optimized(n: int, *, gpus_per_node: int, link_bw_gbps: float, link_latency_ns: float,
+                   nic_bw_gbps: float, nic_latency_ns: float, switch_radix: int = SWITCH_RADIX,
+                   oversubscription: float = 1.0, **common: Any) -> Topology:
+    """Rail-optimized two-tier fabric (as in current GPU pods): local GPU r of every node has its
+    NIC on the leaf of rail r, so same-rail traffic crosses one leaf; other traffic goes over
+    a spine or through the node switch to the right rail (ECMP picks among equal paths)."""
+    return _scale_out(n, gpus_per_node, link_bw_gbps, link_latency_ns, nic_bw_gbps, nic_latency_ns,
+                      switch_radix, oversubscription, True, "rail_optimized", common)

@@ -38,6 +38,7 @@ class Topology:
     mem_channels: int = 1  # address-interleaved memory channels per GPU (share hbm_bw_gbps)
     mem_interleave_bytes: int = 256  # bytes that go to one channel before the next
     syncmon_entries: int = 0  # SyncMon watch-table entries per GPU; 0 = unlimited
+    ecmp: bool = False  # spread flows over equal-cost paths (multi-tier fabrics)
 
     def __post_init__(self) -> None:
         if self.num_gpus < 1:
@@ -103,6 +104,7 @@ class Topology:
             "mem_interleave_bytes": self.mem_interleave_bytes,
             "mem_channel_bw_gbps": self.hbm_bw_gbps / self.mem_channels,
             "syncmon_entries": self.syncmon_entries,
+            "ecmp": self.ecmp,
             "params": self.params,
             "sources": list(self.sources),
         }

@@ -31,7 +31,8 @@ from eidola.topology.model import Topology
 
 #: system presets: one node of GPUs on their scale-up fabric (see PRESET_FABRIC)
 SYSTEM_PRESETS = ("mi300x", "mi325x", "mi355x", "h100", "h200", "b200", "gb200-nvl72")
-TOPOLOGY_NAMES = ("fully_connected", "ring", "switch", "torus2d", "multinode", *SYSTEM_PRESETS)
+TOPOLOGY_NAMES = ("fully_connected", "ring", "switch", "torus2d", "multinode", "fat_tree",
+                  "rail_optimized", *SYSTEM_PRESETS)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | 
                    nic_latency_ns: float | None = None, gpus_per_node: int | None = None,
                    intra: str = "switch", rows: int | None = None, mem_channels: int | None = None,
                    mem_interleave_bytes: int | None = None,
-                   syncmon_entries: int | None = None) -> Topology:
+                   syncmon_entries: int | None = None, switch_radix: int | None = None,
+                   oversubscription: float | None = None) -> Topology:
     """Build a named topology; None means "the preset's default". Raises EidolaError."""
     if name not in TOPOLOGY_NAMES:
         raise EidolaError(f"unknown topology '{name}' (choose from {', '.join(TOPOLOGY_NAMES)})",
@@ -179,6 +181,14 @@ def build_topology(name: str, gpus: int | None = None, *, link_bw_gbps: float | 
         topo = builders.switch(n, **link, **common)
     elif name == "torus2d":
         topo = builders.torus2d(n, rows=rows, **link, **common)
+    elif name in ("fat_tree", "rail_optimized"):
+        nic_bw = float(pick(nic_bw_gbps, d.nic_bw_gbps))
+        params.update(nic_bw_gbps=nic_bw, nic_latency_ns=float(pick(nic_latency_ns, d.nic_latency_ns)))
+        build = builders.fat_tree if name == "fat_tree" else builders.rail_optimized
+        topo = build(n, gpus_per_node=pick(gpus_per_node, d.gpus_per_node), nic_bw_gbps=nic_bw,
+                     nic_latency_ns=params["nic_latency_ns"],
+                     switch_radix=pick(switch_radix, builders.SWITCH_RADIX),
+                     oversubscription=pick(oversubscription, 1.0), **link, **common)
     else:
         nic_bw = float(pick(nic_bw_gbps, d.nic_bw_gbps))
         if not nic_bw > 0:

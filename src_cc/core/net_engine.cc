@@ -99,7 +99,52 @@ void Engine::schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool pr
 
 // Breadth-first search towards `dst` over reversed channels, done once per destination the
 // run uses: the first channel found wins, so routes are shortest and deterministic.
-uint32_t Engine::next_channel(uint32_t node, uint32_t dst) {
+uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
+    if (!net_.ecmp) return first_channel(node, dst);
+    if (ecmp_.empty()) {
+        ecmp_.resize(net_.num_nodes);
+        out_channels_.resize(net_.num_nodes);
+        for (uint32_t c = 0; c < channels_.size(); ++c) out_channels_[channels_[c].src].push_back(c);
+    }
+    EcmpRoutes& e = ecmp_[dst];
+    if (e.offsets.empty()) {  // hop distances to dst, then every channel one hop closer
+        std::vector<uint32_t> dist(net_.num_nodes, kNone);
+        std::deque<uint32_t> frontier{dst};
+        dist[dst] = 0;
+        while (!frontier.empty()) {
+            const uint32_t u = frontier.front();
+            frontier.pop_front();
+            for (uint32_t c : in_channels_[u]) {
+                const uint32_t v = channels_[c].src;
+                if (dist[v] != kNone) continue;
+                dist[v] = dist[u] + 1;
+                frontier.push_back(v);
+            }
+        }
+        e.offsets.assign(net_.num_nodes + 1, 0);
+        for (uint32_t v = 0; v < net_.num_nodes; ++v) {
+            e.offsets[v] = static_cast<uint32_t>(e.channels.size());
+            if (dist[v] == kNone || v == dst) continue;
+            for (uint32_t c : out_channels_[v])
+                if (dist[channels_[c].dst] + 1 == dist[v]) e.channels.push_back(c);
+        }
+        e.offsets[net_.num_nodes] = static_cast<uint32_t>(e.channels.size());
+    }
+    const uint32_t lo = e.offsets[node], hi = e.offsets[node + 1];
+    if (lo == hi)
+        throw std::runtime_error("no route from node " + std::to_string(node) + " to node " +
+                                 std::to_string(dst));
+    if (hi - lo == 1) return e.channels[lo];
+    uint64_t h = flow ^ (uint64_t(node) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(dst) << 24) ^ net_.ecmp_seed;
+    h ^= h >> 33;  // splitmix64 finaliser: spreads flows evenly over the candidates
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return e.channels[lo + h % (hi - lo)];
+}
+
+uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
     std::vector<uint32_t>& table = route_[dst];
     if (table.empty()) {
         table.assign(net_.num_nodes, kNone);
@@ -214,7 +259,7 @@ bool Engine::send(const Request& req, Tick now) {
         // registration is a message of syncmon_register_bytes to the home's SyncMon.
         const uint32_t wire = poll ? 0 : net_.syncmon_register_bytes;
         packets_[id] = Packet{req, req.peer, kNone, wire, false, false, 0, Role::Plain, kNone, 0, 0};
-        offer(id, next_channel(req.gpu, req.peer), now);
+        offer(id, next_channel(req.gpu, req.peer, flow_of(req)), now);
         return true;
     }
     const uint32_t wire = req.kind == ReqKind::Read ? 0 : req.bytes;
@@ -228,7 +273,7 @@ bool Engine::send(const Request& req, Tick now) {
     if (req.peer == req.gpu) {
         arrive_at_gpu(id, now);  // local memory: no network
     } else {
-        offer(id, next_channel(req.gpu, req.peer), now);
+        offer(id, next_channel(req.gpu, req.peer, flow_of(req)), now);
     }
     return true;
 }
@@ -337,7 +382,7 @@ void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
         return;
     }
     p.path_latency += node_latency_ps_[node];
-    offer(pkt, next_channel(node, p.dst_node), earliest + node_latency_ps_[node]);
+    offer(pkt, next_channel(node, p.dst_node, flow_of(p.req)), earliest + node_latency_ps_[node]);
 }
 
 void Engine::release_buffer(Packet& p, Tick when) {
@@ -426,7 +471,7 @@ void Engine::reply_to_waiter(uint32_t pkt, uint32_t home, Tick when, bool refuse
     p.dst_node = p.req.gpu;
     p.wire_bytes = net_.syncmon_notify_bytes;
     p.in_channel = kNone;
-    offer(pkt, next_channel(home, p.req.gpu), out);
+    offer(pkt, next_channel(home, p.req.gpu, flow_of(p.req)), out);
 }
 
 uint32_t Engine::multicast_switch(uint32_t gpu) const { return mcast_switch_[gpu]; }

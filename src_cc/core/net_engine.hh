@@ -40,6 +40,12 @@ struct NetworkSpec {
     uint32_t num_nodes = 0;
     std::vector<ChannelSpec> channels;
     std::vector<double> node_latency_ns;  // forwarding latency of each node (switches, relays)
+    // Equal-cost multipath: a packet at a node with several next channels on shortest paths
+    // to its destination takes one chosen by a hash of its flow (source GPU, stream,
+    // destination) and the node, salted with ecmp_seed: deterministic, and in order per flow
+    // (ECMP-style hashing of multi-tier fabrics). Off: the first shortest path found.
+    bool ecmp = false;
+    uint64_t ecmp_seed = 0;
     MemorySpec memory;                    // per GPU: channels, bandwidth, latency, flag layout
     double syncmon_latency_ns = 150.0;    // one way between a waiter and its SyncMon
     uint32_t syncmon_entries = 0;         // watch-table entries per GPU; 0 = unlimited
@@ -152,7 +158,11 @@ class Engine : public ReplayHost {
     bool enters_ring(uint32_t pkt, uint32_t ch) const;
     void free_packet(uint32_t id) { free_packets_.push_back(id); }
     void schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool progress = true);
-    uint32_t next_channel(uint32_t node, uint32_t dst);
+    uint32_t next_channel(uint32_t node, uint32_t dst, uint64_t flow = 0);
+    uint32_t first_channel(uint32_t node, uint32_t dst);
+    static uint64_t flow_of(const Request& r) {
+        return (uint64_t(r.gpu) << 40) ^ (uint64_t(r.stream) << 20) ^ uint64_t(r.peer);
+    }
     void forward(uint32_t pkt, uint32_t node, Tick earliest);
     void offer(uint32_t pkt, uint32_t ch, Tick earliest);
     void return_credit(uint32_t ch, Tick when, uint64_t bytes);
@@ -181,6 +191,12 @@ class Engine : public ReplayHost {
     std::vector<Channel> channels_;
     std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
     std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
+    struct EcmpRoutes {                                 // per destination: every next channel
+        std::vector<uint32_t> offsets;                  // on a shortest path, per node (CSR)
+        std::vector<uint32_t> channels;
+    };
+    std::vector<EcmpRoutes> ecmp_;
+    std::vector<std::vector<uint32_t>> out_channels_;
     std::vector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
     std::vector<Watcher> woken_;

@@ -66,6 +66,8 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     for (py::ssize_t i = 0; i < src.size(); ++i)
         spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i), rings[static_cast<size_t>(i)]});
     spec.node_latency_ns.assign(node_lat.data(), node_lat.data() + node_lat.size());
+    spec.ecmp = get<bool>(net, "ecmp", false);
+    spec.ecmp_seed = get<uint64_t>(net, "ecmp_seed", 0);
     spec.memory.bw_gbps = net["hbm_bw_gbps"].cast<double>();
     spec.memory.latency_ns = net["mem_latency_ns"].cast<double>();
     spec.memory.channels = get<uint32_t>(net, "mem_channels", 1);
