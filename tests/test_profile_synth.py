@@ -201,3 +201,23 @@ def test_streamed_synthesis_writes_exactly_the_in_memory_profile(tmp_path, monke
     got = read_profile(tmp_path / "s.h5")
     assert all(np.array_equal(a, b) for a, b in zip(ref.ops, got.ops))
     assert got.attrs["parameters"] == ref.attrs["parameters"]
+
+
+def test_hierarchical_allreduce_moves_node_and_rail_traffic(tmp_path, monkeypatch) -> None:
+    import eidola.profile.synth as synth_mod
+    from eidola.profile import read_profile, validate_ops
+
+    n, g, size = 32, 8, 64 << 20
+    prof = synth_mod.synthesize("allreduce", n, size, algo="hierarchical", gpus_per_node=g)
+    assert validate_ops(prof) == []
+    # intra-node reduce-scatter + all-gather: 2(g-1)/g S per GPU; the rail all-reduce of a
+    # shard S/g over n/g nodes: 2(n/g-1)/(n/g) S/g per GPU
+    per_gpu = 2 * (g - 1) * (size // g) + 2 * (n // g - 1) * (size // g // (n // g))
+    assert sum(int(o["bytes"][o["kind"] == OpKind.WRITE].sum()) for o in prof.ops) == n * per_gpu
+    peers = {int(p) for p in prof.ops[0]["peer"][prof.ops[0]["kind"] == OpKind.WRITE]}
+    assert peers == {1, 8}  # its node ring neighbour and its rail ring neighbour
+    monkeypatch.setattr(synth_mod, "STREAM_OPS_PER_SLICE", 100)
+    synth_mod.write_synthesized(tmp_path / "h.h5", "allreduce", n, size, algo="hierarchical",
+                                gpus_per_node=g)
+    got = read_profile(tmp_path / "h.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(prof.ops, got.ops))

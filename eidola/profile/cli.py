@@ -66,7 +66,10 @@ def profile_group() -> None:
 @click.option("--size", default=None, metavar="SIZE",
               help="bytes per GPU buffer, nccl-tests convention, e.g. 64MiB, 1GB (required)")
 @click.option("--algo", default=None, metavar="ALGO",
-              help="ring (default), direct or nvls (all-reduce on a switch), for collectives")
+              help="ring (default), direct, nvls (all-reduce on a switch) or hierarchical (all-reduce across nodes: --gpus-per-node)")
+@click.option("--gpus-per-node", "gpus_per_node", default=None, metavar="G",
+              help="--algo hierarchical: GPUs per node (intra-node reduce-scatter, all-reduce "
+                   "across nodes per rail, intra-node all-gather; default 8)")
 @click.option("--library", default=None, metavar="LIB",
               help="nccl or rccl: add the library's launch/step latencies, channels and ring layout")
 @click.option("--proto", default=None, metavar="PROTO",
@@ -113,6 +116,7 @@ def profile_group() -> None:
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="output .h5 file (required)")
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
+                  gpus_per_node: str | None,
                   library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
                   tile: str | None, gpu: str | None, gemm_m: str | None, gemm_n: str | None,
                   gemm_k: str | None, dtype: str, tile_order: str | None, comm_m: str | None,
@@ -151,7 +155,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         jitter=jitter_cv, straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
         iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto,
-        signal=signal)
+        signal=signal, gpus_per_node=_opt_int(gpus_per_node, "gpus-per-node", lo=1))
     w = profile.attrs["parameters"]["bytes_written_per_iteration"]
     with ProfileReader(output) as r:  # streamed profiles are not held in memory: ask the file
         num_ops = sum(r.num_ops(g) for g in range(r.num_gpus))

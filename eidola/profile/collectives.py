@@ -383,3 +383,51 @@ def nvls(table: OpTable, members: np.ndarray, size: int, *, chunk: int | None = 
     table.add(gpu=members[rr], stream=stream_base + cc, seq=tail + 1, kind=OpKind.WAIT,
               flag=flag_base, value=n * C)
     return 1
+
+
+def hierarchical_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
+                           chunk: int | None = None, channels: int = 1,
+                           reduce_ns_per_byte: float = 0.0, only: np.ndarray | None = None) -> int:
+    """All-reduce over nodes of `gpus_per_node` GPUs (GPU ids node-major), as libraries run it
+    across nodes: a ring reduce-scatter inside each node (GPU at local index k ends owning
+    shard k of S/g), a ring all-reduce of that shard among the GPUs of local index k of every
+    node (one rail), then a ring all-gather inside each node. Per GPU, the three phases follow
+    each other on its streams. `only`: build these GPUs' ops alone (streaming generators).
+    Returns the flag ids used.
+    """
+    g = int(gpus_per_node)
+    nodes = n // g
+    want = None if only is None else set(int(x) for x in np.asarray(only))
+    shard = int(split_even(size, g).max())  # the rail phase moves the largest shard
+
+    def pick(members: np.ndarray) -> np.ndarray | None:
+        if want is None:
+            return None
+        return np.array([i for i, m in enumerate(members) if int(m) in want], dtype=np.int64)
+
+    used = 0
+    seq = 0
+    step = 1 << 40  # seq space of one phase: far more than any ring's ops per stream
+    groups_node = [np.arange(k * g, (k + 1) * g) for k in range(nodes)]
+    groups_rail = [np.arange(j, n, g) for j in range(g)]
+    for phase, (groups, coll, nbytes) in enumerate(((groups_node, "reducescatter", size),
+                                                    (groups_rail, "allreduce", shard),
+                                                    (groups_node, "allgather", size))):
+        phase_flags = 0
+        for members in groups:
+            sub = pick(members)
+            if sub is not None and len(sub) == 0:
+                continue
+            if len(members) < 2:
+                continue
+            phase_flags = max(phase_flags, ring(
+                table, members, nbytes, coll, chunk=chunk, channels=channels,
+                reduce_ns_per_byte=reduce_ns_per_byte, flag_base=used, seq_base=seq, only=sub))
+        # every group of a phase uses the same flag ids (their GPUs differ); the next phase
+        # starts after the largest count any group could use
+        C = max(1, int(channels))
+        size_of_group = len(groups[0])
+        steps = (size_of_group - 1) * len(COLLECTIVE_PHASES[coll])
+        used += max(phase_flags, C * steps if size_of_group > 1 else 0)
+        seq += step
+    return used

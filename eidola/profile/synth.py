@@ -29,7 +29,7 @@ from eidola.profile.units import format_size
 #: kind -> algorithms it accepts (first = default; empty: no --algo)
 KINDS: dict[str, tuple[str, ...]] = {
     "p2p": (),
-    "allreduce": ("ring", "direct", "nvls"),
+    "allreduce": ("ring", "direct", "nvls", "hierarchical"),
     "reducescatter": ("ring", "direct"),
     "allgather": ("ring", "direct"),
     "alltoall": ("direct",),
@@ -108,7 +108,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                dtype: str = "bf16", gemm_tile: str | None = None,
                workgroups: int | None = None, tile_order: str | None = None,
                comm_m: int | None = None, comm_n: int | None = None,
-               gemm_workgroups: int | None = None, only_gpus: np.ndarray | None = None) -> Profile:
+               gemm_workgroups: int | None = None, only_gpus: np.ndarray | None = None,
+               gpus_per_node: int | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -201,6 +202,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
                               "nominal_link_gbps": link_gbps, "nominal_latency_ns": latency_ns}
+    if gpus_per_node is not None and algo != "hierarchical":
+        raise EidolaError("applies to --algo hierarchical only", field="gpus-per-node")
     if only_gpus is not None and not streamable(kind, algo, iterations):
         raise ValueError("only_gpus applies to ring all-reduce / reduce-scatter / all-gather "
                          "with one iteration")
@@ -214,6 +217,14 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             extra = _ring_extras(model, proto, n, streams)
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
                       reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus, **extra)
+        elif algo == "hierarchical":
+            g = _number(gpus_per_node if gpus_per_node is not None else 8, "gpus-per-node",
+                        lo=1, integer=True)
+            if n % g:
+                raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
+            params["gpus_per_node"] = g
+            coll.hierarchical_allreduce(table, n, g, size, chunk=chunk_bytes, channels=streams,
+                                        reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus)
         elif algo == "nvls":
             extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
                                                   launch_ns=model.launch_ns("nvls", "simple"))
@@ -276,8 +287,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
 
 def streamable(kind: str, algo: str | None, iterations: int = 1) -> bool:
     """Whether `write_synthesized` can build this request a slice of GPUs at a time."""
-    return kind in ("allreduce", "reducescatter", "allgather") and (algo or "ring") == "ring" \
-        and int(iterations) == 1
+    return kind in ("allreduce", "reducescatter", "allgather") \
+        and (algo or "ring") in ("ring", "hierarchical") and int(iterations) == 1
 
 
 #: ops built per slice when streaming (bounds the generator's temporaries, ~200 B per op)
