@@ -4,12 +4,13 @@ half-written file, and a failed run leaves the outdir as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 import numpy as np
 
@@ -166,19 +167,28 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
     return summary
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename over the target."""
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "wb", **open_args: Any) -> Iterator[IO[Any]]:
+    """A file to write that replaces `path` only when the block ends without error: written
+    to a temporary file in the same directory, fsynced and renamed over the target."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **open_args) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and rename over the target."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def write_summary(outdir: Path, summary: dict[str, Any]) -> Path:

@@ -9,8 +9,6 @@ format requires. Written atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from eidola.errors import EidolaError
 from eidola.profile.schema import KIND_NAMES, SIGNAL_KINDS
+from eidola.results import atomic_writer
 
 
 def iter_trace_events(result: Any) -> Iterator[dict[str, Any]]:
@@ -66,20 +65,11 @@ def write_trace(path: str | Path, result: Any) -> Path:
     path = Path(path)
     other = {"eidola": "timeline", "makespan_ns": result.summary["makespan_ns"],
              "topology": result.topology.name, "profile": result.summary["profile"].get("path")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 20) as f:
-            f.write('{"traceEvents": [')
-            first = True
-            for e in iter_trace_events(result):
-                f.write(("" if first else ",\n") + json.dumps(e))
-                first = False
-            f.write('], "displayTimeUnit": "ns", "otherData": ' + json.dumps(other) + "}")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, "w", encoding="utf-8", buffering=1 << 20) as f:
+        f.write('{"traceEvents": [')
+        first = True
+        for e in iter_trace_events(result):
+            f.write(("" if first else ",\n") + json.dumps(e))
+            first = False
+        f.write('], "displayTimeUnit": "ns", "otherData": ' + json.dumps(other) + "}")
     return path

@@ -58,6 +58,18 @@ def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _finish_row(row: dict[str, Any], run_dir: Path, status: str, error: str, t0: float) -> dict[str, Any]:
+    """Time, metrics from the point's summary.json (when it succeeded), status and error."""
+    row["point_wall_seconds"] = time.perf_counter() - t0
+    if status == "ok":
+        try:
+            row.update(_scalars(json.loads((run_dir / "run" / "summary.json").read_text())))
+        except (OSError, ValueError) as exc:
+            status, error = "failed", f"no readable summary.json: {exc}"
+    row["status"], row["error"] = status, error
+    return row
+
+
 def run_point(point: Point, outdir: str, gem5: str | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run one point; return its row (parameters, metrics, status, error). Never raises."""
     marker = os.environ.get(DIE_ONCE_ENV)
@@ -97,15 +109,7 @@ def run_point(point: Point, outdir: str, gem5: str | None = None, timeout: float
     if _stopping.is_set() and status != "ok":
         row.update(status="interrupted", error="the sweep was interrupted while this point ran")
         return row
-    row["point_wall_seconds"] = time.perf_counter() - t0
-    summary_path = run_dir / "run" / "summary.json"
-    if status == "ok":
-        try:
-            row.update(_scalars(json.loads(summary_path.read_text())))
-        except (OSError, ValueError) as exc:
-            status, error = "failed", f"no readable summary.json: {exc}"
-    row["status"], row["error"] = status, error
-    return row
+    return _finish_row(row, run_dir, status, error, t0)
 
 
 class _PointTimeout(BaseException):
@@ -155,12 +159,4 @@ def run_point_in_process(point: Point, outdir: str, timeout: float | None = None
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, 0)
         sys.argv = old_argv
-    row["point_wall_seconds"] = time.perf_counter() - t0
-    summary_path = run_dir / "run" / "summary.json"
-    if status == "ok":
-        try:
-            row.update(_scalars(json.loads(summary_path.read_text())))
-        except (OSError, ValueError) as exc:
-            status, error = "failed", f"no readable summary.json: {exc}"
-    row["status"], row["error"] = status, error
-    return row
+    return _finish_row(row, run_dir, status, error, t0)
