@@ -23,9 +23,11 @@ from eidola.results import atomic_write_bytes  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "validation_hardware.json"
 OUT = REPO / "docs" / "img" / "validation_hardware.png"
-PANELS = [  # (title, curves drawn as lines, single points drawn as markers)
-    ("H100 SXM, NVSwitch, NCCL (h100x4: 4 GPUs, h100x8: 8)", ["h100x4-nccl-auto"],
-     ["h100x4-nccl-ring", "h100x4-nccl-nvls", "h100x8-nccl-peak"]),
+PANELS = [  # one panel per system: (title, curves drawn as lines, single points as markers)
+    ("4x H100 SXM, NVSwitch, NCCL", ["h100x4-nccl-auto"], ["h100x4-nccl-ring", "h100x4-nccl-nvls"]),
+    ("8x H100 SXM, NVSwitch, NCCL (NVLS)",
+     ["h100x8-nccl-nvls-azure-ndv5", "h100x8-nccl-nvls-nccltests-issue290"], ["h100x8-nccl-peak"]),
+    ("8x H200 SXM, NVSwitch, NCCL (NVLS)", ["h200x8-nccl-nvls-azure-ndv5"], []),
     ("8x MI300X, xGMI mesh, RCCL", ["mi300x8-rccl-aac", "mi300x8-rccl-amd"], []),
 ]
 
@@ -35,8 +37,8 @@ def main() -> int:
         print(f"error: {RESULTS}: not found; run bench/validate_hardware.py first", file=sys.stderr)
         return 2
     points = json.loads(RESULTS.read_text())["points"]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(12, 4.4), constrained_layout=True)
-    for ax, (title, lines, marks) in zip(axes, PANELS):
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.4), constrained_layout=True)
+    for ax, (title, lines, marks) in zip(axes.flat, PANELS):
         for i, ds in enumerate(lines):
             sel = sorted((p for p in points if p["dataset"] == ds), key=lambda p: p["size_bytes"])
             x = [p["size_bytes"] / 2**20 for p in sel]
