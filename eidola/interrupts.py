@@ -16,16 +16,31 @@ from typing import NoReturn
 INTERRUPTED_EXIT = 130
 
 
+_requested = False
+
+
 def _raise(signum: int, frame: object) -> NoReturn:
+    global _requested
+    _requested = True
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def install() -> None:
     """SIGTERM raises KeyboardInterrupt in the main thread (no-op elsewhere)."""
+    global _requested
+    _requested = False
     try:
         signal.signal(signal.SIGTERM, _raise)
     except ValueError:  # not the main thread
         pass
+
+
+def raise_if_requested() -> None:
+    """Raise KeyboardInterrupt again if SIGTERM came: a handler that fires inside a __del__
+    (h5py, numpy objects being collected) has its exception swallowed by Python, so long work
+    checks this flag at safe points as well (the engine's periodic hook, before outputs)."""
+    if _requested:
+        raise KeyboardInterrupt("SIGTERM")
 
 
 def report_and_exit(what: str = "nothing was written") -> NoReturn:

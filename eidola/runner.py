@@ -223,6 +223,9 @@ def _run_builtin(args: argparse.Namespace, topo: Topology, params: RunParams) ->
     finally:
         if meter is not None:
             meter.close()
+    from eidola import interrupts
+
+    interrupts.raise_if_requested()  # a SIGTERM whose exception Python swallowed: write nothing
     if args.trace is not None:
         from eidola.trace import write_trace
 

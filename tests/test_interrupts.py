@@ -66,7 +66,7 @@ def test_sigterm_stops_a_long_simulation_and_writes_nothing(tmp_path: Path, long
     _wait_for(lambda: out_mod.lock_path(outdir).exists(), proc, "the output directory reserved")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
     assert not (outdir / "summary.json").exists() and not (outdir / "results.h5").exists()
     assert not list(outdir.glob(".*.tmp"))
@@ -84,7 +84,7 @@ def test_sigterm_on_a_sweep_keeps_finished_rows_and_runs_nothing_more(tmp_path: 
     _wait_for(lambda: len(list(out.glob("points/*/row.json"))) >= 1, proc, "a finished point")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-3000:]
     assert "1 of 2 points are done and kept" in err and "Traceback" not in err
     table = pd.read_parquet(out / "results.parquet")
     assert list(table["status"]) == ["ok"] and table["profile"][0] == str(small)

@@ -89,7 +89,14 @@ def run(profile: Profile | LazyProfile | str | Path, topology: Topology, params:
     it raises stops the run and propagates. Raises EidolaError on bad input and DeadlockError
     when waits can never be satisfied.
     """
-    extra = {"progress": progress} if progress is not None else {}
+    from eidola import interrupts
+
+    def hook(sim_ns: float, events: int, done: int, total: int) -> None:
+        interrupts.raise_if_requested()
+        if progress is not None:
+            progress(sim_ns, events, done, total)
+
+    extra = {"progress": hook}
     if isinstance(profile, LazyProfile):
         return _run(profile.num_gpus, profile.attrs, profile.variability, lambda g: iter(()),
                     profile.gpu_ops, profile.num_ops, topology, params, max_events, None,

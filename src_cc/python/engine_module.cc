@@ -155,8 +155,10 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
         out = engine->run();
     }
     if (out.interrupted) {
-        if (PyErr_Occurred()) throw py::error_already_set();  // KeyboardInterrupt, SystemExit...
-        throw std::runtime_error("interrupted");
+        // the host's stop request: the exception it raised (KeyboardInterrupt, a progress
+        // callback's error), or KeyboardInterrupt when none is pending any more
+        if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+        throw py::error_already_set();
     }
 
     py::dict r;
