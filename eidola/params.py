@@ -86,7 +86,7 @@ class RunParams:
                   ("max-outstanding-bytes", self.max_outstanding_bytes is None
                    or 0 <= self.max_outstanding_bytes < 2**63, "must be auto or from 0 (no byte limit) up"),
                   ("max-outstanding", self.max_outstanding > 0 or self.max_outstanding_bytes != 0,
-                   "and --max-outstanding-bytes cannot both be 0 (nothing would bound a stream)"),
+                   "cannot be 0 together with --max-outstanding-bytes 0 (nothing would bound a stream)"),
                   ("poll-bytes", self.poll_bytes >= 1, "must be at least 1"),
                   ("compute-scale", 0 <= self.compute_scale <= 1e6, "must be from 0 to 1e6"),
                   ("seed", 0 <= self.seed < 2**64, "must be from 0 to 2^64 - 1"),
