@@ -8,6 +8,7 @@ Python for pending signals every 2^20 events, so a long simulation stops too.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import NoReturn
@@ -19,9 +20,42 @@ INTERRUPTED_EXIT = 130
 _requested = False
 
 
-def _raise(signum: int, frame: object) -> NoReturn:
+def _in_finalizer(frame: object) -> bool:
+    """Whether the interrupted code is a finalizer (a __del__ or a weakref callback run by the
+    garbage collector): Python swallows exceptions raised there, printing "Exception ignored"."""
+    f = frame
+    for _ in range(8):
+        if f is None:
+            return False
+        code = getattr(f, "f_code", None)
+        if code is not None and (code.co_name == "__del__" or code.co_filename.endswith("weakref.py")):
+            return True
+        f = getattr(f, "f_back", None)
+    return False
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: stdlib modules whose blocking waits a stop request should break (sweeps, subprocesses)
+_WAITS = ("threading.py", "thread.py", "process.py", "_base.py", "selectors.py",
+          "subprocess.py", "queues.py", "connection.py", "runpy.py")
+
+
+def _safe_to_raise(frame: object) -> bool:
+    """Raise only in Eidola's own code or in a stdlib wait: an exception raised inside a
+    library callback (h5py iterates attributes through C, the garbage collector runs
+    finalizers) is swallowed or mangled there."""
+    if _in_finalizer(frame):
+        return False
+    code = getattr(frame, "f_code", None)
+    name = code.co_filename if code is not None else ""
+    return name.startswith(_PACKAGE_DIR) or name.endswith(_WAITS) or "/configs/" in name
+
+
+def _raise(signum: int, frame: object) -> None:
     global _requested
     _requested = True
+    if not _safe_to_raise(frame):
+        return  # raised at the next safe point instead (raise_if_requested)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -33,6 +67,13 @@ def install() -> None:
         signal.signal(signal.SIGTERM, _raise)
     except ValueError:  # not the main thread
         pass
+
+
+def acknowledge() -> None:
+    """The stop request has been handled (e.g. a sweep keeping its finished rows): let the
+    writes that report it go through."""
+    global _requested
+    _requested = False
 
 
 def raise_if_requested() -> None:

@@ -179,6 +179,9 @@ def atomic_writer(path: Path, mode: str = "wb", **open_args: Any) -> Iterator[IO
             yield f
             f.flush()
             os.fsync(f.fileno())
+        from eidola import interrupts
+
+        interrupts.raise_if_requested()  # a stop request that arrived while writing: discard
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -104,6 +104,7 @@ def run(profile: Profile | LazyProfile | str | Path, topology: Topology, params:
     from eidola.profile.validate import check_replayable
 
     check_replayable(profile)   # one set of rules with `eidola profile validate`
+    interrupts.raise_if_requested()  # a stop that came while the checks ran in library code
     if isinstance(profile, (str, Path)):
         with open_profile(profile) as reader:
             return _run(reader.num_gpus, reader.attrs, reader.variability,

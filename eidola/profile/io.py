@@ -221,6 +221,9 @@ class ProfileWriter:
             self._file = None
             with open(self._tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            from eidola import interrupts
+
+            interrupts.raise_if_requested()  # stopped while writing: the temp file goes, not in
             os.replace(self._tmp, self.path)
             self._tmp = None
             with contextlib.suppress(OSError):  # make the rename durable where supported

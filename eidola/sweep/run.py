@@ -177,6 +177,9 @@ def run_sweep(config: str | Path, profiles: list[str], grid: dict[str, list[str]
             else:
                 _run_dask(todo, out, workers, scheduler, gem5, timeout, done)
     except KeyboardInterrupt:
+        from eidola import interrupts
+
+        interrupts.acknowledge()  # stopping is handled: the kept rows are written, not dropped
         table = rebuild_table(out, [p.point_id for p in points], arg_columns)
         raise SweepInterrupted(len(table), len(points), out) from None
     return rebuild_table(out, [p.point_id for p in points], arg_columns)
