@@ -7,8 +7,6 @@ every later one a Node. Files may be gzip-compressed (recognised by content).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -62,16 +60,10 @@ def read_frames(path: Path) -> Iterator[tuple[int, bytes]]:
 
 def write_frames(path: Path, messages: list[bytes]) -> Path:
     """Write length-delimited `messages` to `path` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for m in messages:
-                f.write(encode_varint(len(m)))
-                f.write(m)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from eidola.results import atomic_writer  # results imports the profile package: late
+
+    with atomic_writer(Path(path)) as f:
+        for m in messages:
+            f.write(encode_varint(len(m)))
+            f.write(m)
+    return Path(path)

@@ -233,8 +233,8 @@ def _in_out_bytes(ev: Evidence) -> tuple[int | None, int | None, tuple[int, ...]
     return in_b, out_b, splits
 
 
-def _group_of(ev: list[Evidence], rank: int | None, world: int | None,
-              pg_ranks: dict[str, tuple[int, ...]]) -> tuple[tuple[int, ...] | None, int | None, str | None]:
+def _group_of(ev: list[Evidence], pg_ranks: dict[str, tuple[int, ...]]
+              ) -> tuple[tuple[int, ...] | None, int | None, str | None]:
     """(explicit group ranks or None, group size or None, process group name or None)."""
     ranks = size = pg = None
     for e in ev:
@@ -275,7 +275,7 @@ def _kind_of(k: Kernel, ev: list[Evidence]) -> tuple[str | None, str]:
     return kind, "the kernel name"
 
 
-def _p2p_peers(ev: list[Evidence], kind_source: str) -> tuple[int, int] | None:
+def _p2p_peers(ev: list[Evidence]) -> tuple[int, int] | None:
     """(src, dst) in group-local ranks, from 'nccl:send a->b', 'Src/Dst Rank' or 'Rank'."""
     for e in ev:
         m = _SEND_RE.match(e.name)
@@ -338,7 +338,7 @@ def describe_file(raw: RawTrace, *, default_sizes: dict[str, int], world_overrid
         if kind in UNSUPPORTED:
             skipped[kind] += 1
             continue
-        explicit, gsize, pg = _group_of(ev, rank, world, pg_ranks)
+        explicit, gsize, pg = _group_of(ev, pg_ranks)
         in_b = out_b = None
         splits = None
         size_ev = None
@@ -396,7 +396,7 @@ def describe_file(raw: RawTrace, *, default_sizes: dict[str, int], world_overrid
             size, source = int(d), "--default-size"
         # peers of a send/recv
         if kind == "p2p":
-            peers = _p2p_peers(ev, kind_src)
+            peers = _p2p_peers(ev)
             if peers is None:
                 kind, ranks = "sendrecv", ranks   # peers not named: a ring shift over the group
             else:
