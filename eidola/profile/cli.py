@@ -66,10 +66,14 @@ def profile_group() -> None:
 @click.option("--size", default=None, metavar="SIZE",
               help="bytes per GPU buffer, nccl-tests convention, e.g. 64MiB, 1GB (required)")
 @click.option("--algo", default=None, metavar="ALGO",
-              help="ring (default), direct, nvls (all-reduce on a switch) or hierarchical (all-reduce across nodes: --gpus-per-node)")
+              help="ring (default), direct, nvls (all-reduce on a switch), hierarchical (all-reduce "
+                   "across nodes: --gpus-per-node) or auto (what --library's tuner picks on --system)")
 @click.option("--gpus-per-node", "gpus_per_node", default=None, metavar="G",
               help="--algo hierarchical: GPUs per node (intra-node reduce-scatter, all-reduce "
                    "across nodes per rail, intra-node all-gather; default 8)")
+@click.option("--system", default=None, metavar="PRESET",
+              help="--algo auto: the system the library's tuner picks for (h100, h200, b200, "
+                   "mi300x, ...; default h100 for nccl, mi300x for rccl)")
 @click.option("--library", default=None, metavar="LIB",
               help="nccl or rccl: add the library's launch/step latencies, channels and ring layout")
 @click.option("--proto", default=None, metavar="PROTO",
@@ -116,7 +120,7 @@ def profile_group() -> None:
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="output .h5 file (required)")
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
-                  gpus_per_node: str | None,
+                  gpus_per_node: str | None, system: str | None,
                   library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
                   tile: str | None, gpu: str | None, gemm_m: str | None, gemm_n: str | None,
                   gemm_k: str | None, dtype: str, tile_order: str | None, comm_m: str | None,
@@ -155,8 +159,15 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         jitter=jitter_cv, straggler_prob=_opt_float(straggler_prob, "straggler_prob"),
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
         iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto,
-        signal=signal, gpus_per_node=_opt_int(gpus_per_node, "gpus-per-node", lo=1))
+        signal=signal, gpus_per_node=_opt_int(gpus_per_node, "gpus-per-node", lo=1),
+        system=system)
     w = profile.attrs["parameters"]["bytes_written_per_iteration"]
+    tuned = profile.attrs["parameters"].get("tuner")
+    if tuned:
+        click.echo(f"{tuned['tuner']} tuner on {tuned['system']}: {tuned['algo']}/{tuned['proto']} "
+                   f"(estimated {tuned['estimated_us']:g} us)"
+                   + (f"; its favourite {tuned['tuner_favourite_not_generated']} is not generated"
+                      if "tuner_favourite_not_generated" in tuned else ""))
     with ProfileReader(output) as r:  # streamed profiles are not held in memory: ask the file
         num_ops = sum(r.num_ops(g) for g in range(r.num_gpus))
     click.echo(f"wrote {output}: {profile.attrs['name']}, {profile.num_gpus} GPUs, "

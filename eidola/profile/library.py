@@ -23,6 +23,7 @@ import random
 from dataclasses import dataclass, field
 
 from eidola.errors import EidolaError
+from eidola.profile import tuner as tun
 
 #: Bytes on the wire per payload byte, per protocol (see the module docstring).
 WIRE_FACTOR = {"simple": 1.0, "ll128": 128.0 / 120.0, "ll": 2.0}
@@ -61,6 +62,10 @@ class LibraryModel:
     nvls_chunk_bytes: int = 0
     #: protocols the library's tuner may pick without environment overrides
     default_protocols: tuple[str, ...] = ("simple", "ll128", "ll")
+    #: the library's own tuner constants (eidola.profile.tuner), for --algo auto
+    tuner: tun.TunerConstants | None = None
+    #: NCCL search speeds to use for this GPU generation (tuner.SPEEDS_INTRA key)
+    arch: str = "hopper"
     sources: tuple[str, ...] = field(default=())
 
     def launch_ns(self, algo: str, proto: str) -> float:
@@ -87,6 +92,7 @@ NCCL_HOPPER = LibraryModel(
     ring_layout="single",
     max_busbw_gbps={"ll": 141.0},
     nvls_chunk_bytes=128 * 1024,
+    tuner=tun.NCCL_HOPPER_TUNER,
     sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us, NVLink "
              "hwLatencies Ring {0.6, 1.9, 3.4} us per step and NVLS 25 us, nvlsEfficiency "
              "Hopper 0.85 (LL, LL128, Simple), llMaxBws Hopper one node 141 GB/s (LL's bus "
@@ -106,6 +112,8 @@ RCCL_MI300 = LibraryModel(
     nvls_channels=0,
     ring_layout="disjoint",
     default_protocols=("simple", "ll"),
+    tuner=tun.RCCL_MI300_TUNER,
+    arch="cdna3",
     sources=("RCCL src/graph/tuning.cc (2024-10): baseLat Ring {12, 12, 17} us, xGMI ('NVLINK' "
              "row) hwLat Ring {0.8, 2.2, 3.6} us per step in tuning model 4 (LL, LL128, Simple)",
              "one channel per edge-disjoint ring: 7 rings use all 7 xGMI links of a GPU",
@@ -113,15 +121,57 @@ RCCL_MI300 = LibraryModel(
              "RCCL_LL128_FORCE_ENABLE turns it on)"),
 )
 
+NCCL_BLACKWELL = LibraryModel(
+    name="nccl",
+    base_latency_us=NCCL_HOPPER.base_latency_us,
+    step_latency_us=NCCL_HOPPER.step_latency_us,
+    nvls_efficiency=0.74,
+    ring_channels=24,
+    nvls_channels=32,
+    ring_layout="single",
+    max_busbw_gbps={"ll": 2 * 141.0},
+    nvls_chunk_bytes=128 * 1024,
+    tuner=tun.NCCL_BLACKWELL_TUNER,
+    arch="blackwell",
+    sources=("NCCL src/graph/tuning.cc @5067397c (2026-06-11): the Hopper latencies (one table "
+             "for all generations), nvlsEfficiency Blackwell 0.74, llMaxBws Blackwell-N1 "
+             "2 x 141 GB/s",
+             "32 NVLS channels: NCCL src/transport/nvls.cc NVLS_NCHANNELS_SM100 (24 on "
+             "multi-node NVLink, NVLS_NCHANNELS_SM100_NVL); 24 ring channels assumed as on "
+             "Hopper; NVLS chunk 128 KiB (NVLS_CHUNKSIZE)"),
+)
+
 LIBRARIES = {"nccl": NCCL_HOPPER, "rccl": RCCL_MI300}
+#: GPU presets whose generation has its own library constants
+_GENERATION = {("nccl", "b200"): NCCL_BLACKWELL, ("nccl", "gb200-nvl72"): NCCL_BLACKWELL}
 
 
-def library_model(name: str) -> LibraryModel:
+def library_model(name: str, system: str | None = None) -> LibraryModel:
+    """The library's model; `system` (a preset such as b200) picks that GPU generation's
+    constants where the library has different ones (NCCL: Hopper vs Blackwell)."""
     key = name.strip().lower()
     if key not in LIBRARIES:
         raise EidolaError(f"unknown library {name!r}; choose one of {', '.join(LIBRARIES)}",
                           field="library")
+    if system is not None:
+        return _GENERATION.get((key, system.strip().lower()), LIBRARIES[key])
     return LIBRARIES[key]
+
+
+def tuner_graphs(model: LibraryModel, gpus: int, link_gbps: float, *, switch: bool,
+                 nvls: bool) -> dict[str, tun.Graph]:
+    """The channel layouts the library's topology search would report for one node.
+
+    `link_gbps` is one GPU's payload bandwidth towards the node fabric (a switch port, or one
+    mesh link when `switch` is False). NVSwitch nodes follow NCCL's search
+    (tuner.nvswitch_graphs); on a mesh each ring channel runs over one link, so a channel gets
+    that link's rate (RCCL's xGMI graphs: one ring per link).
+    """
+    if switch and model.arch in tun.SPEEDS_INTRA:
+        return tun.nvswitch_graphs(model.arch, gpus, link_gbps, nvls=nvls)
+    per_channel = link_gbps
+    graph = tun.Graph(model.ring_channels, per_channel, per_channel)
+    return {"ring": graph, "tree": graph}
 
 
 def check_protocol(proto: str) -> str:
@@ -193,4 +243,4 @@ def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
 
 
 __all__ = ["WIRE_FACTOR", "STEP_BYTES", "PROTOCOLS", "LibraryModel", "LIBRARIES", "NCCL_HOPPER",
-           "RCCL_MI300", "library_model", "check_protocol", "disjoint_rings"]
+           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "check_protocol", "disjoint_rings"]

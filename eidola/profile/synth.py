@@ -29,9 +29,9 @@ from eidola.profile.units import format_size
 #: kind -> algorithms it accepts (first = default; empty: no --algo)
 KINDS: dict[str, tuple[str, ...]] = {
     "p2p": (),
-    "allreduce": ("ring", "direct", "nvls", "hierarchical"),
-    "reducescatter": ("ring", "direct"),
-    "allgather": ("ring", "direct"),
+    "allreduce": ("ring", "direct", "nvls", "hierarchical", "auto"),
+    "reducescatter": ("ring", "direct", "auto"),
+    "allgather": ("ring", "direct", "auto"),
     "alltoall": ("direct",),
     "broadcast": ("ring", "direct"),
     "gemm-rs": (),
@@ -109,7 +109,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                workgroups: int | None = None, tile_order: str | None = None,
                comm_m: int | None = None, comm_n: int | None = None,
                gemm_workgroups: int | None = None, only_gpus: np.ndarray | None = None,
-               gpus_per_node: int | None = None) -> Profile:
+               gpus_per_node: int | None = None, system: str | None = None) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -132,6 +132,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     not needed. `tile_order` (gemm-rs, gemm-ar two-shot): "staggered" (owner's own tile last,
     reduced after the tile loop; default with --size) or "aligned" (every GPU visits tiles in
     the same order, the owner reduces right away; default for the shape form).
+    `algo="auto"` (all-reduce, all-gather, reduce-scatter with `library`) runs what the
+    library's own tuner picks on `system` (a preset; default h100 for nccl, mi300x for rccl):
+    eidola.profile.tuner. The choice and every estimate it compared go to the parameters.
     """
     if compute_cv is not None:
         if jitter and float(jitter) != float(compute_cv):
@@ -169,6 +172,12 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         raise EidolaError(f"unknown tile order {tile_order!r}; choose {' or '.join(gemm.TILE_ORDERS)}",
                           field="tile-order")
     size = _number(size_bytes, "size", lo=1, integer=True)
+    tuned: dict[str, Any] | None = None
+    if algo == "auto":
+        algo, proto, tuned = _auto_algo(kind, n, size, library, proto, system)
+    elif system is not None:
+        raise EidolaError("applies to --algo auto only (the system the library tunes for)",
+                          field="system")
     seed = _number(seed, "seed", lo=0, integer=True)
     iterations = _number(iterations, "iterations", lo=1, hi=MAX_ITERATIONS, integer=True)
     jitter = _number(jitter, "jitter", lo=0)
@@ -265,6 +274,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     if model is not None or proto is not None:
         params.update(library=model.name if model else None, proto=proto,
                       library_sources=list(model.sources) if model else [])
+    if tuned is not None:
+        params["tuner"] = tuned
     params.update(chunk_bytes=chunk_bytes, streams=streams or 1, jitter=jitter,
                   straggler_prob=straggler_prob, straggler_slowdown=straggler_slowdown)
     base = table.build(n)
@@ -273,6 +284,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     params["bytes_written_per_iteration"] = int(sum(
         int(o["bytes"][o["kind"] == OpKind.WRITE].sum()) for o in base))
     label = f"{kind}-{algo}" if algo else kind
+    if tuned is not None:
+        label = f"{kind}-auto"
     attrs = {
         "name": name or f"{label}-{n}gpu-{format_size(size).replace(' ', '')}",
         "kind": kind,
@@ -395,6 +408,51 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
     if streams is None and model is not None:
         streams = model.nvls_channels if algo == "nvls" else model.ring_channels
     return model, proto, chunk, streams
+
+
+#: the system each library's tuner assumes when --system is not given
+DEFAULT_SYSTEM = {"nccl": "h100", "rccl": "mi300x"}
+
+
+def _auto_algo(kind: str, n: int, size: int, library: str | None, proto: str | None,
+               system: str | None) -> tuple[str, str, dict[str, Any]]:
+    """(algo, proto, provenance) the library's tuner picks for this collective on `system`.
+
+    Only algorithms Eidola generates are candidates (ring, and NVLS on an NVLink-SHARP switch);
+    when the tuner's overall favourite is another one (tree) that is recorded, not hidden.
+    """
+    from eidola.profile import tuner as tun
+    from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
+
+    if library is None:
+        raise EidolaError("--algo auto needs --library (nccl or rccl): the choice is that "
+                          "library's tuner", field="library")
+    lib_name = lib.library_model(library).name
+    sys_name = (system or DEFAULT_SYSTEM[lib_name]).strip().lower()
+    if sys_name not in PRESETS:
+        raise EidolaError(f"unknown system {system!r}; choose one of {', '.join(SYSTEM_PRESETS)}",
+                          field="system")
+    model = lib.library_model(lib_name, sys_name)
+    defaults, fabric = PRESETS[sys_name]
+    if n > defaults.gpus:
+        raise EidolaError(f"--algo auto models one {sys_name} node of at most {defaults.gpus} "
+                          f"GPUs, got {n}", field="gpus")
+    multicast = fabric == "switch" and defaults.multicast and model.nvls_efficiency > 0
+    graphs = lib.tuner_graphs(model, n, defaults.link_bw_gbps, switch=fabric == "switch",
+                              nvls=multicast)
+    protos = (lib.check_protocol(proto),) if proto is not None else model.default_protocols
+    runnable = ("ring", "nvls") if multicast and kind == "allreduce" else ("ring",)
+    ll128 = "ll128" in model.default_protocols or proto == "ll128"
+    choice = tun.choose(model.tuner, graphs, kind, n, 1, size, algos=runnable, protos=protos,
+                        ll128=ll128)
+    overall = tun.choose(model.tuner, graphs, kind, n, 1, size, protos=protos, ll128=ll128)
+    info: dict[str, Any] = {"system": sys_name, "tuner": model.tuner.name, **choice.provenance(),
+                            "graphs": {a: [g.channels, g.bw_intra, g.bw_inter]
+                                       for a, g in graphs.items()},
+                            "sources": list(model.tuner.sources)}
+    if (overall.algo, overall.proto) != (choice.algo, choice.proto):
+        info["tuner_favourite_not_generated"] = f"{overall.algo}/{overall.proto}"
+    return choice.algo, choice.proto, info
 
 
 def _ring_extras(model: lib.LibraryModel | None, proto: str | None, n: int,

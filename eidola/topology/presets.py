@@ -51,6 +51,8 @@ class Defaults:
     mem_channels: int = 1  # generic: one aggregate memory server per GPU
     mem_interleave_bytes: int = 256
     syncmon_entries: int = GPUS["mi300x"].syncmon_entries  # generic: the MI300X figure
+    #: the switch reduces and multicasts in the fabric (NVLink SHARP, NVSwitch 3rd gen and on)
+    multicast: bool = False
 
 
 GENERIC = Defaults(gpus=8, link_bw_gbps=100.0, link_latency_ns=250.0, switch_latency_ns=200.0,
@@ -69,8 +71,11 @@ H100 = Defaults(gpus=8, link_bw_gbps=18 * 20.6, link_latency_ns=150.0, switch_la
                          "NVLink payload 18 x 20.6 GB/s each way: NCCL topo.h SM90_NVLINK_BW; NVIDIA/nccl-tests#212",
                          "link and switch latency: modelling assumptions",
                          f"memory: {GPUS['h100'].mem_channels} HBM3 channels (5 stacks x 16, JEDEC HBM3)",
-                         INTERLEAVE_SOURCE, SYNCMON_SOURCE),
-                mem_channels=GPUS["h100"].mem_channels, syncmon_entries=GPUS["h100"].syncmon_entries)
+                         INTERLEAVE_SOURCE, SYNCMON_SOURCE,
+                         "NVLink SHARP (in-switch reduction and multicast): third-generation "
+                         "NVSwitch of HGX H100 and later (NVIDIA NVLink/NVSwitch product page)"),
+                mem_channels=GPUS["h100"].mem_channels, syncmon_entries=GPUS["h100"].syncmon_entries,
+                multicast=True)
 
 
 
@@ -90,6 +95,8 @@ _NVLINK5 = ("NVLink 5: 18 links x 50 GB/s line rate each way via NVSwitch (NVIDI
 _XGMI_MI300 = ("xGMI: 7 links per GPU to the 7 peers, 64 GB/s line rate each way (AMD Instinct "
                "MI300X/MI325X data sheets)",
                "xGMI payload 48 GB/s per link each way: RCCL topo.h GFX94X_XGMI_WIDTH")
+_SHARP = ("NVLink SHARP (in-switch reduction and multicast): third-generation NVSwitch of HGX "
+          "H100 and later (NVIDIA NVLink/NVSwitch product page)")
 _LAT = "link and switch latency: modelling assumptions (the MI300X / H100 figures)"
 
 
@@ -100,13 +107,13 @@ def _like(base: Defaults, gpu: str, **changes: Any) -> Defaults:
                        **changes})
 
 
-H200 = _like(H100, "h200", sources=(*_NVLINK4, _LAT, _memory_sources("h200", "HBM3E"),
+H200 = _like(H100, "h200", sources=(*_NVLINK4, _SHARP, _LAT, _memory_sources("h200", "HBM3E"),
                                    INTERLEAVE_SOURCE, SYNCMON_SOURCE))
 B200 = _like(H100, "b200", link_bw_gbps=18 * 40.1,
-             sources=(*_NVLINK5, _LAT, _memory_sources("b200", "HBM3E"), INTERLEAVE_SOURCE,
+             sources=(*_NVLINK5, _SHARP, _LAT, _memory_sources("b200", "HBM3E"), INTERLEAVE_SOURCE,
                       SYNCMON_SOURCE))
 GB200_NVL72 = _like(B200, "b200", gpus=72,
-                    sources=(*_NVLINK5, "72 GPUs in one NVLink domain through the NVLink switch "
+                    sources=(*_NVLINK5, _SHARP, "72 GPUs in one NVLink domain through the NVLink switch "
                              "trays (NVIDIA GB200 NVL72 data sheet: 130 TB/s total NVLink)",
                              _LAT, _memory_sources("b200", "HBM3E"), INTERLEAVE_SOURCE,
                              SYNCMON_SOURCE))
