@@ -1,19 +1,21 @@
-"""Published nccl-tests / rccl-tests all-reduce curves against Eidola's library models.
+"""Published nccl-tests / rccl-tests curves (all-reduce, all-gather, reduce-scatter) against
+Eidola's library models.
 
     python bench/validate_hardware.py    # writes bench/results/validation_hardware.json and
                                          # prints the tables of docs/validation.md, section 3
 
-Reference points: bench/reference/allreduce_busbw.csv (bus bandwidth per message size, as the
-tests print it), with where each curve comes from in bench/reference/sources.json.
+Reference points: bench/reference/busbw.csv (bus bandwidth per message size, as the tests
+print it), with where each curve comes from in bench/reference/sources.json.
 
-For every point the built-in engine runs the all-reduce on the matching preset (h100: NVSwitch,
-mi300x: xGMI full mesh, payload link rates) with the library's model (eidola.profile.library:
-launch and per-step latencies, channels, ring layout, protocol wire overhead, NVLS efficiency).
-"auto" points take the fastest of the library's candidates (ring with each protocol its tuner
-enables by default, plus NVLS on a switch); NCCL's tuner picks by its own estimate instead, so where its estimate is wrong
-the hardware can be slower than our "auto". A "bare" ring (no library model, one ring order,
-one channel) is run too, to show what the model adds. Error = Eidola / measured - 1; the
-summary is the geometric mean of |error| over sizes >= 16 MiB, per curve and over all curves.
+For every point the built-in engine runs the collective on the matching preset (h100/h200/b200:
+NVSwitch, mi300x/mi325x: xGMI full mesh, payload link rates) with the library's model
+(eidola.profile.library: launch and per-step latencies, channels, ring layout, protocol wire
+overhead, NVLS efficiency). The algorithm and protocol are what the library's own tuner picks
+(eidola.profile.tuner, as `synth --algo auto`): "auto" points let it choose everything, forced
+ones (NCCL_ALGO / NCCL_PROTO in the source) restrict it the same way. A "bare" ring (no library
+model, one ring order, one channel) is run too, to show what the model adds. Error = Eidola /
+measured - 1; the summary is the geometric mean of |error| over sizes >= 16 MiB, per curve and
+over all curves.
 """
 
 from __future__ import annotations
@@ -30,12 +32,11 @@ sys.path.insert(0, str(REPO))
 
 from eidola.engine import run  # noqa: E402
 from eidola.params import RunParams  # noqa: E402
-from eidola.profile.library import library_model  # noqa: E402
-from eidola.profile.synth import synthesize  # noqa: E402
+from eidola.profile.synth import synthesize, tuned_algorithm  # noqa: E402
 from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
 
-REFERENCE = REPO / "bench" / "reference" / "allreduce_busbw.csv"
+REFERENCE = REPO / "bench" / "reference" / "busbw.csv"
 SOURCES = REPO / "bench" / "reference" / "sources.json"
 OUT = REPO / "bench" / "results" / "validation_hardware.json"
 MiB = 1 << 20
@@ -47,25 +48,27 @@ PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096,
                    max_outstanding_bytes=0, series=False)
 
 
-def candidates(system: str, library: str, algo: str, proto: str) -> list[tuple[str, str | None]]:
-    """(algo, proto) pairs a reference point allows: forced ones as given, 'auto' all of them."""
-    algos = ["ring", "nvls"] if algo == "auto" and system in NVLS_SYSTEMS and library == "nccl" else \
-        ["ring"] if algo == "auto" else [algo]
-    out: list[tuple[str, str | None]] = []
-    for a in algos:
-        protos = ["simple"] if a == "nvls" else \
-            list(library_model(library).default_protocols) if proto == "auto" else [proto]
-        out += [(a, p) for p in protos]
-    return out
+def bus_factor(coll: str, n: int) -> float:
+    """nccl-tests' busbw / algbw: 2(n-1)/n for all-reduce, (n-1)/n for the others."""
+    return (2.0 if coll == "allreduce" else 1.0) * (n - 1) / n
 
 
-def bus_bandwidth(system: str, n: int, size: int, algo: str, library: str | None,
+def library_choice(coll: str, system: str, n: int, size: int, library: str, algo: str,
+                   proto: str) -> tuple[str, str]:
+    """The (algo, proto) the library's tuner runs for a point, within what the source forced."""
+    algos = None if algo == "auto" else (algo,)
+    a, p, _ = tuned_algorithm(coll, n, size, library, None if proto == "auto" else proto,
+                              system, algos)
+    return a, p
+
+
+def bus_bandwidth(coll: str, system: str, n: int, size: int, algo: str, library: str | None,
                   proto: str | None) -> tuple[float, float, int]:
-    """(busbw GB/s, makespan ns, events) of one simulated all-reduce."""
-    prof = synthesize("allreduce", n, size, algo=algo, library=library, proto=proto)
+    """(busbw GB/s, makespan ns, events) of one simulated collective."""
+    prof = synthesize(coll, n, size, algo=algo, library=library, proto=proto)
     res = run(prof, build_topology(system, n), PARAMS)
     t = float(res.summary["makespan_ns"])
-    return 2 * (n - 1) / n * size / t, t, int(res.summary.get("events", 0))
+    return bus_factor(coll, n) * size / t, t, int(res.summary.get("events", 0))
 
 
 def main() -> int:
@@ -81,17 +84,16 @@ def main() -> int:
 
     points = []
     for r in rows:
-        system, n, size = r["system"], int(r["gpus"]), int(r["size_bytes"])
+        coll, system, n, size = r["collective"], r["system"], int(r["gpus"]), int(r["size_bytes"])
         measured = float(r["busbw_gbps"])
-        cands = {f"{a}-{p}": sim((system, n, size, a, r["library"], p))[0]
-                 for a, p in candidates(system, r["library"], r["algo"], r["proto"])}
-        best = max(cands, key=cands.get)
-        bare = sim((system, n, size, "ring", None, None))[0] if size >= GEOMEAN_FROM else None
+        algo, proto = library_choice(coll, system, n, size, r["library"], r["algo"], r["proto"])
+        eidola = sim((coll, system, n, size, algo, r["library"], proto))[0]
+        bare = sim((coll, system, n, size, "ring", None, None))[0] if size >= GEOMEAN_FROM else None
         points.append({
-            "dataset": r["dataset"], "system": system, "gpus": n, "library": r["library"],
-            "algo": r["algo"], "proto": r["proto"], "size_bytes": size, "measured_gbps": measured,
-            "eidola_gbps": cands[best], "eidola_choice": best, "candidates_gbps": cands,
-            "error": cands[best] / measured - 1.0,
+            "dataset": r["dataset"], "collective": coll, "system": system, "gpus": n,
+            "library": r["library"], "algo": r["algo"], "proto": r["proto"], "size_bytes": size,
+            "measured_gbps": measured, "eidola_gbps": eidola,
+            "eidola_choice": f"{algo}-{proto}", "error": eidola / measured - 1.0,
             "bare_ring_gbps": bare, "bare_ring_error": None if bare is None else bare / measured - 1.0,
         })
 

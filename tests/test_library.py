@@ -102,7 +102,7 @@ def test_library_misuse_names_the_field(kwargs: dict, field: str) -> None:
 
 
 def reference_rows() -> list[dict]:
-    return list(csv.DictReader((REPO / "bench" / "reference" / "allreduce_busbw.csv").open()))
+    return list(csv.DictReader((REPO / "bench" / "reference" / "busbw.csv").open()))
 
 
 def test_every_reference_curve_says_where_it_comes_from() -> None:
@@ -137,3 +137,30 @@ def test_recorded_collectives_of_the_shared_trace_carry_protocol_and_duration() 
     assert len(colls) == 21
     assert {c["coll"] for c in colls} == {"allreduce", "broadcast"}
     assert all(c["proto"] == "ll" and c["dur_us"] > 0 and c["ranks"] == [0, 1] for c in colls)
+
+
+def test_rail_rings_visit_every_gpu_and_spread_node_crossings_over_the_rails() -> None:
+    from eidola.profile.library import rail_rings
+
+    n, g, channels = 32, 8, 24
+    rings = rail_rings(n, g, channels)
+    assert rings.shape == (channels, n)
+    assert all(sorted(r) == list(range(n)) for r in rings.tolist())
+    # the GPU each channel leaves node 0 from: every local index equally often
+    exits = [int(r[g - 1]) % g for r in rings]
+    assert sorted(exits) == sorted(list(range(g)) * (channels // g))
+    # every channel crosses between consecutive nodes onto the same local index (one rail)
+    for r in rings:
+        entries = {int(r[k * g]) % g for k in range(n // g)}
+        assert len(entries) == 1
+
+
+def test_multinode_ring_uses_every_nic_not_one() -> None:
+    n, g = 16, 8
+    topo = build_topology("fat_tree", n, link_bw_gbps=18 * 20.6, gpus_per_node=g, nic_bw_gbps=50.0)
+    spread = run(synthesize("allreduce", n, 64 * MiB, algo="ring", library="nccl", proto="simple",
+                            gpus_per_node=g), topo, FAST)
+    one = run(synthesize("allreduce", n, 64 * MiB, algo="ring", library="nccl", proto="simple"),
+              topo, FAST)
+    # 8 NICs per node against one: the spread ring is several times faster
+    assert one.summary["makespan_ns"] > 3 * spread.summary["makespan_ns"]

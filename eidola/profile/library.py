@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import random
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from eidola.errors import EidolaError
@@ -209,6 +211,25 @@ def disjoint_rings(n: int, count: int, *, attempts: int = 200) -> list[list[int]
     return best
 
 
+def rail_rings(n: int, gpus_per_node: int, channels: int) -> np.ndarray:
+    """Ring orders for `channels` channels over nodes of `gpus_per_node` GPUs (ids node-major).
+
+    Why: a ring that crosses nodes always from the same GPU drives one NIC per node while the
+    others idle. NCCL gives each channel one NIC index for both of its node crossings (its ring
+    graphs record the NET of each channel end, the same on both sides unless crossNic) and
+    cycles the channels over the NICs, so every NIC carries a share. Here channel c enters
+    every node at local GPU c mod g and leaves it from local GPU (c - 1) mod g towards the next
+    node's GPU c mod g (NCCL's PXN hands that last hop over NVLink to the NIC of rail c).
+    Returns channels x n indices.
+    """
+    g = int(gpus_per_node)
+    nodes = n // g
+    c = np.arange(channels)[:, None, None]
+    k = np.arange(nodes)[None, :, None]
+    i = np.arange(g)[None, None, :]
+    return (k * g + (c % g + i) % g).reshape(channels, n)
+
+
 def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
     """Hamiltonian cycles found one after another, each avoiding the edges of the earlier ones."""
     rings: list[list[int]] = []
@@ -243,4 +264,4 @@ def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
 
 
 __all__ = ["WIRE_FACTOR", "STEP_BYTES", "PROTOCOLS", "LibraryModel", "LIBRARIES", "NCCL_HOPPER",
-           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "check_protocol", "disjoint_rings"]
+           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "rail_rings", "check_protocol", "disjoint_rings"]

@@ -174,7 +174,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     size = _number(size_bytes, "size", lo=1, integer=True)
     tuned: dict[str, Any] | None = None
     if algo == "auto":
-        algo, proto, tuned = _auto_algo(kind, n, size, library, proto, system)
+        algo, proto, tuned = tuned_algorithm(kind, n, size, library, proto, system)
     elif system is not None:
         raise EidolaError("applies to --algo auto only (the system the library tunes for)",
                           field="system")
@@ -211,8 +211,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
                               "nominal_link_gbps": link_gbps, "nominal_latency_ns": latency_ns}
-    if gpus_per_node is not None and algo != "hierarchical":
-        raise EidolaError("applies to --algo hierarchical only", field="gpus-per-node")
+    if gpus_per_node is not None and algo not in ("hierarchical", "ring"):
+        raise EidolaError("applies to --algo hierarchical and ring only", field="gpus-per-node")
     if only_gpus is not None and not streamable(kind, algo, iterations):
         raise ValueError("only_gpus applies to ring all-reduce / reduce-scatter / all-gather "
                          "with one iteration")
@@ -224,6 +224,13 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         streams = streams or 1
         if algo == "ring":
             extra = _ring_extras(model, proto, n, streams)
+            if gpus_per_node is not None:  # across nodes: spread the channels over the rails
+                g = _number(gpus_per_node, "gpus-per-node", lo=1, integer=True)
+                if n % g:
+                    raise EidolaError(f"{n} GPUs do not split into nodes of {g}",
+                                      field="gpus-per-node")
+                params["gpus_per_node"] = g
+                extra["rings"] = lib.rail_rings(n, g, streams)
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
                       reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus, **extra)
         elif algo == "hierarchical":
@@ -414,12 +421,14 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
 DEFAULT_SYSTEM = {"nccl": "h100", "rccl": "mi300x"}
 
 
-def _auto_algo(kind: str, n: int, size: int, library: str | None, proto: str | None,
-               system: str | None) -> tuple[str, str, dict[str, Any]]:
+def tuned_algorithm(kind: str, n: int, size: int, library: str | None, proto: str | None,
+                    system: str | None, algos: tuple[str, ...] | None = None
+                    ) -> tuple[str, str, dict[str, Any]]:
     """(algo, proto, provenance) the library's tuner picks for this collective on `system`.
 
-    Only algorithms Eidola generates are candidates (ring, and NVLS on an NVLink-SHARP switch);
-    when the tuner's overall favourite is another one (tree) that is recorded, not hidden.
+    Only algorithms Eidola generates are candidates (ring, and NVLS on an NVLink-SHARP switch),
+    further limited to `algos` (as NCCL_ALGO would); when the tuner's overall favourite is
+    another one (tree) that is recorded, not hidden.
     """
     from eidola.profile import tuner as tun
     from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
@@ -442,6 +451,8 @@ def _auto_algo(kind: str, n: int, size: int, library: str | None, proto: str | N
                               nvls=multicast)
     protos = (lib.check_protocol(proto),) if proto is not None else model.default_protocols
     runnable = ("ring", "nvls") if multicast and kind == "allreduce" else ("ring",)
+    if algos is not None:
+        runnable = tuple(a for a in runnable if a in algos)
     ll128 = "ll128" in model.default_protocols or proto == "ll128"
     choice = tun.choose(model.tuner, graphs, kind, n, 1, size, algos=runnable, protos=protos,
                         ll128=ll128)
