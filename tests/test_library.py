@@ -164,3 +164,17 @@ def test_multinode_ring_uses_every_nic_not_one() -> None:
               topo, FAST)
     # 8 NICs per node against one: the spread ring is several times faster
     assert one.summary["makespan_ns"] > 3 * spread.summary["makespan_ns"]
+
+
+def test_node_crossing_hops_signal_behind_their_data_and_nvlink_hops_fence() -> None:
+    from eidola.profile.schema import OpKind
+
+    prof = synthesize("allreduce", 16, 16 * MiB, algo="ring", library="nccl", proto="simple",
+                      gpus_per_node=8)
+    kinds_by_cross = {True: set(), False: set()}
+    for g, ops in enumerate(prof.ops):
+        sig = ops[(ops["kind"] == OpKind.SIGNAL) | (ops["kind"] == OpKind.SIGNAL_NBI)]
+        for k, peer in zip(sig["kind"].tolist(), sig["peer"].tolist()):
+            kinds_by_cross[g // 8 != peer // 8].add(int(k))
+    assert kinds_by_cross[True] == {int(OpKind.SIGNAL_NBI)}
+    assert kinds_by_cross[False] == {int(OpKind.SIGNAL)}

@@ -65,7 +65,7 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
          stream_base: int = 0, seq_base: int = 0, rings: np.ndarray | None = None,
          wire_factor: float = 1.0, launch_ns: float = 0.0, step_ns: float = 0.0,
          produce_ns_per_byte: float = 0.0, inline_flags: bool = False,
-         only: np.ndarray | None = None) -> int:
+         gpus_per_node: int | None = None, only: np.ndarray | None = None) -> int:
     """Ring all-reduce / reduce-scatter / all-gather over `members`.
 
     The rank at ring position p sends to position p+1. Step s (0-based) sends shard
@@ -87,7 +87,10 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     `produce_ns_per_byte` a compute before every write (slice bytes x it), which caps what one
     stream can send per ns (a protocol's GPU-side limit, e.g. LL's 8-byte stores);
     `inline_flags` makes the per-slice signals SIGNAL_NBI (the flag travels with the data, as in
-    LL/LL128: ordered behind the write, no fence). `only` (indices into `members`) builds the
+    LL/LL128: ordered behind the write, no fence). With `gpus_per_node` (GPU ids node-major),
+    hops between nodes always signal that way: the network transport delivers a channel's
+    data and its flag in order over one connection (InfiniBand/RoCE reliable connections), so
+    the sender never waits for a remote acknowledgement. `only` (indices into `members`) builds the
     ops of those GPUs alone, identical to their part of the full build: generators stream huge
     rings to disk a slice of GPUs at a time.
     """
@@ -125,7 +128,10 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     keep = b[4] > 0  # zero-byte slices (tiny buffers) keep their signal but write nothing
     table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 4, kind=OpKind.WRITE,
               peer=b[3][keep], nbytes=_wire(b[4][keep], wire_factor), addr=b[5][keep])
-    signal = OpKind.SIGNAL_NBI if inline_flags else OpKind.SIGNAL
+    signal: OpKind | np.ndarray = OpKind.SIGNAL_NBI if inline_flags else OpKind.SIGNAL
+    if gpus_per_node is not None and not inline_flags:
+        crosses = (b[0] // int(gpus_per_node)) != (b[3] // int(gpus_per_node))
+        signal = np.where(crosses, int(OpKind.SIGNAL_NBI), int(OpKind.SIGNAL)).astype(np.int64)
     table.add(gpu=b[0], stream=b[1], seq=b[2] + 5, kind=signal, peer=b[3], flag=b[6], value=1)
     if produce_ns_per_byte > 0:
         table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 3, kind=OpKind.COMPUTE,

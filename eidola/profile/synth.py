@@ -231,6 +231,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                                       field="gpus-per-node")
                 params["gpus_per_node"] = g
                 extra["rings"] = lib.rail_rings(n, g, streams)
+                extra["gpus_per_node"] = g
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
                       reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus, **extra)
         elif algo == "hierarchical":
