@@ -1,18 +1,18 @@
-"""Published multi-node nccl-tests curves against Eidola (ring all-reduce across nodes).
+"""Published multi-node nccl-tests curves against Eidola.
 
     python bench/validate_multinode.py   # writes bench/results/validation_multinode.json and
-                                         # prints the table of docs/validation.md, section 3b
+                                         # prints the tables of docs/validation.md, section 3b
 
-Reference points: bench/reference/multinode_busbw.csv, sources in
-bench/reference/multinode_sources.json (collected from public nccl-tests output; every number
-copied as printed, out-of-place busbw).
+Reference points: bench/reference/multinode_busbw.csv, where each curve comes from in
+bench/reference/multinode_sources.json (public nccl-tests output; every number copied as
+printed, out-of-place busbw).
 
-Compared here: curves whose source forces NCCL_ALGO=Ring, because Ring is the multi-node
-algorithm Eidola generates (`synth allreduce --algo ring --library nccl --gpus-per-node 8`:
-NCCL's Hopper constants, 24 channels spread over the rails, eidola.profile.library.rail_rings).
-The fabric is the two-tier `fat_tree` with H100 nodes inside (NVSwitch at NCCL's 18 x 20.6
-GB/s) and one 400 Gb/s NIC per GPU (50 GB/s, ConnectX-7 line rate). Curves run with NCCL's
-default choice (tree / NVLS tree at these sizes) are listed with the algorithm Eidola lacks.
+Every point runs what NCCL would run (eidola.profile.tuner through `synth --algo auto
+--gpus-per-node 8 --library nccl --system SYSTEM`: ring or NVLS tree across nodes; NCCL_ALGO
+in the source restricts the choice the same way) on a two-tier `fat_tree` of nodes of the
+system's preset (NVSwitch at NCCL's NVLink figure) with one 400 Gb/s NIC per GPU (50 GB/s,
+ConnectX-7 / Quantum-2 NDR port rate). Curves over GCP's TCP-based GPUDirect (TCPX/TCPXO) are
+listed but not compared: that transport's costs are not modelled.
 """
 
 from __future__ import annotations
@@ -29,28 +29,38 @@ sys.path.insert(0, str(REPO))
 
 from eidola.engine import run  # noqa: E402
 from eidola.params import RunParams  # noqa: E402
-from eidola.profile.synth import synthesize  # noqa: E402
+from eidola.profile.synth import synthesize, tuned_algorithm  # noqa: E402
 from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
+from eidola.topology.presets import preset_defaults  # noqa: E402
 
 REFERENCE = REPO / "bench" / "reference" / "multinode_busbw.csv"
 SOURCES = REPO / "bench" / "reference" / "multinode_sources.json"
 OUT = REPO / "bench" / "results" / "validation_multinode.json"
 MiB = 1 << 20
 GEOMEAN_FROM = 16 * MiB
-NVLINK_GBPS = 18 * 20.6  # NCCL topo.h SM90_NVLINK_BW x 18 links (the h100 preset)
 NIC_GBPS = 50.0  # 400 Gb/s ConnectX-7 / Quantum-2 NDR port
 PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096,
                    max_outstanding_bytes=0, series=False)
 
 
-def bus_bandwidth(n: int, g: int, size: int) -> float:
-    prof = synthesize("allreduce", n, size, algo="ring", library="nccl", proto="simple",
-                      gpus_per_node=g)
-    topo = build_topology("fat_tree", n, link_bw_gbps=NVLINK_GBPS, gpus_per_node=g,
-                          nic_bw_gbps=NIC_GBPS)
+def bus_factor(coll: str, n: int) -> float:
+    return (2.0 if coll == "allreduce" else 1.0) * (n - 1) / n
+
+
+def simulate(coll: str, system: str, n: int, g: int, size: int, algo: str) -> tuple[float, str]:
+    """(busbw GB/s, algo/proto run) of one collective as NCCL would run it."""
+    a, p, _ = tuned_algorithm(coll, n, size, "nccl", None, system,
+                              None if algo == "auto" else (algo,), gpus_per_node=g)
+    prof = synthesize(coll, n, size, algo=a, library="nccl", proto=p, gpus_per_node=g)
+    topo = build_topology("fat_tree", n, link_bw_gbps=preset_defaults(system).link_bw_gbps,
+                          gpus_per_node=g, nic_bw_gbps=NIC_GBPS)
     res = run(prof, topo, PARAMS)
-    return 2 * (n - 1) / n * size / float(res.summary["makespan_ns"])
+    return bus_factor(coll, n) * size / float(res.summary["makespan_ns"]), f"{a}-{p}"
+
+
+def geomean(errs: list[float]) -> float:
+    return math.exp(sum(math.log(max(abs(e), 1e-6)) for e in errs) / len(errs))
 
 
 def main() -> int:
@@ -59,37 +69,43 @@ def main() -> int:
     t0 = time.perf_counter()
     points, skipped = [], {}
     for r in rows:
-        if r["collective"] != "allreduce" or r["algo"] != "ring":
-            skipped.setdefault(r["dataset"], f"{r['collective']}, NCCL_ALGO {r['algo']}")
+        if "tcpx" in r["dataset"]:
+            skipped[r["dataset"]] = "GCP GPUDirect-TCPX/TCPXO transport (TCP offload) not modelled"
             continue
         n, g, size = int(r["gpus"]), int(r["gpus_per_node"]), int(r["size_bytes"])
         if size < GEOMEAN_FROM:
             continue
         measured = float(r["busbw_gbps"])
-        eidola = bus_bandwidth(n, g, size)
-        points.append({"dataset": r["dataset"], "gpus": n, "gpus_per_node": g, "size_bytes": size,
-                       "measured_gbps": measured, "eidola_gbps": eidola,
+        eidola, choice = simulate(r["collective"], r["system"], n, g, size, r["algo"])
+        points.append({"dataset": r["dataset"], "collective": r["collective"], "system": r["system"],
+                       "gpus": n, "gpus_per_node": g, "algo": r["algo"], "size_bytes": size,
+                       "measured_gbps": measured, "eidola_gbps": eidola, "eidola_choice": choice,
                        "error": eidola / measured - 1.0})
+        print(f"{r['dataset']} {size // MiB} MiB: {measured:.1f} vs {eidola:.1f} ({choice})",
+              file=sys.stderr, flush=True)
     per = {}
     for ds in dict.fromkeys(p["dataset"] for p in points):
-        errs = [abs(p["error"]) for p in points if p["dataset"] == ds]
-        per[ds] = {"points_ge_16MiB": len(errs),
-                   "geomean_abs_error": math.exp(sum(math.log(max(e, 1e-6)) for e in errs) / len(errs)),
+        errs = [p["error"] for p in points if p["dataset"] == ds]
+        per[ds] = {"points_ge_16MiB": len(errs), "geomean_abs_error": geomean(errs),
                    **sources.get(ds, {})}
     summary = {"points": len(points), "wall_s": round(time.perf_counter() - t0, 1),
+               "geomean_abs_error_ge_16MiB": geomean([p["error"] for p in points]),
                "not_compared": skipped,
-               "fabric": {"topology": "fat_tree", "link_bw_gbps": NVLINK_GBPS, "nic_bw_gbps": NIC_GBPS,
-                          "gpus_per_node": 8},
+               "fabric": {"topology": "fat_tree", "nic_bw_gbps": NIC_GBPS,
+                          "link_bw_gbps": "the system preset's"},
+               "run_params": {"sync": PARAMS.sync, "packet_bytes": PARAMS.packet_bytes},
                "units": {"bandwidth": "GB/s (nccl-tests busbw)", "size": "bytes", "error": "fraction"}}
     atomic_write_bytes(OUT, json.dumps({"summary": summary, "datasets": per, "points": points},
                                        indent=1, sort_keys=True).encode())
-    print("| curve | size | measured GB/s | Eidola GB/s | error |\n| --- | --- | --- | --- | --- |")
+    print("| curve | size | measured GB/s | Eidola GB/s (choice) | error |\n| --- | --- | --- | --- | --- |")
     for p in points:
         print(f"| {p['dataset']} | {p['size_bytes'] // MiB} MiB | {p['measured_gbps']:.1f} | "
-              f"{p['eidola_gbps']:.1f} | {100 * p['error']:+.1f}% |")
+              f"{p['eidola_gbps']:.1f} ({p['eidola_choice']}) | {100 * p['error']:+.1f}% |")
+    print("\n| curve | sizes >= 16 MiB | geomean abs error |\n| --- | --- | --- |")
     for ds, d in per.items():
-        print(f"\n{ds}: geomean |error| {100 * d['geomean_abs_error']:.1f}% over {d['points_ge_16MiB']} sizes")
-    print("\nnot compared (algorithm Eidola does not generate yet):")
+        print(f"| {ds} | {d['points_ge_16MiB']} | {100 * d['geomean_abs_error']:.1f}% |")
+    print(f"| **all** | {len(points)} | **{100 * summary['geomean_abs_error_ge_16MiB']:.1f}%** |")
+    print("\nnot compared:")
     for ds, why in skipped.items():
         print(f"- {ds}: {why}")
     print(f"\n{len(points)} simulations in {summary['wall_s']} s.")

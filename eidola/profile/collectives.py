@@ -437,3 +437,141 @@ def hierarchical_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int
         used += max(phase_flags, C * steps if size_of_group > 1 else 0)
         seq += step
     return used
+
+
+def binary_tree(n: int, rank: int) -> tuple[int, list[int]]:
+    """(parent, children) of `rank` in NCCL's in-order binary tree over n ranks rooted at 0
+    (nccl src/graph/trees.cc, ncclGetBtree): a rank's lowest set bit b sets its level; its
+    parent is (rank ^ b) | 2b, or rank ^ b when that is out of range; its children are
+    rank -/+ b/2, the upper one halved further until it is in range. -1: none."""
+    if n <= 1:
+        return -1, []
+    bit = 1
+    while bit < n and not bit & rank:
+        bit <<= 1
+    if rank == 0:
+        return -1, [bit >> 1]
+    up = (rank ^ bit) | (bit << 1)
+    if up >= n:
+        up = rank ^ bit
+    low = bit >> 1
+    if low == 0:
+        return up, []
+    kids = [rank - low]
+    while low and rank + low >= n:
+        low >>= 1
+    if low:
+        kids.append(rank + low)
+    return up, kids
+
+
+def double_binary_tree(n: int) -> list[tuple[list[int], list[list[int]]]]:
+    """NCCL's two complementary trees over n ranks (ncclGetDtree): the binary tree, and its
+    mirror (n even) or its shift by one rank (n odd), so that a rank that is interior in one
+    tree is a leaf in the other. Returns per tree (parent per rank, children per rank)."""
+    first = [binary_tree(n, r) for r in range(n)]
+    if n % 2:
+        src = [binary_tree(n, (r - 1) % n) for r in range(n)]
+        second = [(-1 if u < 0 else (u + 1) % n, [(c + 1) % n for c in kids]) for u, kids in src]
+    else:
+        src = [binary_tree(n, n - 1 - r) for r in range(n)]
+        second = [(-1 if u < 0 else n - 1 - u, [n - 1 - c for c in kids]) for u, kids in src]
+    return [([u for u, _ in t], [k for _, k in t]) for t in (first, second)]
+
+
+def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
+                        chunk: int | None = None, channels: int = 1, flag_base: int = 0,
+                        stream_base: int = 0, seq_base: int = 0, wire_factor: float = 1.0,
+                        launch_ns: float = 0.0, max_busbw_gbps: float = 0.0) -> int:
+    """All-reduce across nodes as NCCL's NVLS tree runs it (GPU ids node-major).
+
+    Every GPU heads the shard of its local index r (S/g): per slice it (1) reduces the slice
+    over its node with one multicast read through the node switch (multimem.ld_reduce), (2)
+    joins the tree of rail r across nodes: waits for its children's partial sums, sends its
+    sum to its parent, and (3) once the total comes down from the root, forwards it to its
+    children and writes it to every GPU of its node with one multicast write (multimem.st).
+    The shard is split over `channels` parts and each part in two halves, one per tree of
+    NCCL's double binary tree over the nodes; the up and down halves of a tree run on their
+    own streams so slices pipeline through the tree. Network hops signal behind their data
+    (in-order delivery). The end is a node-wide multicast barrier. `wire_factor` scales
+    multimem bytes (1 / NVLS efficiency), `launch_ns` is paid first on every stream.
+    `max_busbw_gbps` (> 0) caps what the GPUs can drive, as bus bandwidth (the library's
+    measured per-channel NVLS tree limit, eidola.profile.library): a pacing stream next to
+    every down stream spends slice bytes x its share of the cap as compute per slice and
+    releases the slice's node write, so the cap overlaps with the transfers instead of adding
+    to them. Returns the flag ids used.
+    """
+    g = int(gpus_per_node)
+    nodes = n // g
+    C = max(1, int(channels))
+    trees = double_binary_tree(nodes)
+    shard = split_even(size, g)                      # (g,)
+    part = split_even(shard, C)                      # (g, C)
+    half = split_even(part, 2)                       # (g, C, 2)
+    m = _slices(int(half.max()), chunk)
+    sl = split_even(half, m)                         # (g, C, 2, m)
+    off = (offsets_of(shard)[:, None, None, None] + offsets_of(part)[:, :, None, None]
+           + offsets_of(half)[:, :, :, None] + offsets_of(sl))
+    barrier = flag_base + 6 * C
+    # busbw = 2(n-1)/n * S / t and each GPU moves S/g over its 2C down streams
+    produce = (2.0 * (n - 1) / n * g * 2 * C / max_busbw_gbps) if max_busbw_gbps > 0 else 0.0
+    j = np.arange(m)
+    for k in range(nodes):
+        for r in range(g):
+            gpu = k * g + r
+            for p in range(C):
+                for t in range(2):
+                    parent, kids = trees[t][0][k], trees[t][1][k]
+                    nbytes, addr = sl[r, p, t], off[r, p, t]
+                    keep = nbytes > 0
+                    wire = _wire(nbytes, wire_factor)
+                    up_flag = flag_base + (p * 2 + t) * 3
+                    down_flag, pace_flag = up_flag + 1, up_flag + 2
+                    up_s = stream_base + (p * 2 + t) * 3
+                    down_s, pace_s = up_s + 1, up_s + 2
+                    per = 4 + 2 * len(kids)
+                    if parent >= 0:  # up: node reduce, children's sums, on to the parent
+                        seq = seq_base + 1 + j * 4
+                        table.add(gpu=gpu, stream=up_s, seq=seq[keep], kind=OpKind.READ,
+                                  peer=MULTICAST_PEER, nbytes=wire[keep], addr=addr[keep])
+                        if kids:
+                            table.add(gpu=gpu, stream=up_s, seq=seq + 1, kind=OpKind.WAIT,
+                                      flag=up_flag, value=(j + 1) * len(kids))
+                        table.add(gpu=gpu, stream=up_s, seq=seq[keep] + 2, kind=OpKind.WRITE,
+                                  peer=parent * g + r, nbytes=nbytes[keep], addr=addr[keep])
+                        table.add(gpu=gpu, stream=up_s, seq=seq + 3, kind=OpKind.SIGNAL_NBI,
+                                  peer=parent * g + r, flag=up_flag, value=1)
+                        _launch(table, np.array([gpu]), np.array([up_s]), seq_base, launch_ns)
+                        seq = seq_base + 1 + j * per
+                        table.add(gpu=gpu, stream=down_s, seq=seq, kind=OpKind.WAIT,
+                                  flag=down_flag, value=j + 1)
+                    else:  # root: node reduce and children's sums give the total
+                        seq = seq_base + 1 + j * per
+                        table.add(gpu=gpu, stream=down_s, seq=seq[keep], kind=OpKind.READ,
+                                  peer=MULTICAST_PEER, nbytes=wire[keep], addr=addr[keep])
+                        if kids:
+                            table.add(gpu=gpu, stream=down_s, seq=seq + 1, kind=OpKind.WAIT,
+                                      flag=up_flag, value=(j + 1) * len(kids))
+                    for i, kid in enumerate(kids):  # down: the total to the children
+                        table.add(gpu=gpu, stream=down_s, seq=seq[keep] + 2 + 2 * i,
+                                  kind=OpKind.WRITE, peer=kid * g + r, nbytes=nbytes[keep],
+                                  addr=addr[keep])
+                        table.add(gpu=gpu, stream=down_s, seq=seq + 3 + 2 * i,
+                                  kind=OpKind.SIGNAL_NBI, peer=kid * g + r, flag=down_flag, value=1)
+                    if produce > 0:  # the GPU-side limit, overlapped: pace, then release
+                        pseq = seq_base + 1 + j * 2
+                        table.add(gpu=gpu, stream=pace_s, seq=pseq, kind=OpKind.COMPUTE,
+                                  dur_ns=nbytes * produce)
+                        table.add(gpu=gpu, stream=pace_s, seq=pseq + 1, kind=OpKind.SIGNAL_NBI,
+                                  peer=gpu, flag=pace_flag, value=1)
+                        table.add(gpu=gpu, stream=down_s, seq=seq + per - 2, kind=OpKind.WAIT,
+                                  flag=pace_flag, value=j + 1)
+                    table.add(gpu=gpu, stream=down_s, seq=seq[keep] + per - 1, kind=OpKind.WRITE,
+                              peer=MULTICAST_PEER, nbytes=wire[keep], addr=addr[keep])
+                    _launch(table, np.array([gpu]), np.array([down_s]), seq_base, launch_ns)
+                    tail = seq_base + 1 + m * per
+                    table.add(gpu=gpu, stream=down_s, seq=tail, kind=OpKind.SIGNAL,
+                              peer=MULTICAST_PEER, flag=barrier, value=1)
+                    table.add(gpu=gpu, stream=down_s, seq=tail + 1, kind=OpKind.WAIT,
+                              flag=barrier, value=g * 2 * C)
+    return 6 * C + 1

@@ -144,6 +144,11 @@ NCCL_BLACKWELL = LibraryModel(
 )
 
 LIBRARIES = {"nccl": NCCL_HOPPER, "rccl": RCCL_MI300}
+
+#: ring channels per NIC across nodes: NCCL's network ring graph has one channel per NIC and
+#: init doubles the channels (ncclTopoPostset); 16-rank 2x8 H100 logs show channels [0]..[15]
+#: ("Trees [0] .. [15]", NCCL INFO init output quoted in public issue threads)
+MULTINODE_RING_CHANNELS_PER_NIC = 2
 #: GPU presets whose generation has its own library constants
 _GENERATION = {("nccl", "b200"): NCCL_BLACKWELL, ("nccl", "gb200-nvl72"): NCCL_BLACKWELL}
 
@@ -160,16 +165,30 @@ def library_model(name: str, system: str | None = None) -> LibraryModel:
     return LIBRARIES[key]
 
 
+def nvls_tree_cap(model: LibraryModel, gpus_per_node: int, nodes: int) -> float:
+    """The bus bandwidth NCCL's NVLS tree reaches at most, GB/s: its tuner's measured per-channel
+    limit (perChMaxNVLSTreeBws, N2 / N4 columns) times its channels (one head per GPU of a
+    node). Like llMaxBws for LL, it is a GPU-side limit the wire model does not produce."""
+    if model.tuner is None or nodes < 2:
+        return 0.0
+    return gpus_per_node * model.tuner.per_ch_max_nvls_tree[min(nodes, 3) - 1]
+
+
 def tuner_graphs(model: LibraryModel, gpus: int, link_gbps: float, *, switch: bool,
-                 nvls: bool) -> dict[str, tun.Graph]:
+                 nvls: bool, nodes: int = 1, nic_gbps: float = 0.0) -> dict[str, tun.Graph]:
     """The channel layouts the library's topology search would report for one node.
 
     `link_gbps` is one GPU's payload bandwidth towards the node fabric (a switch port, or one
     mesh link when `switch` is False). NVSwitch nodes follow NCCL's search
     (tuner.nvswitch_graphs); on a mesh each ring channel runs over one link, so a channel gets
-    that link's rate (RCCL's xGMI graphs: one ring per link).
+    that link's rate (RCCL's xGMI graphs: one ring per link). Across `nodes` (one NIC of
+    `nic_gbps` per GPU) the graphs follow NCCL's search over the network
+    (tuner.multinode_graphs).
     """
     if switch and model.arch in tun.SPEEDS_INTRA:
+        if nodes > 1:  # one NIC per GPU (current GPU servers)
+            g = gpus // nodes
+            return tun.multinode_graphs(model.arch, g, link_gbps, nic_gbps, g, nvls=nvls)
         return tun.nvswitch_graphs(model.arch, gpus, link_gbps, nvls=nvls)
     per_channel = link_gbps
     graph = tun.Graph(model.ring_channels, per_channel, per_channel)
@@ -264,4 +283,4 @@ def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
 
 
 __all__ = ["WIRE_FACTOR", "STEP_BYTES", "PROTOCOLS", "LibraryModel", "LIBRARIES", "NCCL_HOPPER",
-           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "rail_rings", "check_protocol", "disjoint_rings"]
+           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "rail_rings", "nvls_tree_cap", "check_protocol", "disjoint_rings"]

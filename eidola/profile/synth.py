@@ -29,7 +29,7 @@ from eidola.profile.units import format_size
 #: kind -> algorithms it accepts (first = default; empty: no --algo)
 KINDS: dict[str, tuple[str, ...]] = {
     "p2p": (),
-    "allreduce": ("ring", "direct", "nvls", "hierarchical", "auto"),
+    "allreduce": ("ring", "direct", "nvls", "hierarchical", "nvls-tree", "auto"),
     "reducescatter": ("ring", "direct", "auto"),
     "allgather": ("ring", "direct", "auto"),
     "alltoall": ("direct",),
@@ -174,7 +174,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     size = _number(size_bytes, "size", lo=1, integer=True)
     tuned: dict[str, Any] | None = None
     if algo == "auto":
-        algo, proto, tuned = tuned_algorithm(kind, n, size, library, proto, system)
+        algo, proto, tuned = tuned_algorithm(kind, n, size, library, proto, system,
+                                             gpus_per_node=gpus_per_node)
+        if tuned["nodes"] == 1:
+            gpus_per_node = None
     elif system is not None:
         raise EidolaError("applies to --algo auto only (the system the library tunes for)",
                           field="system")
@@ -205,14 +208,16 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         streams = _number(streams, "streams", lo=1, hi=1 << 16, integer=True)
         if kind in ("p2p", "broadcast"):
             raise EidolaError(f"does not apply to {kind} (one stream per GPU)", field="streams")
+    user_streams = streams
     model, proto, chunk_bytes, streams = _library_options(kind, algo, library, proto, chunk_bytes,
                                                           streams)
     params: dict[str, Any] = {"kind": kind, "algo": algo, "gpus": n, "size_bytes": size,
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
                               "nominal_link_gbps": link_gbps, "nominal_latency_ns": latency_ns}
-    if gpus_per_node is not None and algo not in ("hierarchical", "ring"):
-        raise EidolaError("applies to --algo hierarchical and ring only", field="gpus-per-node")
+    if gpus_per_node is not None and algo not in ("hierarchical", "ring", "nvls-tree"):
+        raise EidolaError("applies to --algo hierarchical, ring and nvls-tree only",
+                          field="gpus-per-node")
     if only_gpus is not None and not streamable(kind, algo, iterations):
         raise ValueError("only_gpus applies to ring all-reduce / reduce-scatter / all-gather "
                          "with one iteration")
@@ -230,6 +235,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                     raise EidolaError(f"{n} GPUs do not split into nodes of {g}",
                                       field="gpus-per-node")
                 params["gpus_per_node"] = g
+                if model is not None and user_streams is None and g < n:
+                    # NCCL across nodes: one ring channel per NIC (one NIC per GPU), doubled
+                    streams = lib.MULTINODE_RING_CHANNELS_PER_NIC * g
+                    extra = _ring_extras(model, proto, n, streams)
                 extra["rings"] = lib.rail_rings(n, g, streams)
                 extra["gpus_per_node"] = g
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
@@ -246,6 +255,17 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
                                                   launch_ns=model.launch_ns("nvls", "simple"))
             coll.nvls(table, members, size, chunk=chunk_bytes, channels=streams, **extra)
+        elif algo == "nvls-tree":
+            g = _number(gpus_per_node if gpus_per_node is not None else 8, "gpus-per-node",
+                        lo=2, integer=True)
+            if n % g:
+                raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
+            params["gpus_per_node"] = g
+            extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
+                                                  launch_ns=model.launch_ns("nvls", "simple"),
+                                                  max_busbw_gbps=lib.nvls_tree_cap(model, g, n // g))
+            coll.nvls_tree_allreduce(table, n, g, size, chunk=chunk_bytes, channels=streams or 1,
+                                     **extra)
         else:
             coll.direct(table, members, size, kind, chunk=chunk_bytes, streams=streams,
                         reduce_ns_per_byte=reduce_ns_per_byte)
@@ -398,23 +418,24 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
     """Resolve --library/--proto into (model, protocol, chunk, streams), or explain the misuse."""
     if library is None and proto is None:
         return None, None, chunk, streams
-    if kind not in ("allreduce", "reducescatter", "allgather") or algo not in ("ring", "nvls"):
+    if kind not in ("allreduce", "reducescatter", "allgather") or algo not in ("ring", "nvls",
+                                                                                 "nvls-tree"):
         raise EidolaError(f"library and protocol models apply to ring and nvls all-reduce, "
                           f"reduce-scatter and all-gather, not {kind}"
                           + (f" with algo {algo}" if algo else ""),
                           field="library" if library is not None else "proto")
     model = lib.library_model(library) if library is not None else None
     proto = lib.check_protocol(proto) if proto is not None else "simple"
-    if algo == "nvls":
+    if algo in ("nvls", "nvls-tree"):
         if proto != "simple":
             raise EidolaError(f"NVLS runs the simple protocol only, got {proto!r}", field="proto")
         if model is not None and model.nvls_efficiency <= 0:
             raise EidolaError(f"{model.name} has no NVLS algorithm", field="library")
     if chunk is None:
-        chunk = (model.nvls_chunk_bytes if algo == "nvls" and model is not None
+        chunk = (model.nvls_chunk_bytes if algo != "ring" and model is not None
                  and model.nvls_chunk_bytes else lib.STEP_BYTES[proto])
     if streams is None and model is not None:
-        streams = model.nvls_channels if algo == "nvls" else model.ring_channels
+        streams = model.nvls_channels if algo != "ring" else model.ring_channels
     return model, proto, chunk, streams
 
 
@@ -423,13 +444,14 @@ DEFAULT_SYSTEM = {"nccl": "h100", "rccl": "mi300x"}
 
 
 def tuned_algorithm(kind: str, n: int, size: int, library: str | None, proto: str | None,
-                    system: str | None, algos: tuple[str, ...] | None = None
-                    ) -> tuple[str, str, dict[str, Any]]:
+                    system: str | None, algos: tuple[str, ...] | None = None, *,
+                    gpus_per_node: int | None = None) -> tuple[str, str, dict[str, Any]]:
     """(algo, proto, provenance) the library's tuner picks for this collective on `system`.
 
     Only algorithms Eidola generates are candidates (ring, and NVLS on an NVLink-SHARP switch),
     further limited to `algos` (as NCCL_ALGO would); when the tuner's overall favourite is
-    another one (tree) that is recorded, not hidden.
+    another one (tree) that is recorded, not hidden. With `gpus_per_node` the GPUs are nodes
+    of that system joined by one NIC per GPU (the preset's NIC rate): ring and NVLS tree.
     """
     from eidola.profile import tuner as tun
     from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
@@ -444,27 +466,35 @@ def tuned_algorithm(kind: str, n: int, size: int, library: str | None, proto: st
                           field="system")
     model = lib.library_model(lib_name, sys_name)
     defaults, fabric = PRESETS[sys_name]
-    if n > defaults.gpus:
-        raise EidolaError(f"--algo auto models one {sys_name} node of at most {defaults.gpus} "
-                          f"GPUs, got {n}", field="gpus")
+    g = n if gpus_per_node is None else _number(gpus_per_node, "gpus-per-node", lo=1, integer=True)
+    if g > defaults.gpus:
+        raise EidolaError(f"a {sys_name} node has at most {defaults.gpus} GPUs, got {g}",
+                          field="gpus-per-node" if gpus_per_node is not None else "gpus")
+    if n % g:
+        raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
+    nodes = n // g
     multicast = fabric == "switch" and defaults.multicast and model.nvls_efficiency > 0
     graphs = lib.tuner_graphs(model, n, defaults.link_bw_gbps, switch=fabric == "switch",
-                              nvls=multicast)
+                              nvls=multicast, nodes=nodes, nic_gbps=defaults.nic_bw_gbps)
     protos = (lib.check_protocol(proto),) if proto is not None else model.default_protocols
-    runnable = ("ring", "nvls") if multicast and kind == "allreduce" else ("ring",)
+    if nodes > 1:  # NCCL: multi-node NVLS all-gather / reduce-scatter need CollNet (SHARP)
+        runnable = ("ring", "nvls_tree") if multicast and kind == "allreduce" else ("ring",)
+    else:
+        runnable = ("ring", "nvls") if multicast and kind == "allreduce" else ("ring",)
     if algos is not None:
         runnable = tuple(a for a in runnable if a in algos)
     ll128 = "ll128" in model.default_protocols or proto == "ll128"
-    choice = tun.choose(model.tuner, graphs, kind, n, 1, size, algos=runnable, protos=protos,
-                        ll128=ll128)
-    overall = tun.choose(model.tuner, graphs, kind, n, 1, size, protos=protos, ll128=ll128)
-    info: dict[str, Any] = {"system": sys_name, "tuner": model.tuner.name, **choice.provenance(),
+    choice = tun.choose(model.tuner, graphs, kind, n, nodes, size, algos=runnable,
+                        protos=protos, ll128=ll128)
+    overall = tun.choose(model.tuner, graphs, kind, n, nodes, size, protos=protos, ll128=ll128)
+    info: dict[str, Any] = {"system": sys_name, "tuner": model.tuner.name, "nodes": nodes,
+                            **choice.provenance(),
                             "graphs": {a: [g.channels, g.bw_intra, g.bw_inter]
                                        for a, g in graphs.items()},
                             "sources": list(model.tuner.sources)}
     if (overall.algo, overall.proto) != (choice.algo, choice.proto):
         info["tuner_favourite_not_generated"] = f"{overall.algo}/{overall.proto}"
-    return choice.algo, choice.proto, info
+    return choice.algo.replace("_", "-"), choice.proto, info
 
 
 def _ring_extras(model: lib.LibraryModel | None, proto: str | None, n: int,

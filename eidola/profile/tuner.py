@@ -148,6 +148,12 @@ TREE_CORRECTION = (
 SPEEDS_INTRA = {"hopper": (60.0, 50.0, 40.0, 30.0, 24.0, 20.0, 15.0, 12.0, 11.0, 6.0, 3.0),
                 "blackwell": (90.0, 80.0, 70.0, 60.0, 50.0, 45.0, 40.0, 30.0, 24.0, 20.0, 19.0,
                               18.0)}
+#: NCCL's per-channel speeds for graphs that cross the network, GB/s (search.cc sm90/sm100
+#: SpeedArrayInter)
+SPEEDS_INTER = {"hopper": (48.0, 45.0, 42.0, 40.0, 30.0, 24.0, 22.0, 20.0, 17.5, 15.0, 12.0,
+                           6.0, 3.0, 2.4, 1.2, 0.24, 0.12),
+                "blackwell": (96.0, 86.0, 80.0, 48.0, 45.1, 42.0, 40.0, 30.0, 24.0, 22.0, 20.0,
+                              17.5, 15.0, 12.0, 6.0, 3.0, 2.4, 1.2, 0.24, 0.12)}
 #: ring/tree channels NCCL builds on an NVSwitch node: "24 coll channels" in NCCL 2.29 init
 #: logs of 4x H100 (waynehacking8/nccl-collectives-bench results/scaling_attributed/g4_auto.log)
 #: and 8x H100 (AWS p5.48xlarge logs); assumed the same on Blackwell
@@ -185,6 +191,31 @@ def nvswitch_graphs(arch: str, gpus: int, nvlink_gbps: float, *, nvls: bool = Tr
             inter = speeds[i]
         out["nvls"] = Graph(heads, intra, inter)
         out["nvls_tree"] = out["nvls"]
+    return out
+
+
+def multinode_graphs(arch: str, gpus_per_node: int, nvlink_gbps: float, nic_gbps: float,
+                     nics_per_node: int, *, nvls: bool = True) -> dict[str, Graph]:
+    """The graphs NCCL's search finds across nodes of `gpus_per_node` NVSwitch GPUs with
+    `nics_per_node` NICs of `nic_gbps` each (GB/s, NCCL's NET speed is the port rate / 8).
+
+    Ring and tree: one channel per NIC (crossNic off: a channel leaves and enters on the same
+    NIC index), at the fastest inter-node speed the NIC and the GPU's NVLink share both allow
+    (Hopper keeps these channels undoubled below 50 GB/s: ncclTopoDupChannels). NVLS (NVLS
+    tree across nodes): one head per GPU of the node with the single-node intra speed; the
+    inter speed is raised towards twice the intra one, capped by the head's NIC.
+    """
+    speeds = SPEEDS_INTER[arch]
+    channels = max(1, int(nics_per_node))
+    ring_bw = next((s for s in speeds if s <= nic_gbps and channels * s <= nvlink_gbps),
+                   speeds[-1])
+    out = {"ring": Graph(channels, ring_bw, ring_bw), "tree": Graph(channels, ring_bw, ring_bw)}
+    if nvls:
+        local = nvswitch_graphs(arch, gpus_per_node, nvlink_gbps, nvls=True)["nvls"]
+        nic_per_head = nic_gbps * nics_per_node / gpus_per_node
+        inter = next((s for s in speeds if s <= min(nic_per_head, 2 * local.bw_intra)),
+                     speeds[-1])
+        out["nvls"] = out["nvls_tree"] = Graph(local.channels, local.bw_intra, inter)
     return out
 
 
@@ -334,4 +365,4 @@ def choose(constants: TunerConstants, graphs: dict[str, Graph], coll: str, ranks
 
 
 __all__ = ["Graph", "TunerConstants", "Estimate", "Choice", "NCCL_HOPPER_TUNER",
-           "NCCL_BLACKWELL_TUNER", "RCCL_MI300_TUNER", "nvswitch_graphs", "estimates", "choose", "COLLECTIVES", "ALGORITHMS"]
+           "NCCL_BLACKWELL_TUNER", "RCCL_MI300_TUNER", "nvswitch_graphs", "multinode_graphs", "estimates", "choose", "COLLECTIVES", "ALGORITHMS"]

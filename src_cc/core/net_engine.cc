@@ -52,6 +52,9 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         if (ch.src < net_.num_gpus && ch.dst >= net_.num_gpus && mcast_switch_[ch.src] == kNone)
             mcast_switch_[ch.src] = ch.dst;
     }
+    mcast_members_.assign(net_.num_nodes, {});
+    for (uint32_t g = 0; g < net_.num_gpus; ++g)
+        if (mcast_switch_[g] != kNone) mcast_members_[mcast_switch_[g]].push_back(g);
     for (const GpuProgram& p : programs)
         for (const ReplayOp& op : p.ops)
             if (op.peer == kMulticastPeer && mcast_switch_[p.gpu] == kNone)
@@ -484,11 +487,12 @@ void Engine::arrive_at_switch(uint32_t pkt, Tick now) {
     release_buffer(p, now);
     const Tick out = now + node_latency_ps_[sw];
     if (p.role == Role::Up) {
-        p.pending = net_.num_gpus;
+        const std::vector<uint32_t>& group = mcast_members_[sw];
+        p.pending = static_cast<uint32_t>(group.size());
         const bool read = p.req.kind == ReqKind::Read;
         const Request req = p.req;
         const uint32_t wire = p.wire_bytes;
-        for (uint32_t g = 0; g < net_.num_gpus; ++g) {
+        for (const uint32_t g : group) {
             const uint32_t id = alloc_packet();  // may reallocate packets_: no references kept
             packets_[id] = Packet{req, g, kNone, read ? 0u : wire, false, false, 0,
                                   read ? Role::ReadReq : Role::Copy, pkt, 0, 0};

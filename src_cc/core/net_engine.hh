@@ -205,6 +205,9 @@ class Engine : public ReplayHost {
     Tick mem_latency_ps_, syncmon_latency_ps_;
     std::vector<Tick> node_latency_ps_;
     std::vector<uint32_t> mcast_switch_;  // per GPU: the switch its multicast goes through
+    // per node: the GPUs whose multicast goes through it (a multicast reaches the GPUs of one
+    // switch, e.g. one NVSwitch node, not every GPU of a multi-node fabric)
+    std::vector<std::vector<uint32_t>> mcast_members_;
     bool any_wait_satisfiable() const;
     uint64_t progress_events_ = 0;
     uint64_t waits_done_ = 0;             // waits completed so far (any GPU)
