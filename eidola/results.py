@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -167,13 +167,27 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
     return summary
 
 
+def sibling_temp(path: Path) -> tuple[int, str]:
+    """(fd, name) of a new private temporary file next to `path`, created with O_EXCL and mode
+    0666 minus the umask: once renamed over `path` it has the permissions any new file of the
+    user gets (mkstemp's 0600 would leave results readable by their owner only)."""
+    path = Path(path)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "wb", **open_args: Any) -> Iterator[IO[Any]]:
     """A file to write that replaces `path` only when the block ends without error: written
     to a temporary file in the same directory, fsynced and renamed over the target."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = sibling_temp(path)
     try:
         with os.fdopen(fd, mode, **open_args) as f:
             yield f
@@ -206,7 +220,7 @@ def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = sibling_temp(path)
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:

@@ -200,3 +200,19 @@ def test_float_integer_fields_written_by_another_tool_are_checked_not_truncated(
         f["gpus/0/ops"][0, "bytes"] = 100.7
     with pytest.raises(EidolaError, match="field 'bytes'.*op 0 has bytes = 100.7, not an integer"):
         read_profile(path)
+
+
+def test_atomic_outputs_get_normal_file_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    from eidola.results import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "summary.json"
+        atomic_write_bytes(target, b"{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left
