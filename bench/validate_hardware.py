@@ -65,7 +65,8 @@ def library_choice(coll: str, system: str, n: int, size: int, library: str, algo
 def bus_bandwidth(coll: str, system: str, n: int, size: int, algo: str, library: str | None,
                   proto: str | None) -> tuple[float, float, int]:
     """(busbw GB/s, makespan ns, events) of one simulated collective."""
-    prof = synthesize(coll, n, size, algo=algo, library=library, proto=proto)
+    prof = synthesize(coll, n, size, algo=algo, library=library, proto=proto,
+                      system=system if library else None)
     res = run(prof, build_topology(system, n), PARAMS)
     t = float(res.summary["makespan_ns"])
     return bus_factor(coll, n) * size / t, t, int(res.summary.get("events", 0))

@@ -52,7 +52,8 @@ def simulate(coll: str, system: str, n: int, g: int, size: int, algo: str) -> tu
     """(busbw GB/s, algo/proto run) of one collective as NCCL would run it."""
     a, p, _ = tuned_algorithm(coll, n, size, "nccl", None, system,
                               None if algo == "auto" else (algo,), gpus_per_node=g)
-    prof = synthesize(coll, n, size, algo=a, library="nccl", proto=p, gpus_per_node=g)
+    prof = synthesize(coll, n, size, algo=a, library="nccl", proto=p, gpus_per_node=g,
+                      system=system)
     topo = build_topology("fat_tree", n, link_bw_gbps=preset_defaults(system).link_bw_gbps,
                           gpus_per_node=g, nic_bw_gbps=NIC_GBPS)
     res = run(prof, topo, PARAMS)

@@ -72,6 +72,12 @@ def test_auto_records_the_choice_and_builds_that_algorithm() -> None:
 def test_blackwell_systems_get_blackwell_constants() -> None:
     p = synthesize("allreduce", 8, 256 * MiB, algo="auto", library="nccl", system="b200")
     assert p.attrs["parameters"]["tuner"]["tuner"] == "nccl-blackwell"
+    assert p.attrs["parameters"]["library_generation"] == "blackwell"
+    forced = synthesize("allreduce", 8, 256 * MiB, algo="nvls", library="nccl", system="b200")
+    hopper = synthesize("allreduce", 8, 256 * MiB, algo="nvls", library="nccl")
+    # NVLS bytes on the wire scale with 1 / nvlsEfficiency: 0.74 on Blackwell, 0.85 on Hopper
+    wire = lambda prof: sum(int(o["bytes"][o["peer"] == -2].sum()) for o in prof.ops)  # noqa: E731
+    assert wire(forced) / wire(hopper) == pytest.approx(0.85 / 0.74, rel=1e-3)
     assert lib.library_model("nccl", "b200").nvls_efficiency == pytest.approx(0.74)
 
 
@@ -79,6 +85,7 @@ def test_blackwell_systems_get_blackwell_constants() -> None:
     (dict(algo="auto"), "library"),
     (dict(algo="auto", library="nccl", system="nope"), "system"),
     (dict(algo="ring", system="h100"), "system"),
+    (dict(algo="ring", library="nccl", system="h999"), "system"),
     (dict(algo="auto", library="rccl", system="mi300x", gpus=9), "gpus"),
 ])
 def test_auto_misuse_names_the_field(kwargs: dict, field: str) -> None:

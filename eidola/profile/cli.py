@@ -72,8 +72,9 @@ def profile_group() -> None:
               help="--algo hierarchical: GPUs per node (intra-node reduce-scatter, all-reduce "
                    "across nodes per rail, intra-node all-gather; default 8)")
 @click.option("--system", default=None, metavar="PRESET",
-              help="--algo auto: the system the library's tuner picks for (h100, h200, b200, "
-                   "mi300x, ...; default h100 for nccl, mi300x for rccl)")
+              help="with --library: the system whose library constants apply (b200: NCCL's "
+                   "Blackwell figures); with --algo auto also what the tuner picks for "
+                   "(h100, h200, b200, mi300x, ...; default h100 for nccl, mi300x for rccl)")
 @click.option("--library", default=None, metavar="LIB",
               help="nccl or rccl: add the library's launch/step latencies, channels and ring layout")
 @click.option("--proto", default=None, metavar="PROTO",

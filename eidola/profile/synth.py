@@ -178,9 +178,17 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                                              gpus_per_node=gpus_per_node)
         if tuned["nodes"] == 1:
             gpus_per_node = None
-    elif system is not None:
-        raise EidolaError("applies to --algo auto only (the system the library tunes for)",
-                          field="system")
+    elif system is not None and library is None:
+        raise EidolaError("applies with --library or --algo auto (the system whose library "
+                          "constants to use)", field="system")
+    if system is not None and tuned is None:
+        from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
+
+        if system.strip().lower() not in PRESETS:
+            raise EidolaError(f"unknown system {system!r}; choose one of "
+                              f"{', '.join(SYSTEM_PRESETS)}", field="system")
+    if tuned is not None:
+        system = tuned["system"]
     seed = _number(seed, "seed", lo=0, integer=True)
     iterations = _number(iterations, "iterations", lo=1, hi=MAX_ITERATIONS, integer=True)
     jitter = _number(jitter, "jitter", lo=0)
@@ -210,7 +218,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             raise EidolaError(f"does not apply to {kind} (one stream per GPU)", field="streams")
     user_streams = streams
     model, proto, chunk_bytes, streams = _library_options(kind, algo, library, proto, chunk_bytes,
-                                                          streams)
+                                                          streams, system)
     params: dict[str, Any] = {"kind": kind, "algo": algo, "gpus": n, "size_bytes": size,
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
@@ -301,6 +309,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             params["gemm_shape"] = shape.provenance
     if model is not None or proto is not None:
         params.update(library=model.name if model else None, proto=proto,
+                      library_generation=model.arch if model else None, system=system,
                       library_sources=list(model.sources) if model else [])
     if tuned is not None:
         params["tuner"] = tuned
@@ -413,9 +422,10 @@ def _signal_kind(signal: str) -> OpKind:
 
 
 def _library_options(kind: str, algo: str | None, library: str | None, proto: str | None,
-                     chunk: int | None, streams: int | None
+                     chunk: int | None, streams: int | None, system: str | None = None
                      ) -> tuple[lib.LibraryModel | None, str | None, int | None, int | None]:
-    """Resolve --library/--proto into (model, protocol, chunk, streams), or explain the misuse."""
+    """Resolve --library/--proto into (model, protocol, chunk, streams), or explain the misuse.
+    `system` picks the GPU generation's constants (NCCL on b200: Blackwell)."""
     if library is None and proto is None:
         return None, None, chunk, streams
     if kind not in ("allreduce", "reducescatter", "allgather") or algo not in ("ring", "nvls",
@@ -424,7 +434,7 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
                           f"reduce-scatter and all-gather, not {kind}"
                           + (f" with algo {algo}" if algo else ""),
                           field="library" if library is not None else "proto")
-    model = lib.library_model(library) if library is not None else None
+    model = lib.library_model(library, system) if library is not None else None
     proto = lib.check_protocol(proto) if proto is not None else "simple"
     if algo in ("nvls", "nvls-tree"):
         if proto != "simple":
