@@ -113,3 +113,25 @@ def test_in_process_points_time_out_and_a_dead_worker_loses_nothing(tmp_path: Pa
     t2 = run_sweep(crashing, [P2P], GRID, tmp_path / "c", progress=False)
     assert marker.exists() and len(t2) == 4 and set(t2["status"]) == {"ok"}
     assert t2["point_id"].is_unique
+
+
+def test_sweep_progress_is_a_tqdm_bar_on_a_terminal_and_log_lines_elsewhere() -> None:
+    import io
+
+    from eidola.sweep.run import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    rows = [{"status": "ok", "point_id": "a", "error": ""},
+            {"status": "failed", "point_id": "b", "error": "boom"}]
+    tty, log = Terminal(), io.StringIO()
+    bar, lines = Progress(2, stream=tty), Progress(2, stream=log)
+    for r in rows:
+        bar.update(r)
+        lines.update(r)
+    assert "2/2" in tty.getvalue() and "failed=1" in tty.getvalue() and "point" in tty.getvalue()
+    assert log.getvalue().splitlines() == [
+        line for line in log.getvalue().splitlines() if line.startswith("sweep: ")]
+    assert "point b failed: boom" in log.getvalue()

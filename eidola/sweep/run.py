@@ -18,30 +18,48 @@ EXECUTORS = ("local", "dask")
 
 
 class Progress:
-    """A bar with ETA on a terminal; plain log lines otherwise (CI, batch jobs)."""
+    """Sweep progress: a tqdm bar (points done, failures, ETA; a widget in Jupyter) on a terminal
+    or in a notebook, plain log lines otherwise (CI, batch jobs, redirected output)."""
 
     def __init__(self, total: int, stream=sys.stderr) -> None:
         self.total, self.done, self.failed = total, 0, 0
         self.t0 = time.perf_counter()
         self.stream = stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.bar = None
+        if _in_notebook() or (hasattr(stream, "isatty") and stream.isatty()):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="sweep", unit="point", file=stream,
+                            dynamic_ncols=True)
 
     def update(self, row: dict[str, Any]) -> None:
         self.done += 1
         self.failed += row["status"] != "ok"
+        if self.bar is not None:
+            self.bar.set_postfix(failed=self.failed, refresh=False)
+            self.bar.update(1)
+            if self.done == self.total:
+                self.close()
+            return
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / self.done * (self.total - self.done)
-        if self.tty:
-            width = 30
-            filled = int(width * self.done / max(self.total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                              f"failed {self.failed} ETA {eta:5.0f} s")
-            if self.done == self.total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"sweep: {self.done}/{self.total} point {row['point_id']} {row['status']}"
-                              f"{(': ' + row['error']) if row['error'] else ''} (ETA {eta:.0f} s)\n")
+        self.stream.write(f"sweep: {self.done}/{self.total} point {row['point_id']} {row['status']}"
+                          f"{(': ' + row['error']) if row['error'] else ''} (ETA {eta:.0f} s)\n")
         self.stream.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _in_notebook() -> bool:
+    """Whether we run inside a Jupyter kernel (tqdm.auto then draws a widget)."""
+    shell = sys.modules.get("IPython")
+    try:
+        return shell is not None and type(shell.get_ipython()).__name__ == "ZMQInteractiveShell"
+    except Exception:  # noqa: BLE001 - no IPython shell: not a notebook
+        return False
 
 
 def _run_local(points: list[Point], out: Path, workers: int, gem5: str | None, timeout: float | None,
@@ -179,9 +197,14 @@ def run_sweep(config: str | Path, profiles: list[str], grid: dict[str, list[str]
     except KeyboardInterrupt:
         from eidola import interrupts
 
+        if bar:
+            bar.close()
         interrupts.acknowledge()  # stopping is handled: the kept rows are written, not dropped
         table = rebuild_table(out, [p.point_id for p in points], arg_columns)
         raise SweepInterrupted(len(table), len(points), out) from None
+    finally:
+        if bar:
+            bar.close()
     return rebuild_table(out, [p.point_id for p in points], arg_columns)
 
 
