@@ -41,11 +41,11 @@ def child(kind: str, gpus: int, size: int, packet: int, topology: str, link_bw: 
     from eidola.profile.synth import synthesize
     from eidola.topology import build_topology
 
-    from eidola.profile.streaming import ring_allreduce
+    from eidola.profile.streaming import lazy_synthesized
 
     t0 = time.perf_counter()
-    if kind == "allreduce" and gpus > 512:  # GPU-at-a-time generation: bounded memory
-        prof = ring_allreduce(gpus, size)
+    if kind == "allreduce" and gpus > 512:  # a slice of GPUs at a time: bounded memory
+        prof = lazy_synthesized("allreduce", gpus, size, algo="ring")
     else:
         prof = synthesize(kind, gpus=gpus, size_bytes=size, algo="ring" if kind == "allreduce" else None)
     t_synth = time.perf_counter() - t0

@@ -14,8 +14,6 @@ from typing import Any, Callable
 import numpy as np
 
 from eidola.profile.model import DEFAULT_VARIABILITY
-from eidola.profile.schema import OpKind, empty_ops
-from eidola.profile.table import offsets_of, split_even
 
 
 @dataclass(frozen=True)
@@ -30,46 +28,36 @@ class LazyProfile:
     time_origin_ns: float = 0.0
 
 
-def ring_allreduce(gpus: int, size_bytes: int) -> LazyProfile:
-    """Ring all-reduce of `size_bytes` (nccl-tests convention), one slice per step.
+def lazy_synthesized(kind: str, gpus: int, size_bytes: int, **options: Any) -> LazyProfile:
+    """`synthesize(kind, gpus, size_bytes, **options)` handed to the engine a GPU at a time.
 
-    The same ops, per GPU and in the same order, as
-    ``synthesize("allreduce", gpus, size_bytes, algo="ring")`` without chunking: at step s GPU
-    r waits for its step s-1 flag, writes shard (r - s) mod n to r+1 and adds 1 to r+1's
-    step-s flag; it ends waiting for its last step's flag. t_ns is the op's index (ns): only
-    dependent replay is meaningful for it.
+    The ops come from the same generator as `eidola profile synth` (built a slice of GPUs at a
+    time, as `write_synthesized` does), so an in-memory run of any size needs the core's
+    compact ops plus one slice, not every GPU's numpy array. Only what `synth.streamable`
+    accepts (ring collectives, the hierarchical all-reduce, one iteration) can be built a slice
+    at a time; anything else is built whole once.
     """
+    from eidola.profile.synth import STREAM_OPS_PER_SLICE, streamable, synthesize
+
     n = int(gpus)
-    steps = 2 * (n - 1)
-    shard = split_even(size_bytes, n)
-    shard_off = offsets_of(shard)
-    s = np.arange(steps)
-    per_gpu = 3 * steps if n > 1 else 0
+    if not streamable(kind, options.get("algo"), options.get("iterations", 1)):
+        whole = synthesize(kind, n, size_bytes, **options)
+        return LazyProfile(num_gpus=n, num_ops=int(whole.num_ops), gpu_ops=lambda g: whole.ops[g],
+                           attrs=whole.attrs, variability=dict(whole.variability),
+                           time_origin_ns=float(getattr(whole, "time_origin_ns", 0.0)))
+    first = synthesize(kind, n, size_bytes, only_gpus=np.arange(min(n, 1)), **options)
+    per_gpu = max(1, len(first.ops[0]))
+    slice_gpus = max(1, STREAM_OPS_PER_SLICE // per_gpu)
+    cache: dict[str, Any] = {"lo": -1, "part": None}
 
-    def gpu_ops(r: int) -> np.ndarray:
-        if n < 2:
-            return empty_ops(0)
-        ops = empty_ops(per_gpu)
-        k = (r - s) % n
-        base = 3 * s - 1  # each step: wait (steps >= 1), write, signal; the final wait closes
-        w_at = base[1:]
-        ops["kind"][w_at] = OpKind.WAIT
-        ops["flag"][w_at] = s[1:] - 1
-        ops["value"][w_at] = 1
-        ops["kind"][base + 1] = OpKind.WRITE
-        ops["peer"][base + 1] = (r + 1) % n
-        ops["bytes"][base + 1] = shard[k]
-        ops["addr"][base + 1] = shard_off[k]
-        ops["kind"][base + 2] = OpKind.SIGNAL
-        ops["peer"][base + 2] = (r + 1) % n
-        ops["flag"][base + 2] = s
-        ops["value"][base + 2] = 1
-        ops["kind"][-1] = OpKind.WAIT
-        ops["flag"][-1] = steps - 1
-        ops["value"][-1] = 1
-        ops["t_ns"] = np.arange(per_gpu, dtype=np.float64)
-        return ops
+    def gpu_ops(g: int) -> np.ndarray:
+        lo = (g // slice_gpus) * slice_gpus
+        if cache["lo"] != lo:
+            cache["part"] = synthesize(kind, n, size_bytes,
+                                       only_gpus=np.arange(lo, min(n, lo + slice_gpus)), **options)
+            cache["lo"] = lo
+        return cache["part"].ops[g]
 
-    attrs = {"name": f"allreduce-ring-{n}gpu-lazy", "kind": "allreduce", "num_iterations": 1,
-             "collectives": 1, "parameters": {"size_bytes": int(size_bytes), "algo": "ring"}}
-    return LazyProfile(num_gpus=n, num_ops=n * per_gpu, gpu_ops=gpu_ops, attrs=attrs)
+    # ring and hierarchical builders give every GPU the same op count
+    return LazyProfile(num_gpus=n, num_ops=per_gpu * n, gpu_ops=gpu_ops, attrs=dict(first.attrs),
+                       variability=dict(first.variability))
