@@ -179,7 +179,27 @@ def test_timed_replay_counts_from_the_earliest_recorded_start_on_both_hosts(tmp_
     assert g["makespan_ns"] == pytest.approx(b["makespan_ns"], rel=0.05)
 
 
-@pytest.mark.parametrize("option", [["--buffer", "16KiB"], ["--trace", "t.json"]])
+def test_bounded_link_buffers_throttle_gem5_as_they_throttle_the_builtin_engine(tmp_path: Path) -> None:
+    from eidola.profile import write_profile
+    from eidola.profile.synth import synthesize
+
+    prof = tmp_path / "p2p.h5"
+    write_profile(synthesize("p2p", gpus=2, size_bytes=4 << 20), prof)
+    # 16 KiB of buffer against a 2 us link: each 16 KiB waits a data latency and a credit
+    # return, far below the 100 GB/s the link could carry
+    common = ["--profile", str(prof), "--topology", "fully_connected", "--gpus", "2",
+              "--link-bw", "100", "--link-latency", "2000", "--sync", "syncmon"]
+    proc, g = gem5_run(tmp_path, *common, "--buffer", "16KiB")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    b = builtin_run(tmp_path, *common, "--buffer", "16KiB")
+    free = builtin_run(tmp_path / "free", *common)
+    assert b["makespan_ns"] > 5 * free["makespan_ns"]  # the buffer binds
+    assert g["makespan_ns"] == pytest.approx(b["makespan_ns"], rel=0.05)
+    stats = (tmp_path / "m5out" / "stats.txt").read_text()
+    assert "refusedRequests" in stats and "peakBufferedBytes" in stats
+
+
+@pytest.mark.parametrize("option", [["--trace", "t.json"]])
 def test_options_gem5_does_not_model_are_refused_not_ignored(tmp_path: Path, option: list[str]) -> None:
     proc, summary = gem5_run(tmp_path, "--profile", str(REPO / "profiles" / "p2p_2gpu.h5"), *option)
     assert proc.returncode == 2 and summary is None

@@ -110,7 +110,8 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
             continue  # a direction no route uses
         ranges = [mo.AddrRange(_region(d), size=REGION) for d in dests[c]]
         link = mo.EidolaLink(ranges=ranges, bandwidth_gbps=float(channels["bw_gbps"][c]),
-                             latency_ns=float(channels["latency_ns"][c]))
+                             latency_ns=float(channels["latency_ns"][c]),
+                             buffer_bytes=f"{int(params.buffer_bytes or 0)}B")
         nodes[int(channels["src"][c])].mem_side_ports = link.cpu_side_port
         link.mem_side_port = nodes[int(channels["dst"][c])].cpu_side_ports
         links.append(link)
@@ -135,11 +136,9 @@ def _merge_latency(parts: list[dict[str, float]]) -> dict[str, float]:
 def gem5_unsupported(args: Namespace, params: RunParams) -> str | None:
     """The first option the gem5 backend would silently ignore, or None.
 
-    Why: a result that looks like it honoured --buffer (bounded link buffers) or --trace but
-    did not is a wrong answer; refusing says what to do instead.
+    Why: a result that looks like it honoured an option (multipath routing, --trace) but did
+    not is a wrong answer; refusing says what to do instead.
     """
-    if params.buffer_bytes:
-        return "--buffer"
     if getattr(args, "topology", None) in ("fat_tree", "rail_optimized"):
         return f"--topology {args.topology} (multipath ECMP routing)"
     if getattr(args, "trace", None) is not None:

@@ -102,3 +102,5 @@ class EidolaLink(ClockedObject):
     ranges = VectorParam.AddrRange("address ranges routed through this link")
     bandwidth_gbps = Param.Float("payload GB/s (bytes/ns) in each direction")
     latency_ns = Param.Float("one-way latency, ns")
+    buffer_bytes = Param.MemorySize("0B", "request buffer of this direction (0: unbounded); "
+                                    "full: requests are refused and retried")

@@ -8,7 +8,9 @@ namespace eidola
 EidolaLink::EidolaLink(const Params &p)
     : ClockedObject(p), cpuSide(name() + ".cpu_side_port", *this),
       memSide(name() + ".mem_side_port", *this), ranges(p.ranges.begin(), p.ranges.end()),
-      forward(p.bandwidth_gbps, p.latency_ns), backward(p.bandwidth_gbps, p.latency_ns)
+      forward(p.bandwidth_gbps, p.latency_ns), backward(p.bandwidth_gbps, p.latency_ns),
+      bufferBytes(p.buffer_bytes), creditEvent([this] { creditsBack(); }, name() + ".credits"),
+      stats(*this)
 {
     // In-flight packets are bounded by the eidolons' outstanding limits, not by a queue size.
     cpuSide.queue.disableSanityCheck();
@@ -45,12 +47,64 @@ EidolaLink::arrival(::eidola::LinkTiming &t, PacketPtr pkt, bool payload)
     return t.free_at() + t.latency_ps();
 }
 
+EidolaLink::LinkStats::LinkStats(EidolaLink &link)
+    : statistics::Group(&link),
+      ADD_STAT(refusedRequests, statistics::units::Count::get(),
+               "requests refused because the link buffer was full (each retried later)"),
+      ADD_STAT(peakBufferedBytes, statistics::units::Byte::get(),
+               "most bytes the link buffer held at once")
+{
+}
+
 bool
 EidolaLink::CpuSidePort::recvTimingReq(PacketPtr pkt)
 {
-    // Unbounded FIFO: the eidolons' outstanding-request limits bound what can be in flight.
+    const uint64_t bytes = bufferedBytes(pkt);
+    if (link.bufferBytes && link.buffered > 0 && link.buffered + bytes > link.bufferBytes) {
+        link.retryOwed = true;
+        ++link.stats.refusedRequests;
+        return false;
+    }
+    link.buffered += bytes;
+    if (link.buffered > link.stats.peakBufferedBytes.value())
+        link.stats.peakBufferedBytes = link.buffered;
     link.memSide.reqQueue.schedSendTiming(pkt, link.arrival(link.forward, pkt, pkt->hasData()));
     return true;
+}
+
+bool
+EidolaLink::ForwardQueue::sendTiming(PacketPtr pkt)
+{
+    const uint64_t bytes = bufferedBytes(pkt);  // read before the receiver may consume pkt
+    if (!ReqPacketQueue::sendTiming(pkt))
+        return false;
+    link.left(bytes);
+    return true;
+}
+
+void
+EidolaLink::left(uint64_t bytes)
+{
+    if (!bufferBytes || bytes == 0)
+        return;
+    credits.emplace_back(curTick() + forward.latency_ps(), bytes);
+    if (!creditEvent.scheduled())
+        schedule(creditEvent, credits.front().first);
+}
+
+void
+EidolaLink::creditsBack()
+{
+    while (!credits.empty() && credits.front().first <= curTick()) {
+        buffered -= credits.front().second;
+        credits.pop_front();
+    }
+    if (!credits.empty())
+        schedule(creditEvent, credits.front().first);
+    if (retryOwed) {
+        retryOwed = false;
+        cpuSide.sendRetryReq();
+    }
 }
 
 bool

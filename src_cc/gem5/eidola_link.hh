@@ -6,8 +6,22 @@
 // engine. Here only packets that carry data pay serialization: write requests and read
 // responses; acknowledgements and read requests pay the latency alone. Requests and responses
 // have separate serializers, as the two directions of the wires do.
+//
+// Bounded buffers (buffer_bytes > 0), as the built-in engine's --buffer: the bytes of the
+// requests a link has accepted occupy its buffer from acceptance until they have left it and
+// the credit has come back (one link latency later, as a credit-based link returns space).
+// A request that does not fit is refused and retried, the way gem5's Bridge and SerialLink
+// refuse when their queues are full: recvTimingReq returns false, and sendRetryReq() follows
+// once space comes back. A link with nothing buffered always takes a packet, so a packet
+// larger than the buffer still passes alone. Responses are not bounded (a response port may
+// not refuse without reserving space at request time, which the eidolons' outstanding limits
+// already bound).
 #pragma once
 
+#include <deque>
+#include <utility>
+
+#include "base/statistics.hh"
 #include "core/link_timing.hh"
 #include "mem/qport.hh"
 #include "params/EidolaLink.hh"
@@ -44,13 +58,26 @@ class EidolaLink : public ClockedObject
         EidolaLink &link;
     };
 
+    // The request queue: tells the link when a request has left (to free its buffer).
+    class ForwardQueue : public ReqPacketQueue
+    {
+      public:
+        ForwardQueue(EidolaLink &link, RequestPort &port) : ReqPacketQueue(link, port), link(link) {}
+
+      protected:
+        bool sendTiming(PacketPtr pkt) override;
+
+      private:
+        EidolaLink &link;
+    };
+
     class MemSidePort : public QueuedRequestPort
     {
       public:
         MemSidePort(const std::string &name, EidolaLink &link)
             : QueuedRequestPort(name, reqQueue, snoopQueue), link(link), reqQueue(link, *this),
               snoopQueue(link, *this) {}
-        ReqPacketQueue reqQueue;
+        ForwardQueue reqQueue;
         SnoopRespPacketQueue snoopQueue;
 
       protected:
@@ -61,12 +88,29 @@ class EidolaLink : public ClockedObject
     };
 
     Tick arrival(::eidola::LinkTiming &t, PacketPtr pkt, bool payload);
+    static uint64_t bufferedBytes(PacketPtr pkt) { return pkt->hasData() ? pkt->getSize() : 0; }
+    // A request left the link: its buffer space comes back one link latency later.
+    void left(uint64_t bytes);
+    void creditsBack();
+
+    struct LinkStats : public statistics::Group
+    {
+        explicit LinkStats(EidolaLink &link);
+        statistics::Scalar refusedRequests;
+        statistics::Scalar peakBufferedBytes;
+    };
 
     CpuSidePort cpuSide;
     MemSidePort memSide;
     AddrRangeList ranges;
     ::eidola::LinkTiming forward;  // requests: write data
     ::eidola::LinkTiming backward; // responses: read data
+    const uint64_t bufferBytes;    // 0: unbounded
+    uint64_t buffered = 0;         // bytes accepted whose credit has not come back
+    bool retryOwed = false;        // a request was refused: send a retry when space is back
+    std::deque<std::pair<Tick, uint64_t>> credits;  // (when, bytes) returning, in time order
+    EventFunctionWrapper creditEvent;
+    LinkStats stats;
 };
 
 } // namespace eidola
