@@ -59,8 +59,8 @@ def draw(results: Path, figure: Path, scope: str) -> None:
             label = f"{COLL.get(sel[0].get('collective', 'allreduce'), '')} {ds}"
             ax.plot(x, [p["measured_gbps"] for p in sel], "o" + style, color=c, ms=4,
                     label=f"{label} (measured)")
-            ax.plot(x, [p["eidola_gbps"] for p in sel], "s-" if style else "s", color=c, ms=4,
-                    mfc="none", ls="--" if style else "", label="Eidola")
+            ax.plot(x, [p["eidola_gbps"] for p in sel], "s--" if style else "s", color=c, ms=4,
+                    mfc="none", label="Eidola")
         ax.axvline(16, color="0.6", lw=0.8, ls=":")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("size per GPU (MiB)")

@@ -35,6 +35,7 @@ from eidola.params import RunParams  # noqa: E402
 from eidola.profile.synth import synthesize, tuned_algorithm  # noqa: E402
 from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
+from tables import per_system_tables  # noqa: E402
 
 REFERENCE = REPO / "bench" / "reference" / "busbw.csv"
 SOURCES = REPO / "bench" / "reference" / "sources.json"
@@ -123,6 +124,7 @@ def main() -> int:
     atomic_write_bytes(OUT, json.dumps({"summary": summary, "datasets": per_dataset,
                                         "points": points}, indent=1, sort_keys=True).encode())
     print(markdown(points, per_dataset, summary))
+    print("\n" + per_system_tables(points))
     return 0
 
 

@@ -32,6 +32,7 @@ from eidola.params import RunParams  # noqa: E402
 from eidola.profile.synth import synthesize, tuned_algorithm  # noqa: E402
 from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
+from tables import per_system_tables  # noqa: E402
 from eidola.topology.presets import preset_defaults  # noqa: E402
 
 REFERENCE = REPO / "bench" / "reference" / "multinode_busbw.csv"
@@ -106,6 +107,7 @@ def main() -> int:
     for ds, d in per.items():
         print(f"| {ds} | {d['points_ge_16MiB']} | {100 * d['geomean_abs_error']:.1f}% |")
     print(f"| **all** | {len(points)} | **{100 * summary['geomean_abs_error_ge_16MiB']:.1f}%** |")
+    print("\n" + per_system_tables(points))
     print("\nnot compared:")
     for ds, why in skipped.items():
         print(f"- {ds}: {why}")
