@@ -83,3 +83,30 @@ def test_two_nodes_run_the_nvls_tree_faster_than_the_ring_as_the_tuner_expects()
     assert t_tree < t_ring
     # NCCL's own per-channel NVLS tree limit on 2 nodes (8 x 57.7 GB/s) bounds the bus bandwidth
     assert 2 * (n - 1) / n * big / t_tree <= 8 * 57.7 * 1.01
+
+
+def test_pxn_keeps_node_crossings_on_one_rail_and_rail_fabrics_at_full_speed() -> None:
+    n, g = 16, 8
+    pxn = synthesize("allreduce", n, 64 * MiB, algo="ring", library="nccl", proto="simple",
+                     gpus_per_node=g, pxn=True)
+    for gpu, ops in enumerate(pxn.ops):
+        w = ops[(ops["kind"] == OpKind.WRITE) & (ops["peer"] >= 0)]
+        across = w[w["peer"] // g != gpu // g]
+        assert np.all(across["peer"] % g == gpu % g)  # every crossing rail-aligned
+    direct = synthesize("allreduce", n, 64 * MiB, algo="ring", library="nccl", proto="simple",
+                        gpus_per_node=g)
+    rails = build_topology("rail_optimized", n, link_bw_gbps=18 * 20.6, gpus_per_node=g,
+                           nic_bw_gbps=50.0)
+    t_pxn = run(pxn, rails, FAST).summary["makespan_ns"]
+    t_direct = run(direct, rails, FAST).summary["makespan_ns"]
+    t_tree = run(pxn, _fat_tree(n), FAST).summary["makespan_ns"]
+    assert t_pxn < 0.9 * t_direct           # cross-rail hops no longer collide in ECMP
+    assert t_pxn == pytest.approx(t_tree, rel=0.02)  # rails cost nothing once aligned
+
+
+def test_pxn_needs_a_ring_across_nodes() -> None:
+    from eidola.errors import EidolaError
+
+    with pytest.raises(EidolaError) as err:
+        synthesize("allreduce", 16, MiB, algo="ring", pxn=True)
+    assert err.value.field == "pxn"

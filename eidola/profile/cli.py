@@ -71,6 +71,9 @@ def profile_group() -> None:
 @click.option("--gpus-per-node", "gpus_per_node", default=None, metavar="G",
               help="--algo hierarchical: GPUs per node (intra-node reduce-scatter, all-reduce "
                    "across nodes per rail, intra-node all-gather; default 8)")
+@click.option("--pxn", is_flag=True, default=False,
+              help="--algo ring across nodes: relay rail-changing node crossings through the GPU "
+                   "on the receiver's rail (NCCL's PXN; keeps a rail-optimized fabric on its rails)")
 @click.option("--system", default=None, metavar="PRESET",
               help="with --library: the system whose library constants apply (b200: NCCL's "
                    "Blackwell figures); with --algo auto also what the tuner picks for "
@@ -121,7 +124,7 @@ def profile_group() -> None:
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="output .h5 file (required)")
 def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | None,
-                  gpus_per_node: str | None, system: str | None,
+                  gpus_per_node: str | None, pxn: bool, system: str | None,
                   library: str | None, proto: str | None, signal: str, seed: str, chunk: str | None,
                   tile: str | None, gpu: str | None, gemm_m: str | None, gemm_n: str | None,
                   gemm_k: str | None, dtype: str, tile_order: str | None, comm_m: str | None,
@@ -161,7 +164,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         straggler_slowdown=_opt_float(straggler_slowdown, "straggler_slowdown"),
         iterations=_opt_int(iterations, "iterations"), name=name, library=library, proto=proto,
         signal=signal, gpus_per_node=_opt_int(gpus_per_node, "gpus-per-node", lo=1),
-        system=system)
+        system=system, pxn=pxn)
     w = profile.attrs["parameters"]["bytes_written_per_iteration"]
     tuned = profile.attrs["parameters"].get("tuner")
     if tuned:

@@ -65,7 +65,8 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
          stream_base: int = 0, seq_base: int = 0, rings: np.ndarray | None = None,
          wire_factor: float = 1.0, launch_ns: float = 0.0, step_ns: float = 0.0,
          produce_ns_per_byte: float = 0.0, inline_flags: bool = False,
-         gpus_per_node: int | None = None, only: np.ndarray | None = None) -> int:
+         gpus_per_node: int | None = None, relays: np.ndarray | None = None,
+         only: np.ndarray | None = None) -> int:
     """Ring all-reduce / reduce-scatter / all-gather over `members`.
 
     The rank at ring position p sends to position p+1. Step s (0-based) sends shard
@@ -90,7 +91,12 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     LL/LL128: ordered behind the write, no fence). With `gpus_per_node` (GPU ids node-major),
     hops between nodes always signal that way: the network transport delivers a channel's
     data and its flag in order over one connection (InfiniBand/RoCE reliable connections), so
-    the sender never waits for a remote acknowledgement. `only` (indices into `members`) builds the
+    the sender never waits for a remote acknowledgement. `relays` (channels x n, indices into
+    `members`, -1: none) sends the hop from ring position p through a relay GPU, as NCCL's PXN
+    does across rails: the sender writes each slice to the relay (a GPU of its own node, over
+    NVLink) and signals it; the relay's own stream per channel waits for the slice, writes it
+    on to p+1 over its NIC and signals p+1 there (flags ``flag_base + C*steps ..``).
+    `only` (indices into `members`) builds the
     ops of those GPUs alone, identical to their part of the full build: generators stream huge
     rings to disk a slice of GPUs at a time.
     """
@@ -124,7 +130,22 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     seq = seq_base + 1 + (s * m + j) * 6
     my_flag = flag_base + c * steps + s
 
-    b = np.broadcast_arrays(gpu, stream, seq, nxt, nbytes, addr, my_flag)
+    relay_flag_base = flag_base + C * steps
+    R = None if relays is None else np.asarray(relays, dtype=np.int64)
+    if R is not None:
+        if R.shape != (C, n):
+            raise ValueError(f"relays must be {C} x {n}, got {R.shape}")
+        via = R[c, p]  # the relay of this GPU's outgoing hop, or -1
+        relayed = via >= 0
+        nxt = np.where(relayed, members[np.maximum(via, 0)], nxt)
+        sent_flag = np.where(relayed, relay_flag_base + c * steps + s, my_flag)
+        _relay_ops(table, members, order, R, only, c, s, j, sl, shard_off, part_off, sl_off,
+                   shift, n, steps, m, stream_base + C, seq_base, my_flag_base=flag_base,
+                   relay_flag_base=relay_flag_base, wire_factor=wire_factor)
+
+    else:
+        sent_flag = my_flag
+    b = np.broadcast_arrays(gpu, stream, seq, nxt, nbytes, addr, my_flag, sent_flag)
     keep = b[4] > 0  # zero-byte slices (tiny buffers) keep their signal but write nothing
     table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 4, kind=OpKind.WRITE,
               peer=b[3][keep], nbytes=_wire(b[4][keep], wire_factor), addr=b[5][keep])
@@ -132,7 +153,7 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
     if gpus_per_node is not None and not inline_flags:
         crosses = (b[0] // int(gpus_per_node)) != (b[3] // int(gpus_per_node))
         signal = np.where(crosses, int(OpKind.SIGNAL_NBI), int(OpKind.SIGNAL)).astype(np.int64)
-    table.add(gpu=b[0], stream=b[1], seq=b[2] + 5, kind=signal, peer=b[3], flag=b[6], value=1)
+    table.add(gpu=b[0], stream=b[1], seq=b[2] + 5, kind=signal, peer=b[3], flag=b[7], value=1)
     if produce_ns_per_byte > 0:
         table.add(gpu=b[0][keep], stream=b[1][keep], seq=b[2][keep] + 3, kind=OpKind.COMPUTE,
                   dur_ns=b[4][keep] * produce_ns_per_byte)
@@ -161,7 +182,42 @@ def ring(table: OpTable, members: np.ndarray, size: int, coll: str, *, chunk: in
         k_last = order[cc, (rr - steps + shift) % n]
         table.add(gpu=gpu_at, stream=stream_base + cc, seq=tail_seq + 1,
                   kind=OpKind.COMPUTE, dur_ns=part[k_last, cc] * reduce_ns_per_byte)
-    return C * steps
+    return C * steps * (2 if R is not None else 1)
+
+
+def _relay_ops(table: OpTable, members: np.ndarray, order: np.ndarray, R: np.ndarray,
+               only: np.ndarray | None, c, s, j, sl, shard_off, part_off, sl_off, shift: int,
+               n: int, steps: int, m: int, stream0: int, seq_base: int, *, my_flag_base: int,
+               relay_flag_base: int, wire_factor: float) -> None:
+    """The relays' ops of `ring` (PXN): per relayed hop and slice, wait for the slice from the
+    sender, write it to the hop's receiver, signal the receiver (in order behind the data)."""
+    C = R.shape[0]
+    inv = np.full((C, len(members)), -1, dtype=np.int64)  # member -> ring position it relays
+    cc, pp = np.nonzero(R >= 0)
+    inv[cc, R[cc, pp]] = pp
+    who = np.arange(len(members)) if only is None else np.asarray(only, dtype=np.int64)
+    pr = inv[:, who].T[:, :, None, None]  # (who, C, 1, 1): position relayed, or -1
+    mine = np.broadcast_to(pr >= 0, (len(who), C, 1, 1))
+    if not mine.any():
+        return
+    pos = np.maximum(pr, 0)
+    k = order[c, (pos - s + shift) % n]
+    nbytes = sl[k, c, j]
+    addr = shard_off[k] + part_off[k, c] + sl_off[k, c, j]
+    relay_gpu = members[who][:, None, None, None]
+    to = members[order[c, (pos + 1) % n]]
+    seq = seq_base + 1 + (s * m + j) * 3
+    b = np.broadcast_arrays(relay_gpu, stream0 + c, seq, to, nbytes, addr,
+                            relay_flag_base + c * steps + s, my_flag_base + c * steps + s,
+                            j + 1, mine)
+    on = b[9]
+    table.add(gpu=b[0][on], stream=b[1][on], seq=b[2][on], kind=OpKind.WAIT, flag=b[6][on],
+              value=b[8][on])
+    w = on & (b[4] > 0)
+    table.add(gpu=b[0][w], stream=b[1][w], seq=b[2][w] + 1, kind=OpKind.WRITE, peer=b[3][w],
+              nbytes=_wire(b[4][w], wire_factor), addr=b[5][w])
+    table.add(gpu=b[0][on], stream=b[1][on], seq=b[2][on] + 2, kind=OpKind.SIGNAL_NBI,
+              peer=b[3][on], flag=b[7][on], value=1)
 
 
 def direct(table: OpTable, members: np.ndarray, size: int | np.ndarray, coll: str, *,

@@ -249,6 +249,17 @@ def rail_rings(n: int, gpus_per_node: int, channels: int) -> np.ndarray:
     return (k * g + (c % g + i) % g).reshape(channels, n)
 
 
+def pxn_relays(rings: np.ndarray, gpus_per_node: int) -> np.ndarray:
+    """Per channel and ring position, the GPU that relays the hop to the next position (NCCL's
+    PXN, on by default): a hop between nodes that changes rail goes over NVLink to the GPU of
+    the sender's node on the receiver's rail, which sends it on its own NIC, so every node
+    crossing stays on one rail. -1 where the hop is direct. Indices as in `rings`."""
+    g = int(gpus_per_node)
+    here, there = rings, np.roll(rings, -1, axis=1)
+    cross = (here // g != there // g) & (here % g != there % g)
+    return np.where(cross, (here // g) * g + there % g, -1)
+
+
 def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
     """Hamiltonian cycles found one after another, each avoiding the edges of the earlier ones."""
     rings: list[list[int]] = []
@@ -283,4 +294,4 @@ def _greedy_rings(n: int, count: int, rng) -> list[list[int]]:
 
 
 __all__ = ["WIRE_FACTOR", "STEP_BYTES", "PROTOCOLS", "LibraryModel", "LIBRARIES", "NCCL_HOPPER",
-           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "rail_rings", "nvls_tree_cap", "check_protocol", "disjoint_rings"]
+           "NCCL_BLACKWELL", "RCCL_MI300", "library_model", "tuner_graphs", "rail_rings", "pxn_relays", "nvls_tree_cap", "check_protocol", "disjoint_rings"]

@@ -109,7 +109,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                workgroups: int | None = None, tile_order: str | None = None,
                comm_m: int | None = None, comm_n: int | None = None,
                gemm_workgroups: int | None = None, only_gpus: np.ndarray | None = None,
-               gpus_per_node: int | None = None, system: str | None = None) -> Profile:
+               gpus_per_node: int | None = None, system: str | None = None,
+               pxn: bool = False) -> Profile:
     """Generate a profile of `kind` on `gpus` GPUs moving `size_bytes` (nccl-tests convention).
 
     kinds: p2p, allreduce, reducescatter, allgather, alltoall, broadcast (algo ring|direct
@@ -132,6 +133,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     not needed. `tile_order` (gemm-rs, gemm-ar two-shot): "staggered" (owner's own tile last,
     reduced after the tile loop; default with --size) or "aligned" (every GPU visits tiles in
     the same order, the owner reduces right away; default for the shape form).
+    `pxn` (ring across nodes, `gpus_per_node`): hops between nodes that change rail go over
+    NVLink to the sender node's GPU on the receiver's rail first and leave from its NIC (NCCL's
+    PXN), so a rail-optimized fabric carries every node crossing on one rail; it costs one
+    NVLink hop per crossing (the ring's NVLink bound becomes the port rate).
     `algo="auto"` (all-reduce, all-gather, reduce-scatter with `library`) runs what the
     library's own tuner picks on `system` (a preset; default h100 for nccl, mi300x for rccl):
     eidola.profile.tuner. The choice and every estimate it compared go to the parameters.
@@ -223,6 +228,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                               "seed": seed, "iterations": iterations,
                               "reduce_ns_per_byte": reduce_ns_per_byte,
                               "nominal_link_gbps": link_gbps, "nominal_latency_ns": latency_ns}
+    if pxn and (algo != "ring" or gpus_per_node is None):
+        raise EidolaError("applies to --algo ring with --gpus-per-node (rings across nodes)",
+                          field="pxn")
     if gpus_per_node is not None and algo not in ("hierarchical", "ring", "nvls-tree"):
         raise EidolaError("applies to --algo hierarchical, ring and nvls-tree only",
                           field="gpus-per-node")
@@ -249,6 +257,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                     extra = _ring_extras(model, proto, n, streams)
                 extra["rings"] = lib.rail_rings(n, g, streams)
                 extra["gpus_per_node"] = g
+                if pxn:  # NCCL's PXN: node crossings relayed onto the receiver's rail
+                    extra["relays"] = lib.pxn_relays(extra["rings"], g)
+                    params["pxn"] = True
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
                       reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus, **extra)
         elif algo == "hierarchical":
