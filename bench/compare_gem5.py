@@ -37,6 +37,11 @@ CASES = [  # (label, config, extra arguments)
     ("all-reduce 64 MiB, NCCL model, LL128, h100", "eidola_8gpu.py",
      ["--profile", "{nccl}", "--topology", "h100"]),
     ("gemm-rs 64 MiB, tile flags signal_nbi, mi300x", "eidola_8gpu.py", ["--profile", "{gnbi}"]),
+    ("all-reduce 64 MiB, NCCL NVLS (switch multicast), h100", "eidola_8gpu.py",
+     ["--profile", "{nvls}", "--topology", "h100"]),
+    ("p2p 4 MiB, 16 KiB link buffers, 2 us links", "eidola_8gpu.py",
+     ["--profile", "{p2p4}", "--topology", "fully_connected", "--gpus", "2", "--link-bw", "100",
+      "--link-latency", "2000", "--buffer", "16KiB"]),
     # the synchronization model: 304 workgroups per GPU, 128 memory channels, SyncMon limits
     ("gemm-rs 8192^3 shape, polling 20 ns, mi300x", "eidola_8gpu.py",
      ["--profile", str(P / "gemm_rs_8192_mi300x.h5"), "--sync", "polling", "--poll-interval", "20"]),
@@ -84,7 +89,9 @@ def main() -> int:
         made = {"ar64": synthesize("allreduce", 64, 64 << 20, chunk_bytes=1 << 20),
                 "rccl": synthesize("allreduce", 8, 64 << 20, library="rccl"),
                 "nccl": synthesize("allreduce", 8, 64 << 20, library="nccl", proto="ll128"),
-                "gnbi": synthesize("gemm-rs", 8, 64 << 20, signal="nbi")}
+                "gnbi": synthesize("gemm-rs", 8, 64 << 20, signal="nbi"),
+                "nvls": synthesize("allreduce", 8, 64 << 20, algo="nvls", library="nccl"),
+                "p2p4": synthesize("p2p", 2, 4 << 20)}
         for key, prof in made.items():
             write_profile(prof, tmp / f"{key}.h5")
         for label, config, args in CASES:

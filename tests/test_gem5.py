@@ -199,6 +199,24 @@ def test_bounded_link_buffers_throttle_gem5_as_they_throttle_the_builtin_engine(
     assert "refusedRequests" in stats and "peakBufferedBytes" in stats
 
 
+def test_nvls_multicast_runs_in_gem5_as_in_the_builtin_engine(tmp_path: Path) -> None:
+    from eidola.profile import write_profile
+    from eidola.profile.synth import synthesize
+
+    prof = tmp_path / "nvls.h5"
+    write_profile(synthesize("allreduce", 8, 64 << 20, algo="nvls", library="nccl"), prof)
+    common = ["--profile", str(prof), "--topology", "h100", "--sync", "syncmon"]
+    proc, g = gem5_run(tmp_path, *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    b = builtin_run(tmp_path, *common)
+    assert g["bytes_written"] == b["bytes_written"]
+    assert g["makespan_ns"] == pytest.approx(b["makespan_ns"], rel=0.05)
+    stats = (tmp_path / "m5out" / "stats.txt").read_text()
+    reads = next(int(line.split()[1]) for line in stats.splitlines()
+                 if line.startswith("system.multicasts.reads"))
+    assert reads > 0  # the switch's multicast engine served the reductions
+
+
 @pytest.mark.parametrize("option", [["--trace", "t.json"]])
 def test_options_gem5_does_not_model_are_refused_not_ignored(tmp_path: Path, option: list[str]) -> None:
     proc, summary = gem5_run(tmp_path, "--profile", str(REPO / "profiles" / "p2p_2gpu.h5"), *option)

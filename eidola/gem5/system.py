@@ -77,6 +77,14 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                                         wake_on=params.syncmon_wake)
                        for g in range(n)]
     mons = list(system.syncmons)
+    # NVLS: the switch a GPU's multicast goes through is its first switch neighbour (the rule
+    # of the built-in engine); each such switch gets a multicast engine with its own window
+    channels = topo.channels()
+    mcast_switch: dict[int, int] = {}
+    for src, dst in zip(channels["src"].tolist(), channels["dst"].tolist()):
+        if src < n and dst >= n and src not in mcast_switch:
+            mcast_switch[src] = dst
+    window0 = n + topo.num_switches  # GPU g's multicast window: _region(window0 + g)
     eidolons = []
     for g in range(n):
         mem, mon = mems[g], mons[g]
@@ -95,28 +103,47 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                             straggler_slowdown=float(var.get("straggler_slowdown", 1.0)),
                             time_origin_ns=origin, mem_base=MEM_BASE, mem_stride=REGION,
                             data_size=DATA_SIZE, flag_offset=FLAG_OFFSET,
-                            watch_offset=WATCH_OFFSET)
+                            watch_offset=WATCH_OFFSET,
+                            mcast_base=_region(window0 + g) if g in mcast_switch else 0)
         eid.port = fabrics[g].cpu_side_ports
         fabrics[g].mem_side_ports = mon.cpu_side_port
         mon.mem_side_port = mem.port
         eidolons.append(eid)
 
     nodes = fabrics + switches
-    channels = topo.channels()
     dests = destinations_per_channel(topo)
+    multicasts = []
+    for sw in sorted(set(mcast_switch.values())):
+        group = [g for g in range(n) if mcast_switch.get(g) == sw]
+        mc = mo.EidolaMulticast(windows=[mo.AddrRange(_region(window0 + g), size=REGION)
+                                         for g in group],
+                                members=[_region(g) for g in group])
+        for i in range(len(group)):  # one port pair per member: crossbar layers per port
+            nodes[sw].mem_side_ports = mc.cpu_side_ports[i]
+            mc.mem_side_ports[i] = nodes[sw].cpu_side_ports
+        multicasts.append(mc)
+    # one serializer per wire direction, shared by that direction's requests and the opposite
+    # link's responses (channels 2i and 2i+1 are the two directions of link i)
+    system.wires = [mo.EidolaWire(bandwidth_gbps=float(channels["bw_gbps"][c]),
+                                  latency_ns=float(channels["latency_ns"][c]))
+                    for c in range(len(channels))]
+    wires = list(system.wires)
     links = []
     for c in range(len(channels)):
-        if not dests[c]:
+        src, dst = int(channels["src"][c]), int(channels["dst"][c])
+        up = src < n and mcast_switch.get(src) == dst  # this GPU's way to its multicast engine
+        if not dests[c] and not up:
             continue  # a direction no route uses
         ranges = [mo.AddrRange(_region(d), size=REGION) for d in dests[c]]
-        link = mo.EidolaLink(ranges=ranges, bandwidth_gbps=float(channels["bw_gbps"][c]),
-                             latency_ns=float(channels["latency_ns"][c]),
+        if up:
+            ranges.append(mo.AddrRange(_region(window0 + src), size=REGION))
+        link = mo.EidolaLink(ranges=ranges, wire=wires[c], reverse_wire=wires[c ^ 1],
                              buffer_bytes=f"{int(params.buffer_bytes or 0)}B")
         nodes[int(channels["src"][c])].mem_side_ports = link.cpu_side_port
         link.mem_side_port = nodes[int(channels["dst"][c])].cpu_side_ports
         links.append(link)
     for name, objs in (("fabrics", fabrics), ("switches", switches), ("eidolons", eidolons),
-                       ("links", links)):
+                       ("links", links), ("multicasts", multicasts)):
         if objs:  # gem5 cannot take an empty list as a child vector
             setattr(system, name, objs)
     return system, eidolons

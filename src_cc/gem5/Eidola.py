@@ -83,8 +83,21 @@ class EidolonGPU(ClockedObject):
     data_size = Param.Addr("bytes of each GPU's data window (profile offsets wrap inside it)")
     flag_offset = Param.Addr("offset of the flag window inside a region")
     watch_offset = Param.Addr("offset of the watch window inside a region")
+    mcast_base = Param.Addr(0, "multicast window of this GPU's switch (0: none)")
     watchdog = Param.Latency("2ms", "no progress for this long while waiting = deadlock")
     cxx_exports = [PyBindMethod("stat"), PyBindMethod("stuck")]
+
+
+class EidolaWire(SimObject):
+    """One direction of a wire: the serializer every packet crossing it shares (requests of the
+    link in this direction, responses of the link in the other)."""
+
+    type = "EidolaWire"
+    cxx_header = "gem5/eidola_link.hh"
+    cxx_class = "gem5::eidola::EidolaWire"
+
+    bandwidth_gbps = Param.Float("payload GB/s (bytes/ns)")
+    latency_ns = Param.Float("one-way latency, ns")
 
 
 class EidolaLink(ClockedObject):
@@ -100,7 +113,25 @@ class EidolaLink(ClockedObject):
     cpu_side_port = ResponsePort("requests in, responses out")
     mem_side_port = RequestPort("requests out, responses in")
     ranges = VectorParam.AddrRange("address ranges routed through this link")
-    bandwidth_gbps = Param.Float("payload GB/s (bytes/ns) in each direction")
-    latency_ns = Param.Float("one-way latency, ns")
+    wire = Param.EidolaWire("this direction of the wire (requests)")
+    reverse_wire = Param.EidolaWire("the opposite direction (responses)")
     buffer_bytes = Param.MemorySize("0B", "request buffer of this direction (0: unbounded); "
                                     "full: requests are refused and retried")
+
+
+class EidolaMulticast(ClockedObject):
+    """A switch's NVLink SHARP (NVLS) engine: a multicast write (or signal) arriving in its
+    window is copied to every GPU of the group; a multicast read reads every GPU and answers
+    with the reduced bytes; the requester is answered when all copies / parts are."""
+
+    type = "EidolaMulticast"
+    cxx_header = "gem5/eidola_multicast.hh"
+    cxx_class = "gem5::eidola::EidolaMulticast"
+
+    cpu_side_ports = VectorResponsePort("per group member: its multicast requests in, their "
+                                        "answers out")
+    mem_side_ports = VectorRequestPort("per group member: copies and parts to it out, their "
+                                       "answers in")
+    system = Param.System(Parent.any, "system (for the requestor id)")
+    windows = VectorParam.AddrRange("per group member: the address window of its multicasts")
+    members = VectorParam.Addr("per group member: its memory region base")

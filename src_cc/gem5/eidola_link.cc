@@ -8,7 +8,7 @@ namespace eidola
 EidolaLink::EidolaLink(const Params &p)
     : ClockedObject(p), cpuSide(name() + ".cpu_side_port", *this),
       memSide(name() + ".mem_side_port", *this), ranges(p.ranges.begin(), p.ranges.end()),
-      forward(p.bandwidth_gbps, p.latency_ns), backward(p.bandwidth_gbps, p.latency_ns),
+      forward(p.wire->timing), backward(p.reverse_wire->timing),
       bufferBytes(p.buffer_bytes), creditEvent([this] { creditsBack(); }, name() + ".credits"),
       stats(*this)
 {

@@ -5,7 +5,10 @@
 // round trip), which made latency-bound phases ~8% slower than the same model in the built-in
 // engine. Here only packets that carry data pay serialization: write requests and read
 // responses; acknowledgements and read requests pay the latency alone. Requests and responses
-// have separate serializers, as the two directions of the wires do.
+// have separate serializers, as the two directions of the wires do: a link's requests use the
+// serializer of its own wire direction (an EidolaWire), its responses the serializer of the
+// opposite direction, which the opposite link's requests use too, so a wire direction carries
+// at its bandwidth whatever crosses it (the built-in engine's channel).
 //
 // Bounded buffers (buffer_bytes > 0), as the built-in engine's --buffer: the bytes of the
 // requests a link has accepted occupy its buffer from acceptance until they have left it and
@@ -25,12 +28,22 @@
 #include "core/link_timing.hh"
 #include "mem/qport.hh"
 #include "params/EidolaLink.hh"
+#include "params/EidolaWire.hh"
 #include "sim/clocked_object.hh"
 
 namespace gem5
 {
 namespace eidola
 {
+
+// One direction of a wire: the serializer (bandwidth, latency) every packet crossing it shares.
+class EidolaWire : public SimObject
+{
+  public:
+    PARAMS(EidolaWire);
+    explicit EidolaWire(const Params &p) : SimObject(p), timing(p.bandwidth_gbps, p.latency_ns) {}
+    ::eidola::LinkTiming timing;
+};
 
 class EidolaLink : public ClockedObject
 {
@@ -103,8 +116,8 @@ class EidolaLink : public ClockedObject
     CpuSidePort cpuSide;
     MemSidePort memSide;
     AddrRangeList ranges;
-    ::eidola::LinkTiming forward;  // requests: write data
-    ::eidola::LinkTiming backward; // responses: read data
+    ::eidola::LinkTiming &forward;  // requests (write data): this direction's wire
+    ::eidola::LinkTiming &backward; // responses (read data): the opposite direction's wire
     const uint64_t bufferBytes;    // 0: unbounded
     uint64_t buffered = 0;         // bytes accepted whose credit has not come back
     bool retryOwed = false;        // a request was refused: send a retry when space is back

@@ -54,7 +54,7 @@ EidolonGPU::EidolonGPU(const Params &p)
     : ClockedObject(p), port(name() + ".port", *this), gpuId(p.gpu_id), numGpus(p.num_gpus),
       syncMon(p.syncmon), requestorId(p.system->getRequestorId(this)), memBase(p.mem_base),
       memStride(p.mem_stride), dataSize(p.data_size), flagOffset(p.flag_offset),
-      watchOffset(p.watch_offset), watchdog(p.watchdog), program(loadProgram(p)),
+      watchOffset(p.watch_offset), mcastBase(p.mcast_base), watchdog(p.watchdog), program(loadProgram(p)),
       resumeEvent([this] { processResumes(); }, name() + ".resume"),
       watchdogEvent([this] { checkProgress(); }, name() + ".watchdog"),
       stats(this, p.num_gpus)
@@ -74,10 +74,11 @@ EidolonGPU::EidolonGPU(const Params &p)
         fatal("%s: syncmon_wake must be match or change", name());
     config.syncmon_wake = p.syncmon_wake == "change" ? ::eidola::WakeOn::Change : ::eidola::WakeOn::Match;
     config.poll_backoff_max_ps = p.poll_backoff_max;
-    for (const auto &op : program.ops)
-        if (op.peer == ::eidola::kMulticastPeer)
-            fatal("eidola: gpu %d uses multicast (NVLS) ops, which the gem5 backend does not "
-                  "model yet; use the built-in engine", gpuId);
+    if (mcastBase == 0)
+        for (const auto &op : program.ops)
+            if (op.peer == ::eidola::kMulticastPeer)
+                fatal("eidola: gpu %d uses multicast (NVLS) ops but is not attached to a "
+                      "switch with a multicast engine", gpuId);
     ++running;
     all.push_back(this);
 }
@@ -117,11 +118,11 @@ EidolonGPU::addressOf(const ::eidola::Request &req) const
         Addr off = req.addr % dataSize;
         if (off + req.bytes > dataSize)
             off = 0;
-        return regionOf(req.peer) + off;
+        return baseOf(req.peer) + off;
       }
       case K::Signal:
       case K::Poll:
-        return regionOf(req.peer) + flagOffset + static_cast<Addr>(req.flag) * 8;
+        return baseOf(req.peer) + flagOffset + static_cast<Addr>(req.flag) * 8;
       case K::Watch:
         return regionOf(req.peer) + watchOffset + static_cast<Addr>(req.flag) * 8;
     }
@@ -163,7 +164,9 @@ EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
     }
     DPRINTF(Eidolon, "gpu %d stream %d: %s %d bytes to gpu %d at %#x\n", gpuId, req.stream,
             write ? "write" : "read", size, req.peer, pkt->getAddr());
-    if (req.kind == K::Write || req.kind == K::Read || req.kind == K::Signal) {
+    if (req.peer == static_cast<uint32_t>(::eidola::kMulticastPeer)) {
+        stats.multicastBytes += req.kind == K::Signal ? 0 : req.bytes;
+    } else if (req.kind == K::Write || req.kind == K::Read || req.kind == K::Signal) {
         stats.bytesToPeer[req.peer] += req.kind == K::Signal ? 0 : req.bytes;
         ++stats.packetsToPeer[req.peer];
     } else if (req.kind == K::Poll) {
@@ -324,6 +327,8 @@ EidolonGPU::EidolonStats::EidolonStats(statistics::Group *parent, unsigned num_g
     : statistics::Group(parent),
       ADD_STAT(bytesToPeer, statistics::units::Byte::get(), "payload bytes written to each GPU"),
       ADD_STAT(packetsToPeer, statistics::units::Count::get(), "packets sent to each GPU"),
+      ADD_STAT(multicastBytes, statistics::units::Byte::get(),
+               "payload bytes of multicast (NVLS) reads and writes sent to the switch"),
       ADD_STAT(writeLatency, statistics::units::Tick::get(), "write packet issue to acknowledgement"),
       ADD_STAT(pollingReads, statistics::units::Count::get(), "polling reads of flags"),
       ADD_STAT(notifications, statistics::units::Count::get(), "SyncMon notifications received"),

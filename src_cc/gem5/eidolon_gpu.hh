@@ -71,6 +71,11 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
 
     bool recvTimingResp(PacketPtr pkt);
     Addr regionOf(uint32_t gpu) const { return memBase + static_cast<Addr>(gpu) * memStride; }
+    // A peer's region, or this GPU's switch multicast window for multicast ops (peer -2).
+    Addr baseOf(uint32_t peer) const
+    {
+        return peer == static_cast<uint32_t>(::eidola::kMulticastPeer) ? mcastBase : regionOf(peer);
+    }
     Addr addressOf(const ::eidola::Request &req) const;
     void processResumes();
     void checkProgress();
@@ -80,6 +85,7 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     SyncMon *syncMon;
     const RequestorID requestorId;
     const Addr memBase, memStride, dataSize, flagOffset, watchOffset;
+    const Addr mcastBase;  // 0: no multicast engine on this GPU's switch
     const Tick watchdog;
     std::unique_ptr<::eidola::GpuReplayer> replayer;
     ::eidola::ReplayConfig config;
@@ -102,6 +108,7 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
         EidolonStats(statistics::Group *parent, unsigned num_gpus);
         statistics::Vector bytesToPeer;
         statistics::Vector packetsToPeer;
+        statistics::Scalar multicastBytes;
         statistics::Histogram writeLatency;
         statistics::Scalar pollingReads;
         statistics::Scalar notifications;
