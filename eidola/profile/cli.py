@@ -66,11 +66,12 @@ def profile_group() -> None:
 @click.option("--size", default=None, metavar="SIZE",
               help="bytes per GPU buffer, nccl-tests convention, e.g. 64MiB, 1GB (required)")
 @click.option("--algo", default=None, metavar="ALGO",
-              help="ring (default), direct, nvls (all-reduce on a switch), hierarchical (all-reduce "
-                   "across nodes: --gpus-per-node) or auto (what --library's tuner picks on --system)")
+              help="ring (default), direct, nvls (all-reduce on a switch), hierarchical or nvls-tree "
+                   "(all-reduce across nodes: --gpus-per-node) or auto (what --library's tuner "
+                   "picks on --system)")
 @click.option("--gpus-per-node", "gpus_per_node", default=None, metavar="G",
-              help="--algo hierarchical: GPUs per node (intra-node reduce-scatter, all-reduce "
-                   "across nodes per rail, intra-node all-gather; default 8)")
+              help="GPUs per node for collectives across nodes: --algo hierarchical / nvls-tree "
+                   "(default 8), ring (channels spread over the NICs), auto")
 @click.option("--pxn", is_flag=True, default=False,
               help="--algo ring across nodes: relay rail-changing node crossings through the GPU "
                    "on the receiver's rail (NCCL's PXN; keeps a rail-optimized fabric on its rails)")
