@@ -21,6 +21,7 @@ FIELDS = ("kind", "peer", "bytes", "addr", "flag", "value", "stream", "seq")
     ("reducescatter", 8, 1 << 24, dict(algo="ring")),
     ("allreduce", 16, 1 << 24, dict(algo="hierarchical", gpus_per_node=4)),
     ("alltoall", 4, 1 << 20, {}),
+    ("allreduce", 24, 5_000_003, dict(algo="nvls-tree", gpus_per_node=8, library="nccl")),
 ])
 def test_lazy_profile_matches_the_whole_build(kind, n, size, opts, monkeypatch) -> None:
     import eidola.profile.synth as synth

@@ -538,7 +538,8 @@ def double_binary_tree(n: int) -> list[tuple[list[int], list[list[int]]]]:
 def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
                         chunk: int | None = None, channels: int = 1, flag_base: int = 0,
                         stream_base: int = 0, seq_base: int = 0, wire_factor: float = 1.0,
-                        launch_ns: float = 0.0, max_busbw_gbps: float = 0.0) -> int:
+                        launch_ns: float = 0.0, max_busbw_gbps: float = 0.0,
+                        only: np.ndarray | None = None) -> int:
     """All-reduce across nodes as NCCL's NVLS tree runs it (GPU ids node-major).
 
     Every GPU heads the shard of its local index r (S/g): per slice it (1) reduces the slice
@@ -555,12 +556,12 @@ def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *
     measured per-channel NVLS tree limit, eidola.profile.library): a pacing stream next to
     every down stream spends slice bytes x its share of the cap as compute per slice and
     releases the slice's node write, so the cap overlaps with the transfers instead of adding
-    to them. Returns the flag ids used.
+    to them. `only`: build these GPUs' ops alone (streaming generators); built vectorised over
+    GPUs, parts, trees and slices. Returns the flag ids used.
     """
     g = int(gpus_per_node)
     nodes = n // g
     C = max(1, int(channels))
-    trees = double_binary_tree(nodes)
     shard = split_even(size, g)                      # (g,)
     part = split_even(shard, C)                      # (g, C)
     half = split_even(part, 2)                       # (g, C, 2)
@@ -571,63 +572,84 @@ def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *
     barrier = flag_base + 6 * C
     # busbw = 2(n-1)/n * S / t and each GPU moves S/g over its 2C down streams
     produce = (2.0 * (n - 1) / n * g * 2 * C / max_busbw_gbps) if max_busbw_gbps > 0 else 0.0
-    j = np.arange(m)
-    for k in range(nodes):
-        for r in range(g):
-            gpu = k * g + r
-            for p in range(C):
-                for t in range(2):
-                    parent, kids = trees[t][0][k], trees[t][1][k]
-                    nbytes, addr = sl[r, p, t], off[r, p, t]
-                    keep = nbytes > 0
-                    wire = _wire(nbytes, wire_factor)
-                    up_flag = flag_base + (p * 2 + t) * 3
-                    down_flag, pace_flag = up_flag + 1, up_flag + 2
-                    up_s = stream_base + (p * 2 + t) * 3
-                    down_s, pace_s = up_s + 1, up_s + 2
-                    per = 4 + 2 * len(kids)
-                    if parent >= 0:  # up: node reduce, children's sums, on to the parent
-                        seq = seq_base + 1 + j * 4
-                        table.add(gpu=gpu, stream=up_s, seq=seq[keep], kind=OpKind.READ,
-                                  peer=MULTICAST_PEER, nbytes=wire[keep], addr=addr[keep])
-                        if kids:
-                            table.add(gpu=gpu, stream=up_s, seq=seq + 1, kind=OpKind.WAIT,
-                                      flag=up_flag, value=(j + 1) * len(kids))
-                        table.add(gpu=gpu, stream=up_s, seq=seq[keep] + 2, kind=OpKind.WRITE,
-                                  peer=parent * g + r, nbytes=nbytes[keep], addr=addr[keep])
-                        table.add(gpu=gpu, stream=up_s, seq=seq + 3, kind=OpKind.SIGNAL_NBI,
-                                  peer=parent * g + r, flag=up_flag, value=1)
-                        _launch(table, np.array([gpu]), np.array([up_s]), seq_base, launch_ns)
-                        seq = seq_base + 1 + j * per
-                        table.add(gpu=gpu, stream=down_s, seq=seq, kind=OpKind.WAIT,
-                                  flag=down_flag, value=j + 1)
-                    else:  # root: node reduce and children's sums give the total
-                        seq = seq_base + 1 + j * per
-                        table.add(gpu=gpu, stream=down_s, seq=seq[keep], kind=OpKind.READ,
-                                  peer=MULTICAST_PEER, nbytes=wire[keep], addr=addr[keep])
-                        if kids:
-                            table.add(gpu=gpu, stream=down_s, seq=seq + 1, kind=OpKind.WAIT,
-                                      flag=up_flag, value=(j + 1) * len(kids))
-                    for i, kid in enumerate(kids):  # down: the total to the children
-                        table.add(gpu=gpu, stream=down_s, seq=seq[keep] + 2 + 2 * i,
-                                  kind=OpKind.WRITE, peer=kid * g + r, nbytes=nbytes[keep],
-                                  addr=addr[keep])
-                        table.add(gpu=gpu, stream=down_s, seq=seq + 3 + 2 * i,
-                                  kind=OpKind.SIGNAL_NBI, peer=kid * g + r, flag=down_flag, value=1)
-                    if produce > 0:  # the GPU-side limit, overlapped: pace, then release
-                        pseq = seq_base + 1 + j * 2
-                        table.add(gpu=gpu, stream=pace_s, seq=pseq, kind=OpKind.COMPUTE,
-                                  dur_ns=nbytes * produce)
-                        table.add(gpu=gpu, stream=pace_s, seq=pseq + 1, kind=OpKind.SIGNAL_NBI,
-                                  peer=gpu, flag=pace_flag, value=1)
-                        table.add(gpu=gpu, stream=down_s, seq=seq + per - 2, kind=OpKind.WAIT,
-                                  flag=pace_flag, value=j + 1)
-                    table.add(gpu=gpu, stream=down_s, seq=seq[keep] + per - 1, kind=OpKind.WRITE,
-                              peer=MULTICAST_PEER, nbytes=wire[keep], addr=addr[keep])
-                    _launch(table, np.array([gpu]), np.array([down_s]), seq_base, launch_ns)
-                    tail = seq_base + 1 + m * per
-                    table.add(gpu=gpu, stream=down_s, seq=tail, kind=OpKind.SIGNAL,
-                              peer=MULTICAST_PEER, flag=barrier, value=1)
-                    table.add(gpu=gpu, stream=down_s, seq=tail + 1, kind=OpKind.WAIT,
-                              flag=barrier, value=g * 2 * C)
+
+    # tree structure over nodes, per tree: parent and up to two children (-1: none)
+    trees = double_binary_tree(nodes)
+    parent = np.array([t[0] for t in trees], dtype=np.int64)            # (2, nodes)
+    kids = np.full((2, nodes, 2), -1, dtype=np.int64)
+    for t, (_, kl) in enumerate(trees):
+        for k, ks in enumerate(kl):
+            kids[t, k, :len(ks)] = ks
+    nkids = (kids >= 0).sum(axis=2)                                     # (2, nodes)
+
+    gpus = np.arange(n, dtype=np.int64) if only is None else np.asarray(only, dtype=np.int64)
+    G = gpus[:, None, None, None]                    # axes: gpu, part, tree, slice
+    P = np.arange(C)[None, :, None, None]
+    T = np.arange(2)[None, None, :, None]
+    J = np.arange(m)[None, None, None, :]
+    node, r = G // g, G % g
+    nbytes, addr = sl[r, P, T, J], off[r, P, T, J]
+    wire = _wire(nbytes, wire_factor)
+    par = parent[T, node]                            # (G, 1, 2, 1)
+    nk = nkids[T, node]
+    up_flag = flag_base + (P * 2 + T) * 3
+    down_flag, pace_flag = up_flag + 1, up_flag + 2
+    up_s = stream_base + (P * 2 + T) * 3
+    down_s, pace_s = up_s + 1, up_s + 2
+    per = 8                                          # seq slots per slice on a down stream
+    sq_up = seq_base + 1 + J * 4
+    sq_dn = seq_base + 1 + J * per
+    full = (len(gpus), C, 2, m)
+
+    def add(mask, **cols) -> None:
+        mask = np.broadcast_to(mask, full)
+        if not mask.any():
+            return
+        kind = cols.pop("kind")
+        table.add(kind=kind, **{k: np.broadcast_to(v, full)[mask] for k, v in cols.items()})
+
+    has_data = nbytes > 0
+    nonroot, root = par >= 0, par < 0
+    # up streams (non-roots): node reduce, children's sums, on to the parent
+    add(nonroot & has_data, kind=OpKind.READ, gpu=G, stream=up_s, seq=sq_up, peer=MULTICAST_PEER,
+        nbytes=wire, addr=addr)
+    add(nonroot & (nk > 0), kind=OpKind.WAIT, gpu=G, stream=up_s, seq=sq_up + 1, flag=up_flag,
+        value=(J + 1) * nk)
+    to_parent = np.maximum(par, 0) * g + r
+    add(nonroot & has_data, kind=OpKind.WRITE, gpu=G, stream=up_s, seq=sq_up + 2, peer=to_parent,
+        nbytes=nbytes, addr=addr)
+    add(nonroot, kind=OpKind.SIGNAL_NBI, gpu=G, stream=up_s, seq=sq_up + 3, peer=to_parent,
+        flag=up_flag, value=1)
+    # down streams: non-roots wait for the total; roots reduce their node and gather children
+    add(nonroot, kind=OpKind.WAIT, gpu=G, stream=down_s, seq=sq_dn, flag=down_flag, value=J + 1)
+    add(root & has_data, kind=OpKind.READ, gpu=G, stream=down_s, seq=sq_dn, peer=MULTICAST_PEER,
+        nbytes=wire, addr=addr)
+    add(root & (nk > 0), kind=OpKind.WAIT, gpu=G, stream=down_s, seq=sq_dn + 1, flag=up_flag,
+        value=(J + 1) * nk)
+    for i in range(2):  # the total to each child
+        kid = kids[T, node, i]
+        to_kid = np.maximum(kid, 0) * g + r
+        add((kid >= 0) & has_data, kind=OpKind.WRITE, gpu=G, stream=down_s, seq=sq_dn + 2 + 2 * i,
+            peer=to_kid, nbytes=nbytes, addr=addr)
+        add(kid >= 0, kind=OpKind.SIGNAL_NBI, gpu=G, stream=down_s, seq=sq_dn + 3 + 2 * i,
+            peer=to_kid, flag=down_flag, value=1)
+    if produce > 0:  # the GPU-side limit, overlapped: pace, then release the node write
+        sq_p = seq_base + 1 + J * 2
+        add(True, kind=OpKind.COMPUTE, gpu=G, stream=pace_s, seq=sq_p, dur_ns=nbytes * produce)
+        add(True, kind=OpKind.SIGNAL_NBI, gpu=G, stream=pace_s, seq=sq_p + 1, peer=G,
+            flag=pace_flag, value=1)
+        add(True, kind=OpKind.WAIT, gpu=G, stream=down_s, seq=sq_dn + per - 2, flag=pace_flag,
+            value=J + 1)
+    add(has_data, kind=OpKind.WRITE, gpu=G, stream=down_s, seq=sq_dn + per - 1,
+        peer=MULTICAST_PEER, nbytes=wire, addr=addr)
+    # launch costs and the node-wide barrier, once per stream
+    first = (slice(None), slice(None), slice(None), slice(0, 1))
+    gg, uu, dd = (np.broadcast_to(x, full)[first] for x in (G, up_s, down_s))
+    nr = np.broadcast_to(nonroot, full)[first]
+    _launch(table, gg[nr], uu[nr], seq_base, launch_ns)
+    _launch(table, gg, dd, seq_base, launch_ns)
+    tail = seq_base + 1 + m * per
+    table.add(gpu=gg, stream=dd, seq=tail, kind=OpKind.SIGNAL, peer=MULTICAST_PEER, flag=barrier,
+              value=1)
+    table.add(gpu=gg, stream=dd, seq=tail + 1, kind=OpKind.WAIT, flag=barrier, value=g * 2 * C)
     return 6 * C + 1

@@ -58,6 +58,11 @@ def lazy_synthesized(kind: str, gpus: int, size_bytes: int, **options: Any) -> L
             cache["lo"] = lo
         return cache["part"].ops[g]
 
-    # ring and hierarchical builders give every GPU the same op count
-    return LazyProfile(num_gpus=n, num_ops=per_gpu * n, gpu_ops=gpu_ops, attrs=dict(first.attrs),
+    if options.get("algo") in ("ring", "hierarchical", None):
+        num_ops = per_gpu * n  # these builders give every GPU the same op count
+    else:  # tree roots and leaves differ: count once, a slice at a time
+        num_ops = sum(len(ops) for lo in range(0, n, slice_gpus)
+                      for ops in synthesize(kind, n, size_bytes, only_gpus=np.arange(
+                          lo, min(n, lo + slice_gpus)), **options).ops[lo:lo + slice_gpus])
+    return LazyProfile(num_gpus=n, num_ops=num_ops, gpu_ops=gpu_ops, attrs=dict(first.attrs),
                        variability=dict(first.variability))

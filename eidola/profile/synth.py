@@ -284,7 +284,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                                                   launch_ns=model.launch_ns("nvls", "simple"),
                                                   max_busbw_gbps=lib.nvls_tree_cap(model, g, n // g))
             coll.nvls_tree_allreduce(table, n, g, size, chunk=chunk_bytes, channels=streams or 1,
-                                     **extra)
+                                     only=only_gpus, **extra)
         else:
             coll.direct(table, members, size, kind, chunk=chunk_bytes, streams=streams,
                         reduce_ns_per_byte=reduce_ns_per_byte)
@@ -348,8 +348,9 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
 
 def streamable(kind: str, algo: str | None, iterations: int = 1) -> bool:
     """Whether `write_synthesized` can build this request a slice of GPUs at a time."""
-    return kind in ("allreduce", "reducescatter", "allgather") \
-        and (algo or "ring") in ("ring", "hierarchical") and int(iterations) == 1
+    return kind in ("allreduce", "reducescatter", "allgather") and int(iterations) == 1 \
+        and ((algo or "ring") in ("ring", "hierarchical")
+             or (kind == "allreduce" and algo == "nvls-tree"))
 
 
 #: ops built per slice when streaming (bounds the generator's temporaries, ~200 B per op)
