@@ -110,7 +110,16 @@ EidolaLink::creditsBack()
 bool
 EidolaLink::MemSidePort::recvTimingResp(PacketPtr pkt)
 {
-    link.cpuSide.queue.schedSendTiming(pkt, link.arrival(link.backward, pkt, pkt->hasData()));
+    if (!pkt->hasData()) {
+        // An acknowledgement carries no data: it pays the wire's latency without queueing
+        // behind the data crossing that direction, as the built-in engine's acknowledgements
+        // carry their path latency instead of travelling as packets.
+        const Tick at = curTick() + pkt->headerDelay + link.backward.latency_ps();
+        pkt->headerDelay = pkt->payloadDelay = 0;
+        link.cpuSide.queue.schedSendTiming(pkt, at);
+        return true;
+    }
+    link.cpuSide.queue.schedSendTiming(pkt, link.arrival(link.backward, pkt, true));
     return true;
 }
 

@@ -8,7 +8,9 @@
 // have separate serializers, as the two directions of the wires do: a link's requests use the
 // serializer of its own wire direction (an EidolaWire), its responses the serializer of the
 // opposite direction, which the opposite link's requests use too, so a wire direction carries
-// at its bandwidth whatever crosses it (the built-in engine's channel).
+// at its bandwidth whatever data crosses it (the built-in engine's channel). Acknowledgements
+// (responses without data) pay the latency only, without queueing behind that data, as the
+// built-in engine's acknowledgements carry their path latency instead of travelling as packets.
 //
 // Bounded buffers (buffer_bytes > 0), as the built-in engine's --buffer: the bytes of the
 // requests a link has accepted occupy its buffer from acceptance until they have left it and
