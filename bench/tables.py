@@ -1,10 +1,30 @@
-"""Markdown tables of validation points, shared by bench/validate_hardware.py and
-bench/validate_multinode.py: one table per system, sizes down, curves across, each cell
-"measured / Eidola (error)" in GB/s of nccl-tests bus bandwidth."""
+"""What bench/validate_hardware.py and bench/validate_multinode.py share: the run parameters,
+nccl-tests' bus-bandwidth factor, the error summary, and the markdown tables (one per system,
+sizes down, curves across, each cell "measured / Eidola (error)" in GB/s of bus bandwidth)."""
 
 from __future__ import annotations
 
+import math
+
+from eidola.params import RunParams
+
 MiB = 1 << 20
+#: errors are summarised from this size up (below it fixed costs the models do not claim dominate)
+GEOMEAN_FROM = 16 * MiB
+# 4096 packets in flight and no byte window: the libraries keep every channel's FIFO full
+PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096,
+                   max_outstanding_bytes=0, series=False)
+
+
+def bus_factor(coll: str, n: int) -> float:
+    """nccl-tests' busbw / algbw: 2(n-1)/n for all-reduce, (n-1)/n for the others."""
+    return (2.0 if coll == "allreduce" else 1.0) * (n - 1) / n
+
+
+def geomean(errs: list[float | None]) -> float | None:
+    """Geometric mean of |error| (None entries skipped; None if nothing is left)."""
+    vals = [abs(e) for e in errs if e is not None]
+    return math.exp(sum(math.log(max(e, 1e-6)) for e in vals) / len(vals)) if vals else None
 
 
 def size_label(b: int) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -31,27 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from eidola.engine import run  # noqa: E402
-from eidola.params import RunParams  # noqa: E402
 from eidola.profile.synth import synthesize, tuned_algorithm  # noqa: E402
 from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
-from tables import per_system_tables  # noqa: E402
+from tables import GEOMEAN_FROM, PARAMS, bus_factor, geomean, per_system_tables  # noqa: E402
 
 REFERENCE = REPO / "bench" / "reference" / "busbw.csv"
 SOURCES = REPO / "bench" / "reference" / "sources.json"
 OUT = REPO / "bench" / "results" / "validation_hardware.json"
 MiB = 1 << 20
-GEOMEAN_FROM = 16 * MiB
 #: presets whose NVSwitch has NVLink SHARP (multimem), so NCCL may pick NVLS
-NVLS_SYSTEMS = ("h100", "h200", "b200", "gb200-nvl72")
-# 4096 packets in flight and no byte window: the libraries keep every channel's FIFO full
-PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096,
-                   max_outstanding_bytes=0, series=False)
-
-
-def bus_factor(coll: str, n: int) -> float:
-    """nccl-tests' busbw / algbw: 2(n-1)/n for all-reduce, (n-1)/n for the others."""
-    return (2.0 if coll == "allreduce" else 1.0) * (n - 1) / n
 
 
 def library_choice(coll: str, system: str, n: int, size: int, library: str, algo: str,
@@ -98,10 +86,6 @@ def main() -> int:
             "eidola_choice": f"{algo}-{proto}", "error": eidola / measured - 1.0,
             "bare_ring_gbps": bare, "bare_ring_error": None if bare is None else bare / measured - 1.0,
         })
-
-    def geomean(errs: list[float]) -> float | None:
-        errs = [abs(e) for e in errs if e is not None]
-        return math.exp(sum(math.log(max(e, 1e-6)) for e in errs) / len(errs)) if errs else None
 
     big = [p for p in points if p["size_bytes"] >= GEOMEAN_FROM]
     per_dataset = {}

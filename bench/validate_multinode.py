@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -28,25 +27,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from eidola.engine import run  # noqa: E402
-from eidola.params import RunParams  # noqa: E402
 from eidola.profile.synth import synthesize, tuned_algorithm  # noqa: E402
 from eidola.results import atomic_write_bytes  # noqa: E402
 from eidola.topology import build_topology  # noqa: E402
-from tables import per_system_tables  # noqa: E402
+from tables import GEOMEAN_FROM, PARAMS, bus_factor, geomean, per_system_tables  # noqa: E402
 from eidola.topology.presets import preset_defaults  # noqa: E402
 
 REFERENCE = REPO / "bench" / "reference" / "multinode_busbw.csv"
 SOURCES = REPO / "bench" / "reference" / "multinode_sources.json"
 OUT = REPO / "bench" / "results" / "validation_multinode.json"
 MiB = 1 << 20
-GEOMEAN_FROM = 16 * MiB
 NIC_GBPS = 50.0  # 400 Gb/s ConnectX-7 / Quantum-2 NDR port
-PARAMS = RunParams(sync="syncmon", packet_bytes=64 * 1024, max_outstanding=4096,
-                   max_outstanding_bytes=0, series=False)
-
-
-def bus_factor(coll: str, n: int) -> float:
-    return (2.0 if coll == "allreduce" else 1.0) * (n - 1) / n
 
 
 def simulate(coll: str, system: str, n: int, g: int, size: int, algo: str) -> tuple[float, str]:
@@ -59,10 +50,6 @@ def simulate(coll: str, system: str, n: int, g: int, size: int, algo: str) -> tu
                           gpus_per_node=g, nic_bw_gbps=NIC_GBPS)
     res = run(prof, topo, PARAMS)
     return bus_factor(coll, n) * size / float(res.summary["makespan_ns"]), f"{a}-{p}"
-
-
-def geomean(errs: list[float]) -> float:
-    return math.exp(sum(math.log(max(abs(e), 1e-6)) for e in errs) / len(errs))
 
 
 def main() -> int:

@@ -246,11 +246,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         if algo == "ring":
             extra = _ring_extras(model, proto, n, streams)
             if gpus_per_node is not None:  # across nodes: spread the channels over the rails
-                g = _number(gpus_per_node, "gpus-per-node", lo=1, integer=True)
-                if n % g:
-                    raise EidolaError(f"{n} GPUs do not split into nodes of {g}",
-                                      field="gpus-per-node")
-                params["gpus_per_node"] = g
+                g = params["gpus_per_node"] = _node_size(n, gpus_per_node)
                 if model is not None and user_streams is None and g < n:
                     # NCCL across nodes: one ring channel per NIC (one NIC per GPU), doubled
                     streams = lib.MULTINODE_RING_CHANNELS_PER_NIC * g
@@ -263,11 +259,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             coll.ring(table, members, size, kind, chunk=chunk_bytes, channels=streams,
                       reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus, **extra)
         elif algo == "hierarchical":
-            g = _number(gpus_per_node if gpus_per_node is not None else 8, "gpus-per-node",
-                        lo=1, integer=True)
-            if n % g:
-                raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
-            params["gpus_per_node"] = g
+            g = params["gpus_per_node"] = _node_size(n, gpus_per_node)
             coll.hierarchical_allreduce(table, n, g, size, chunk=chunk_bytes, channels=streams,
                                         reduce_ns_per_byte=reduce_ns_per_byte, only=only_gpus)
         elif algo == "nvls":
@@ -275,11 +267,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                                                   launch_ns=model.launch_ns("nvls", "simple"))
             coll.nvls(table, members, size, chunk=chunk_bytes, channels=streams, **extra)
         elif algo == "nvls-tree":
-            g = _number(gpus_per_node if gpus_per_node is not None else 8, "gpus-per-node",
-                        lo=2, integer=True)
-            if n % g:
-                raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
-            params["gpus_per_node"] = g
+            g = params["gpus_per_node"] = _node_size(n, gpus_per_node, least=2)
             extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
                                                   launch_ns=model.launch_ns("nvls", "simple"),
                                                   max_busbw_gbps=lib.nvls_tree_cap(model, g, n // g))
@@ -344,6 +332,15 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         "parameters": params,
     }
     return Profile(num_gpus=n, ops=ops, attrs=attrs, variability=variability)
+
+
+def _node_size(n: int, gpus_per_node: Any, least: int = 1) -> int:
+    """GPUs per node (default 8, as on HGX/DGX and MI300X platforms), checked to split n."""
+    g = _number(gpus_per_node if gpus_per_node is not None else 8, "gpus-per-node", lo=least,
+                integer=True)
+    if n % g:
+        raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
+    return g
 
 
 def streamable(kind: str, algo: str | None, iterations: int = 1) -> bool:
