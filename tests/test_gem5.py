@@ -222,3 +222,14 @@ def test_options_gem5_does_not_model_are_refused_not_ignored(tmp_path: Path, opt
     proc, summary = gem5_run(tmp_path, "--profile", str(REPO / "profiles" / "p2p_2gpu.h5"), *option)
     assert proc.returncode == 2 and summary is None
     assert f"{option[0]} is not modelled by the gem5 backend yet" in proc.stderr + proc.stdout
+
+
+def test_core_googletest_runs_inside_gem5s_unit_test_build() -> None:
+    # built by: scons build/NULL/<extras dir>/eidola-core.test.opt EXTRAS=<repo>/src_cc
+    found = sorted(Path(GEM5).parent.glob("*/eidola-core.test.opt"))
+    if not found:
+        pytest.skip(f"no eidola-core.test.opt under {Path(GEM5).parent}: build it with scons "
+                    "build/NULL/<extras dir>/eidola-core.test.opt EXTRAS=<repo>/src_cc")
+    proc = subprocess.run([str(found[0])], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "[  PASSED  ]" in proc.stdout and "FAILED" not in proc.stdout
