@@ -104,47 +104,62 @@ void Engine::schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool pr
 // run uses: the first channel found wins, so routes are shortest and deterministic.
 uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
     if (!net_.ecmp) return first_channel(node, dst);
-    if (ecmp_.empty()) {
-        ecmp_.resize(net_.num_nodes);
-        out_channels_.resize(net_.num_nodes);
-        for (uint32_t c = 0; c < channels_.size(); ++c) out_channels_[channels_[c].src].push_back(c);
+    constexpr uint16_t kFar = 0xFFFF;
+    if (ecmp_dist_.empty()) {
+        ecmp_dist_.resize(net_.num_nodes);
+        out_offsets_.assign(net_.num_nodes + 1, 0);
+        for (const Channel& ch : channels_) ++out_offsets_[ch.src + 1];
+        for (uint32_t v = 0; v < net_.num_nodes; ++v) out_offsets_[v + 1] += out_offsets_[v];
+        out_channel_.resize(channels_.size());
+        out_dst_.resize(channels_.size());
+        std::vector<uint32_t> fill(out_offsets_.begin(), out_offsets_.end() - 1);
+        for (uint32_t c = 0; c < channels_.size(); ++c) {  // channel order kept per node
+            const uint32_t at = fill[channels_[c].src]++;
+            out_channel_[at] = c;
+            out_dst_[at] = channels_[c].dst;
+        }
     }
-    EcmpRoutes& e = ecmp_[dst];
-    if (e.offsets.empty()) {  // hop distances to dst, then every channel one hop closer
-        std::vector<uint32_t> dist(net_.num_nodes, kNone);
+    std::vector<uint16_t>& dist = ecmp_dist_[dst];
+    if (dist.empty()) {  // hop distances to dst over reversed channels
+        dist.assign(net_.num_nodes, kFar);
         std::deque<uint32_t> frontier{dst};
         dist[dst] = 0;
         while (!frontier.empty()) {
             const uint32_t u = frontier.front();
             frontier.pop_front();
+            if (dist[u] + 1 >= kFar)
+                throw std::runtime_error("network diameter too large for ECMP routing");
             for (uint32_t c : in_channels_[u]) {
                 const uint32_t v = channels_[c].src;
-                if (dist[v] != kNone) continue;
-                dist[v] = dist[u] + 1;
+                if (dist[v] != kFar) continue;
+                dist[v] = static_cast<uint16_t>(dist[u] + 1);
                 frontier.push_back(v);
             }
         }
-        e.offsets.assign(net_.num_nodes + 1, 0);
-        for (uint32_t v = 0; v < net_.num_nodes; ++v) {
-            e.offsets[v] = static_cast<uint32_t>(e.channels.size());
-            if (dist[v] == kNone || v == dst) continue;
-            for (uint32_t c : out_channels_[v])
-                if (dist[channels_[c].dst] + 1 == dist[v]) e.channels.push_back(c);
-        }
-        e.offsets[net_.num_nodes] = static_cast<uint32_t>(e.channels.size());
     }
-    const uint32_t lo = e.offsets[node], hi = e.offsets[node + 1];
-    if (lo == hi)
+    // candidates: this node's out-channels one hop closer, in channel order
+    const uint32_t lo = out_offsets_[node], hi = out_offsets_[node + 1];
+    const uint16_t want = dist[node] - 1;
+    uint32_t count = 0, only = kNone;
+    if (dist[node] != kFar && node != dst)
+        for (uint32_t i = lo; i < hi; ++i)
+            if (dist[out_dst_[i]] == want) {
+                if (count++ == 0) only = out_channel_[i];
+            }
+    if (count == 0)
         throw std::runtime_error("no route from node " + std::to_string(node) + " to node " +
                                  std::to_string(dst));
-    if (hi - lo == 1) return e.channels[lo];
+    if (count == 1) return only;
     uint64_t h = flow ^ (uint64_t(node) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(dst) << 24) ^ net_.ecmp_seed;
     h ^= h >> 33;  // splitmix64 finaliser: spreads flows evenly over the candidates
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
-    return e.channels[lo + h % (hi - lo)];
+    uint32_t pick = static_cast<uint32_t>(h % count);
+    for (uint32_t i = lo; i < hi; ++i)
+        if (dist[out_dst_[i]] == want && pick-- == 0) return out_channel_[i];
+    return only;  // unreachable
 }
 
 uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {

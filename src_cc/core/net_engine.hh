@@ -191,12 +191,14 @@ class Engine : public ReplayHost {
     std::vector<Channel> channels_;
     std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
     std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
-    struct EcmpRoutes {                                 // per destination: every next channel
-        std::vector<uint32_t> offsets;                  // on a shortest path, per node (CSR)
-        std::vector<uint32_t> channels;
-    };
-    std::vector<EcmpRoutes> ecmp_;
-    std::vector<std::vector<uint32_t>> out_channels_;
+    // ECMP: per destination, each node's hop distance to it (2 bytes a node; computed once per
+    // destination the run uses). A node's candidates are its out-channels one hop closer,
+    // found by scanning its out-channels; a per-destination list of them cost O(nodes) words
+    // per destination, gigabytes at 16 K GPUs.
+    std::vector<std::vector<uint16_t>> ecmp_dist_;
+    std::vector<uint32_t> out_offsets_;   // CSR over nodes: their out-channels, and where
+    std::vector<uint32_t> out_channel_;   //   each one leads (kept beside it for the scan)
+    std::vector<uint32_t> out_dst_;
     std::vector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
     std::vector<Watcher> woken_;
