@@ -110,3 +110,27 @@ def test_pxn_needs_a_ring_across_nodes() -> None:
     with pytest.raises(EidolaError) as err:
         synthesize("allreduce", 16, MiB, algo="ring", pxn=True)
     assert err.value.field == "pxn"
+
+
+def test_nccl_tree_moves_2_n_minus_1_buffers_and_spreads_heads_over_the_nics() -> None:
+    n, g, size = 16, 8, 256 * MiB
+    prof = synthesize("allreduce", n, size, algo="tree", library="nccl", proto="simple",
+                      gpus_per_node=g)
+    written = sum(int(o["bytes"][o["kind"] == OpKind.WRITE].sum()) for o in prof.ops)
+    assert written == 2 * (n - 1) * size  # every tree edge carries the buffer up and down
+    senders = {gpu % g for gpu, ops in enumerate(prof.ops)
+               for p in ops["peer"][(ops["kind"] == OpKind.WRITE) & (ops["peer"] >= 0)].tolist()
+               if p // g != gpu // g}
+    assert senders == set(range(g))  # each local GPU heads some channels: every NIC is used
+    res = run(prof, _fat_tree(n), FAST)
+    # one head per node would leave the tree at one 50 GB/s NIC per node (~100 GB/s busbw)
+    assert res.summary["bus_bandwidth_gbps"] > 250
+
+
+def test_auto_across_mesh_nodes_is_refused_with_a_way_out() -> None:
+    from eidola.errors import EidolaError
+
+    with pytest.raises(EidolaError) as err:
+        synthesize("allreduce", 16, MiB, algo="auto", library="rccl", system="mi300x",
+                   gpus_per_node=8)
+    assert err.value.field == "algo" and "tree" in str(err.value)

@@ -140,7 +140,7 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["synth", "allreducex", "--gpus", "8", "--size", "1MiB", "-o", out], "field 'kind'"),
         (["synth", "allreduce", "--gpus", "8", "--size", "lots", "-o", out], "field 'size'"),
         (["synth", "allreduce", "--gpus", "8", "--size", "-1MiB", "-o", out], "field 'size'"),
-        (["synth", "allreduce", "--gpus", "8", "--size", "1MiB", "--algo", "tree", "-o", out], "field 'algo'"),
+        (["synth", "allreduce", "--gpus", "8", "--size", "1MiB", "--algo", "butterfly", "-o", out], "field 'algo'"),
         (["synth", "allreduce", "--gpus", "eight", "--size", "1MiB", "-o", out], "field 'gpus'"),
         (["synth", "allreduce", "--gpus", "8", "--size", "1MiB", "--chunk", "0", "-o", out], "field 'chunk'"),
         (["import", "pcap", str(tmp / "broken.json"), "-o", out], "field 'format'"),

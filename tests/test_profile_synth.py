@@ -165,7 +165,7 @@ def test_parameters_record_size_for_bandwidth_reporting() -> None:
 
 
 @pytest.mark.parametrize("kwargs, field", [
-    ({"kind": "allreducex"}, "kind"), ({"algo": "tree"}, "algo"), ({"gpus": 1}, "gpus"),
+    ({"kind": "allreducex"}, "kind"), ({"algo": "butterfly"}, "algo"), ({"gpus": 1}, "gpus"),
     ({"size_bytes": 0}, "size"), ({"jitter": -1}, "jitter"), ({"straggler_prob": 2}, "straggler_prob"),
     ({"iterations": 0}, "iterations"), ({"tile_bytes": 4096}, "tile"), ({"chunk_bytes": 0}, "chunk"),
     ({"kind": "alltoall", "algo": "ring"}, "algo"), ({"kind": "gemm-rs", "chunk_bytes": 4096}, "chunk"),

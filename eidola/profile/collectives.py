@@ -653,3 +653,102 @@ def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *
               value=1)
     table.add(gpu=gg, stream=dd, seq=tail + 1, kind=OpKind.WAIT, flag=barrier, value=g * 2 * C)
     return 6 * C + 1
+
+
+def tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
+                   chunk: int | None = None, channels: int = 2, flag_base: int = 0,
+                   stream_base: int = 0, seq_base: int = 0, wire_factor: float = 1.0,
+                   launch_ns: float = 0.0, inline_flags: bool = False,
+                   only: np.ndarray | None = None) -> int:
+    """All-reduce as NCCL's Tree algorithm runs it across nodes (GPU ids node-major).
+
+    Inside a node the GPUs form a chain from its head (local GPU c mod g for channel c, so the
+    channels' heads and their NICs rotate) through the others; across nodes the heads form one
+    of NCCL's two binary trees (`double_binary_tree`), channel c using tree c mod 2 for its
+    part of the buffer (S / channels). Per slice, partial sums flow up (each
+    GPU waits for its children's slices, then writes its sum to its parent: the chain's next
+    GPU towards the head, or for a head its parent node's head) and the total flows back down
+    the same edges. Up and down run on their own streams per channel so slices pipeline.
+    Hops between nodes signal behind their data (in-order delivery); NVLink hops signal with a
+    release unless `inline_flags` (LL/LL128). Returns the flag ids used.
+    """
+    g = int(gpus_per_node)
+    nodes = n // g
+    C = max(1, int(channels))
+    trees = double_binary_tree(nodes)
+    part = split_even(size, C)                       # (C,)
+    m = _slices(int(part.max()), chunk)
+    sl = split_even(part, m)                         # (C, m)
+    off = offsets_of(part)[:, None] + offsets_of(sl)
+    parent_node = np.array([t[0] for t in trees], dtype=np.int64)        # (2, nodes)
+    kid_nodes = np.full((2, nodes, 2), -1, dtype=np.int64)
+    for t, (_, kl) in enumerate(trees):
+        for k, ks in enumerate(kl):
+            kid_nodes[t, k, :len(ks)] = ks
+
+    gpus = np.arange(n, dtype=np.int64) if only is None else np.asarray(only, dtype=np.int64)
+    G = gpus[:, None, None]                          # axes: gpu, channel, slice
+    Cc = np.arange(C)[None, :, None]
+    J = np.arange(m)[None, None, :]
+    T = Cc % 2
+    node, i = G // g, G % g
+    nbytes, addr = sl[Cc, J], off[Cc, J]
+    # channel c's chain starts at local GPU h = c mod g (its NIC joins the tree), so the
+    # channels' inter-node traffic spreads over every NIC, as NCCL's tree channels do
+    h = Cc % g
+    pos = (i - h) % g
+    head = pos == 0
+    at = lambda nd, q: nd * g + (h + q) % g  # noqa: E731 - GPU at chain position q of node nd
+    # parent: the previous GPU of the chain, or (heads) the parent node's head; -1 at the root
+    pnode = parent_node[T, node]
+    parent = np.where(head, np.where(pnode >= 0, at(np.maximum(pnode, 0), 0), -1),
+                      at(node, pos - 1))
+    # children: the next GPU of the chain, and (heads) the child nodes' heads
+    chain_kid = np.where(pos < g - 1, at(node, pos + 1), -1)
+    ka, kb = kid_nodes[T, node, 0], kid_nodes[T, node, 1]
+    kid_a = np.where(head & (ka >= 0), at(np.maximum(ka, 0), 0), -1)
+    kid_b = np.where(head & (kb >= 0), at(np.maximum(kb, 0), 0), -1)
+    kids = (chain_kid, kid_a, kid_b)
+    nk = sum((k >= 0).astype(np.int64) for k in kids)
+    up_flag, down_flag = flag_base + Cc * 2, flag_base + Cc * 2 + 1
+    up_s, down_s = stream_base + Cc * 2, stream_base + Cc * 2 + 1
+    full = (len(gpus), C, m)
+
+    def sig_kind(to):
+        if inline_flags:
+            return np.full(full, int(OpKind.SIGNAL_NBI))
+        cross = np.broadcast_to(to // g != G // g, full)
+        return np.where(cross, int(OpKind.SIGNAL_NBI), int(OpKind.SIGNAL))
+
+    def add(mask, kind, **cols) -> None:
+        mask = np.broadcast_to(mask, full)
+        if mask.any():
+            k = np.broadcast_to(kind, full)[mask] if isinstance(kind, np.ndarray) else kind
+            table.add(kind=k, **{c: np.broadcast_to(v, full)[mask] for c, v in cols.items()})
+
+    has = nbytes > 0
+    sq_up = seq_base + 1 + J * 3
+    nonroot, root = parent >= 0, parent < 0
+    add(nonroot & (nk > 0), kind=OpKind.WAIT, gpu=G, stream=up_s, seq=sq_up, flag=up_flag,
+        value=(J + 1) * nk)
+    add(nonroot & has, kind=OpKind.WRITE, gpu=G, stream=up_s, seq=sq_up + 1,
+        peer=np.maximum(parent, 0), nbytes=_wire(np.broadcast_to(nbytes, full), wire_factor),
+        addr=addr)
+    add(nonroot, kind=sig_kind(parent), gpu=G, stream=up_s, seq=sq_up + 2,
+        peer=np.maximum(parent, 0), flag=up_flag, value=1)
+    sq_dn = seq_base + 1 + J * 8
+    add(nonroot, kind=OpKind.WAIT, gpu=G, stream=down_s, seq=sq_dn, flag=down_flag, value=J + 1)
+    add(root & (nk > 0), kind=OpKind.WAIT, gpu=G, stream=down_s, seq=sq_dn, flag=up_flag,
+        value=(J + 1) * nk)
+    for q, kid in enumerate(kids):
+        add((kid >= 0) & has, kind=OpKind.WRITE, gpu=G, stream=down_s, seq=sq_dn + 1 + 2 * q,
+            peer=np.maximum(kid, 0), nbytes=_wire(np.broadcast_to(nbytes, full), wire_factor),
+            addr=addr)
+        add(kid >= 0, kind=sig_kind(kid), gpu=G, stream=down_s, seq=sq_dn + 2 + 2 * q,
+            peer=np.maximum(kid, 0), flag=down_flag, value=1)
+    first = (slice(None), slice(None), slice(0, 1))
+    gg, uu, dd = (np.broadcast_to(x, full)[first] for x in (G, up_s, down_s))
+    nr = np.broadcast_to(nonroot, full)[first]
+    _launch(table, gg[nr], uu[nr], seq_base, launch_ns)
+    _launch(table, gg, dd, seq_base, launch_ns)
+    return 2 * C

@@ -86,6 +86,7 @@ class LibraryModel:
 NCCL_HOPPER = LibraryModel(
     name="nccl",
     base_latency_us={("ring", "ll"): 6.6, ("ring", "ll128"): 14.0, ("ring", "simple"): 8.4,
+                     ("tree", "ll"): 6.8, ("tree", "ll128"): 14.0, ("tree", "simple"): 8.4,
                      ("nvls", "simple"): 25.0},
     step_latency_us={("ring", "ll"): 0.6, ("ring", "ll128"): 1.9, ("ring", "simple"): 3.4},
     nvls_efficiency=0.85,
@@ -95,7 +96,8 @@ NCCL_HOPPER = LibraryModel(
     max_busbw_gbps={"ll": 141.0},
     nvls_chunk_bytes=128 * 1024,
     tuner=tun.NCCL_HOPPER_TUNER,
-    sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us, NVLink "
+    sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us and "
+             "Tree {6.8, 14.0, 8.4} us, NVLink "
              "hwLatencies Ring {0.6, 1.9, 3.4} us per step and NVLS 25 us, nvlsEfficiency "
              "Hopper 0.85 (LL, LL128, Simple), llMaxBws Hopper one node 141 GB/s (LL's bus "
              "bandwidth cap)",

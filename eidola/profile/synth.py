@@ -29,7 +29,7 @@ from eidola.profile.units import format_size
 #: kind -> algorithms it accepts (first = default; empty: no --algo)
 KINDS: dict[str, tuple[str, ...]] = {
     "p2p": (),
-    "allreduce": ("ring", "direct", "nvls", "hierarchical", "nvls-tree", "auto"),
+    "allreduce": ("ring", "direct", "nvls", "hierarchical", "nvls-tree", "tree", "auto"),
     "reducescatter": ("ring", "direct", "auto"),
     "allgather": ("ring", "direct", "auto"),
     "alltoall": ("direct",),
@@ -231,8 +231,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     if pxn and (algo != "ring" or gpus_per_node is None):
         raise EidolaError("applies to --algo ring with --gpus-per-node (rings across nodes)",
                           field="pxn")
-    if gpus_per_node is not None and algo not in ("hierarchical", "ring", "nvls-tree"):
-        raise EidolaError("applies to --algo hierarchical, ring and nvls-tree only",
+    if gpus_per_node is not None and algo not in ("hierarchical", "ring", "nvls-tree", "tree"):
+        raise EidolaError("applies to --algo hierarchical, ring, tree and nvls-tree only",
                           field="gpus-per-node")
     if only_gpus is not None and not streamable(kind, algo, iterations):
         raise ValueError("only_gpus applies to ring all-reduce / reduce-scatter / all-gather "
@@ -266,6 +266,16 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
             extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
                                                   launch_ns=model.launch_ns("nvls", "simple"))
             coll.nvls(table, members, size, chunk=chunk_bytes, channels=streams, **extra)
+        elif algo == "tree":
+            g = params["gpus_per_node"] = _node_size(n, gpus_per_node)
+            extra = {} if proto is None else dict(wire_factor=lib.WIRE_FACTOR[proto],
+                                                  inline_flags=lib.INLINE_FLAGS[proto])
+            if model is not None:
+                extra["launch_ns"] = model.launch_ns("tree", proto)
+                if user_streams is None and g < n:  # as the ring: one channel per NIC, doubled
+                    streams = lib.MULTINODE_RING_CHANNELS_PER_NIC * g
+            coll.tree_allreduce(table, n, g, size, chunk=chunk_bytes, channels=streams or 2,
+                                only=only_gpus, **extra)
         elif algo == "nvls-tree":
             g = params["gpus_per_node"] = _node_size(n, gpus_per_node, least=2)
             extra = {} if model is None else dict(wire_factor=1.0 / model.nvls_efficiency,
@@ -347,7 +357,7 @@ def streamable(kind: str, algo: str | None, iterations: int = 1) -> bool:
     """Whether `write_synthesized` can build this request a slice of GPUs at a time."""
     return kind in ("allreduce", "reducescatter", "allgather") and int(iterations) == 1 \
         and ((algo or "ring") in ("ring", "hierarchical")
-             or (kind == "allreduce" and algo == "nvls-tree"))
+             or (kind == "allreduce" and algo in ("nvls-tree", "tree")))
 
 
 #: ops built per slice when streaming (bounds the generator's temporaries, ~200 B per op)
@@ -438,7 +448,7 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
     if library is None and proto is None:
         return None, None, chunk, streams
     if kind not in ("allreduce", "reducescatter", "allgather") or algo not in ("ring", "nvls",
-                                                                                 "nvls-tree"):
+                                                                                 "nvls-tree", "tree"):
         raise EidolaError(f"library and protocol models apply to ring and nvls all-reduce, "
                           f"reduce-scatter and all-gather, not {kind}"
                           + (f" with algo {algo}" if algo else ""),
@@ -451,10 +461,10 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
         if model is not None and model.nvls_efficiency <= 0:
             raise EidolaError(f"{model.name} has no NVLS algorithm", field="library")
     if chunk is None:
-        chunk = (model.nvls_chunk_bytes if algo != "ring" and model is not None
+        chunk = (model.nvls_chunk_bytes if algo in ("nvls", "nvls-tree") and model is not None
                  and model.nvls_chunk_bytes else lib.STEP_BYTES[proto])
     if streams is None and model is not None:
-        streams = model.nvls_channels if algo != "ring" else model.ring_channels
+        streams = model.nvls_channels if algo in ("nvls", "nvls-tree") else model.ring_channels
     return model, proto, chunk, streams
 
 
@@ -492,12 +502,17 @@ def tuned_algorithm(kind: str, n: int, size: int, library: str | None, proto: st
     if n % g:
         raise EidolaError(f"{n} GPUs do not split into nodes of {g}", field="gpus-per-node")
     nodes = n // g
+    if nodes > 1 and fabric != "switch":
+        raise EidolaError(f"--algo auto across nodes follows NCCL's search over NVSwitch nodes; "
+                          f"{sys_name} nodes are a {fabric} mesh: choose --algo ring or tree",
+                          field="algo")
     multicast = fabric == "switch" and defaults.multicast and model.nvls_efficiency > 0
     graphs = lib.tuner_graphs(model, n, defaults.link_bw_gbps, switch=fabric == "switch",
                               nvls=multicast, nodes=nodes, nic_gbps=defaults.nic_bw_gbps)
     protos = (lib.check_protocol(proto),) if proto is not None else model.default_protocols
     if nodes > 1:  # NCCL: multi-node NVLS all-gather / reduce-scatter need CollNet (SHARP)
-        runnable = ("ring", "nvls_tree") if multicast and kind == "allreduce" else ("ring",)
+        runnable = (("ring", "nvls_tree") if multicast else ("ring", "tree")) \
+            if kind == "allreduce" else ("ring",)
     else:
         runnable = ("ring", "nvls") if multicast and kind == "allreduce" else ("ring",)
     if algos is not None:
