@@ -535,6 +535,29 @@ def double_binary_tree(n: int) -> list[tuple[list[int], list[list[int]]]]:
     return [([u for u, _ in t], [k for _, k in t]) for t in (first, second)]
 
 
+def _tree_arrays(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """`double_binary_tree(nodes)` as arrays: parent (2, nodes) and children (2, nodes, 2),
+    -1 where there is none."""
+    trees = double_binary_tree(nodes)
+    parent = np.array([t[0] for t in trees], dtype=np.int64).reshape(2, nodes)
+    kids = np.full((2, nodes, 2), -1, dtype=np.int64)
+    for t, (_, kl) in enumerate(trees):
+        for k, ks in enumerate(kl):
+            kids[t, k, :len(ks)] = ks
+    return parent, kids
+
+
+def _masked_adder(table: OpTable, full: tuple[int, ...]):
+    """add(mask, kind, **columns): the rows of `table` where `mask` holds, every argument
+    broadcast to the builder's grid `full` (kind may be one kind or an array of them)."""
+    def add(mask, kind, **cols) -> None:
+        mask = np.broadcast_to(mask, full)
+        if mask.any():
+            k = np.broadcast_to(kind, full)[mask] if isinstance(kind, np.ndarray) else kind
+            table.add(kind=k, **{c: np.broadcast_to(v, full)[mask] for c, v in cols.items()})
+    return add
+
+
 def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
                         chunk: int | None = None, channels: int = 1, flag_base: int = 0,
                         stream_base: int = 0, seq_base: int = 0, wire_factor: float = 1.0,
@@ -573,13 +596,7 @@ def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *
     # busbw = 2(n-1)/n * S / t and each GPU moves S/g over its 2C down streams
     produce = (2.0 * (n - 1) / n * g * 2 * C / max_busbw_gbps) if max_busbw_gbps > 0 else 0.0
 
-    # tree structure over nodes, per tree: parent and up to two children (-1: none)
-    trees = double_binary_tree(nodes)
-    parent = np.array([t[0] for t in trees], dtype=np.int64)            # (2, nodes)
-    kids = np.full((2, nodes, 2), -1, dtype=np.int64)
-    for t, (_, kl) in enumerate(trees):
-        for k, ks in enumerate(kl):
-            kids[t, k, :len(ks)] = ks
+    parent, kids = _tree_arrays(nodes)
     nkids = (kids >= 0).sum(axis=2)                                     # (2, nodes)
 
     gpus = np.arange(n, dtype=np.int64) if only is None else np.asarray(only, dtype=np.int64)
@@ -600,13 +617,7 @@ def nvls_tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *
     sq_up = seq_base + 1 + J * 4
     sq_dn = seq_base + 1 + J * per
     full = (len(gpus), C, 2, m)
-
-    def add(mask, **cols) -> None:
-        mask = np.broadcast_to(mask, full)
-        if not mask.any():
-            return
-        kind = cols.pop("kind")
-        table.add(kind=kind, **{k: np.broadcast_to(v, full)[mask] for k, v in cols.items()})
+    add = _masked_adder(table, full)
 
     has_data = nbytes > 0
     nonroot, root = par >= 0, par < 0
@@ -675,16 +686,11 @@ def tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
     g = int(gpus_per_node)
     nodes = n // g
     C = max(1, int(channels))
-    trees = double_binary_tree(nodes)
     part = split_even(size, C)                       # (C,)
     m = _slices(int(part.max()), chunk)
     sl = split_even(part, m)                         # (C, m)
     off = offsets_of(part)[:, None] + offsets_of(sl)
-    parent_node = np.array([t[0] for t in trees], dtype=np.int64)        # (2, nodes)
-    kid_nodes = np.full((2, nodes, 2), -1, dtype=np.int64)
-    for t, (_, kl) in enumerate(trees):
-        for k, ks in enumerate(kl):
-            kid_nodes[t, k, :len(ks)] = ks
+    parent_node, kid_nodes = _tree_arrays(nodes)
 
     gpus = np.arange(n, dtype=np.int64) if only is None else np.asarray(only, dtype=np.int64)
     G = gpus[:, None, None]                          # axes: gpu, channel, slice
@@ -720,12 +726,7 @@ def tree_allreduce(table: OpTable, n: int, gpus_per_node: int, size: int, *,
         cross = np.broadcast_to(to // g != G // g, full)
         return np.where(cross, int(OpKind.SIGNAL_NBI), int(OpKind.SIGNAL))
 
-    def add(mask, kind, **cols) -> None:
-        mask = np.broadcast_to(mask, full)
-        if mask.any():
-            k = np.broadcast_to(kind, full)[mask] if isinstance(kind, np.ndarray) else kind
-            table.add(kind=k, **{c: np.broadcast_to(v, full)[mask] for c, v in cols.items()})
-
+    add = _masked_adder(table, full)
     has = nbytes > 0
     sq_up = seq_base + 1 + J * 3
     nonroot, root = parent >= 0, parent < 0

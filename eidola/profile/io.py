@@ -13,7 +13,6 @@ import contextlib
 import datetime as _dt
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,10 +155,10 @@ class ProfileWriter:
             raise EidolaError("is a directory; give a file name for the profile", path=self.path)
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            # O_EXCL with mode 0666 (minus umask): a private name, but normal permissions
-            # once renamed (mkstemp would leave the profile readable by its owner only)
-            tmp = parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            from eidola.results import sibling_temp  # a private name, normal permissions
+
+            fd, tmp = sibling_temp(self.path)
+            os.close(fd)
         except OSError as exc:
             raise EidolaError(f"cannot create the output file: {exc.strerror or exc}",
                               path=self.path) from None

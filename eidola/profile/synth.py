@@ -187,11 +187,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         raise EidolaError("applies with --library or --algo auto (the system whose library "
                           "constants to use)", field="system")
     if system is not None and tuned is None:
-        from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
-
-        if system.strip().lower() not in PRESETS:
-            raise EidolaError(f"unknown system {system!r}; choose one of "
-                              f"{', '.join(SYSTEM_PRESETS)}", field="system")
+        system = _system_name(system)
     if tuned is not None:
         system = tuned["system"]
     seed = _number(seed, "seed", lo=0, integer=True)
@@ -472,6 +468,17 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
 DEFAULT_SYSTEM = {"nccl": "h100", "rccl": "mi300x"}
 
 
+def _system_name(system: str) -> str:
+    """A system preset's name, normalised, or the error naming the choices."""
+    from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
+
+    key = str(system).strip().lower()
+    if key not in PRESETS:
+        raise EidolaError(f"unknown system {system!r}; choose one of {', '.join(SYSTEM_PRESETS)}",
+                          field="system")
+    return key
+
+
 def tuned_algorithm(kind: str, n: int, size: int, library: str | None, proto: str | None,
                     system: str | None, algos: tuple[str, ...] | None = None, *,
                     gpus_per_node: int | None = None) -> tuple[str, str, dict[str, Any]]:
@@ -479,20 +486,18 @@ def tuned_algorithm(kind: str, n: int, size: int, library: str | None, proto: st
 
     Only algorithms Eidola generates are candidates (ring, and NVLS on an NVLink-SHARP switch),
     further limited to `algos` (as NCCL_ALGO would); when the tuner's overall favourite is
-    another one (tree) that is recorded, not hidden. With `gpus_per_node` the GPUs are nodes
-    of that system joined by one NIC per GPU (the preset's NIC rate): ring and NVLS tree.
+    another one that is recorded, not hidden. With `gpus_per_node` the GPUs are nodes of that
+    system joined by one NIC per GPU (the preset's NIC rate): ring, and NVLS tree where the
+    switch multicasts or Tree where it does not.
     """
     from eidola.profile import tuner as tun
-    from eidola.topology.presets import PRESETS, SYSTEM_PRESETS
+    from eidola.topology.presets import PRESETS
 
     if library is None:
         raise EidolaError("--algo auto needs --library (nccl or rccl): the choice is that "
                           "library's tuner", field="library")
     lib_name = lib.library_model(library).name
-    sys_name = (system or DEFAULT_SYSTEM[lib_name]).strip().lower()
-    if sys_name not in PRESETS:
-        raise EidolaError(f"unknown system {system!r}; choose one of {', '.join(SYSTEM_PRESETS)}",
-                          field="system")
+    sys_name = _system_name(system or DEFAULT_SYSTEM[lib_name])
     model = lib.library_model(lib_name, sys_name)
     defaults, fabric = PRESETS[sys_name]
     g = n if gpus_per_node is None else _number(gpus_per_node, "gpus-per-node", lo=1, integer=True)

@@ -264,6 +264,27 @@ def _log2i(x: int) -> int:
     return int(x).bit_length() - 1 if x > 0 else -1
 
 
+def _refined_bus_bw(constants: TunerConstants, bus: float, channels: int, algo: str,
+                    proto: str, coll: str, nodes: int) -> float:
+    """The tuner's protocol and algorithm corrections of channels x per-channel bandwidth:
+    RCCL's measured ratios, or NCCL's caps and factors (tuning.cc "Various model refinements")."""
+    idx = min(nodes, 3) - 1
+    if constants.bw_ratio is not None:
+        return bus * constants.bw_ratio.get(algo, ((1.0,) * 3,) * 2)[0 if nodes <= 2 else 1][_P[proto]]
+    if algo == "ring" and proto == "ll":
+        bus = min(constants.ll_max_bw[idx], bus * 0.5)
+    if algo == "ring" and proto == "ll128":
+        bus = min(bus * 0.92, channels * constants.per_ch_max_ring_ll128[idx])
+    if algo == "tree" and coll == "allreduce":
+        bus = min(bus * 0.92, channels * constants.per_ch_max_tree[idx])
+    if algo == "tree" and proto == "ll":
+        bus = min(bus / 3.8, constants.ll_max_bw[idx])
+    if algo == "tree" and proto == "ll128":
+        bus = min(bus * (7.0 / 9.0 if nodes == 1 else 120.0 / 128.0),
+                  channels * constants.per_ch_max_tree_ll128[idx])
+    return bus
+
+
 def estimates(constants: TunerConstants, graphs: dict[str, Graph], coll: str, ranks: int,
               nodes: int, *, intra_hw: str = "nvlink", ll128: bool = True
               ) -> list[Estimate]:
@@ -308,20 +329,8 @@ def estimates(constants: TunerConstants, graphs: dict[str, Graph], coll: str, ra
                 inter = graph.bw_inter * (2 if nodes <= 2 and algo == "nvls_tree" else 1)
                 bw = min(intra, inter, constants.per_ch_max_nvls_tree[idx] if algo == "nvls_tree"
                          else math.inf)
-            bus = graph.channels * bw
-            if constants.bw_ratio is not None:  # RCCL: measured ratios instead of the caps below
-                bus *= constants.bw_ratio.get(algo, ((1.0,) * 3,) * 2)[0 if nodes <= 2 else 1][p]
-            elif algo == "ring" and proto == "ll":
-                bus = min(constants.ll_max_bw[idx], bus * 0.5)
-            if constants.bw_ratio is None and algo == "ring" and proto == "ll128":
-                bus = min(bus * 0.92, graph.channels * constants.per_ch_max_ring_ll128[idx])
-            if constants.bw_ratio is None and algo == "tree" and coll == "allreduce":
-                bus = min(bus * 0.92, graph.channels * constants.per_ch_max_tree[idx])
-            if constants.bw_ratio is None and algo == "tree" and proto == "ll":
-                bus = min(bus / 3.8, constants.ll_max_bw[idx])
-            if constants.bw_ratio is None and algo == "tree" and proto == "ll128":
-                bus = min(bus * (7.0 / 9.0 if nodes == 1 else 120.0 / 128.0),
-                          graph.channels * constants.per_ch_max_tree_ll128[idx])
+            bus = _refined_bus_bw(constants, graph.channels * bw, graph.channels, algo, proto,
+                                  coll, nodes)
             if not (algo != "ring" and coll != "allreduce"):
                 bus *= ranks / nsteps if algo in ("ring", "nvls", "nvls_tree") else 0.5
             if bus <= 0:
