@@ -47,6 +47,7 @@ def _network(topology: Topology, params: RunParams) -> dict[str, Any]:
         "channel_bw_gbps": ch["bw_gbps"], "channel_latency_ns": ch["latency_ns"],
         "channel_ring": channel_rings(topology),
         "ecmp": bool(topology.ecmp), "ecmp_seed": int(params.seed),
+        "gpus_forward": bool(topology.gpus_forward),
         "node_latency_ns": topology.node_latency_ns(),
         "hbm_bw_gbps": topology.hbm_bw_gbps,
         "mem_latency_ns": topology.mem_latency_ns,

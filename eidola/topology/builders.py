@@ -185,7 +185,7 @@ def _scale_out(n: int, gpus_per_node: int, link_bw_gbps: float, link_latency_ns:
         parts.append(make_links([(leaf0 + i, spine0 + j) for i in range(leaves) for j in range(spines)],
                                 nic_bw_gbps, nic_latency_ns))
     topo = Topology(name=name, num_gpus=n, num_switches=nid - n, links=concat_links(*parts),
-                    node_names=tuple(names), ecmp=True, **common)
+                    node_names=tuple(names), ecmp=True, gpus_forward=False, **common)
     topo.params.update({"gpus_per_node": gpus_per_node, "nodes": nodes, "switch_radix": radix,
                         "leaf_down_ports": down, "leaf_up_ports": up,
                         "oversubscription": down / up, "leaves": leaves, "spines": spines,
@@ -207,6 +207,7 @@ def rail_optimized(n: int, *, gpus_per_node: int, link_bw_gbps: float, link_late
                    oversubscription: float = 1.0, **common: Any) -> Topology:
     """Rail-optimized two-tier fabric (as in current GPU pods): local GPU r of every node has its
     NIC on the leaf of rail r, so same-rail traffic crosses one leaf; other traffic goes over
-    a spine or through the node switch to the right rail (ECMP picks among equal paths)."""
+    the spines (ECMP picks among them). GPUs are endpoints, never transit: relaying through a
+    peer GPU onto its rail is NCCL's PXN, a copy in the profile (`synth --pxn`)."""
     return _scale_out(n, gpus_per_node, link_bw_gbps, link_latency_ns, nic_bw_gbps, nic_latency_ns,
                       switch_radix, oversubscription, True, "rail_optimized", common)

@@ -39,6 +39,10 @@ class Topology:
     mem_interleave_bytes: int = 256  # bytes that go to one channel before the next
     syncmon_entries: int = 0  # SyncMon watch-table entries per GPU; 0 = unlimited
     ecmp: bool = False  # spread flows over equal-cost paths (multi-tier fabrics)
+    # GPUs relay others' packets (direct GPU-to-GPU fabrics: rings, tori, meshes); in switched
+    # scale-out fabrics they are endpoints only: a GPU's NIC carries its own traffic, and NCCL's
+    # relaying through a peer (PXN) is a copy in the profile, not a route
+    gpus_forward: bool = True
 
     def __post_init__(self) -> None:
         if self.num_gpus < 1:
@@ -105,6 +109,7 @@ class Topology:
             "mem_channel_bw_gbps": self.hbm_bw_gbps / self.mem_channels,
             "syncmon_entries": self.syncmon_entries,
             "ecmp": self.ecmp,
+            "gpus_forward": self.gpus_forward,
             "params": self.params,
             "sources": list(self.sources),
         }

@@ -129,6 +129,8 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
             frontier.pop_front();
             if (dist[u] + 1 >= kFar)
                 throw std::runtime_error("network diameter too large for ECMP routing");
+            if (!net_.gpus_forward && u < net_.num_gpus && u != dst)
+                continue;  // a GPU is reached, not passed through
             for (uint32_t c : in_channels_[u]) {
                 const uint32_t v = channels_[c].src;
                 if (dist[v] != kFar) continue;
@@ -172,12 +174,13 @@ uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
         while (!frontier.empty()) {
             const uint32_t u = frontier.front();
             frontier.pop_front();
+            if (!net_.gpus_forward && u < net_.num_gpus && u != dst)
+                continue;  // a GPU is reached, not passed through
             for (uint32_t c : in_channels_[u]) {
                 const uint32_t v = channels_[c].src;
                 if (seen[v]) continue;
                 seen[v] = 1;
                 table[v] = c;
-                // Only switches and GPUs relay; every node may, so keep searching from v.
                 frontier.push_back(v);
             }
         }

@@ -46,6 +46,10 @@ struct NetworkSpec {
     // (ECMP-style hashing of multi-tier fabrics). Off: the first shortest path found.
     bool ecmp = false;
     uint64_t ecmp_seed = 0;
+    // Whether routes may pass through GPUs. Switched scale-out fabrics: no, a GPU is only a
+    // route's source or destination (it has no forwarding path between its NVLink port and its
+    // NIC; a route through one also closes credit cycles through its buffers).
+    bool gpus_forward = true;
     MemorySpec memory;                    // per GPU: channels, bandwidth, latency, flag layout
     double syncmon_latency_ns = 150.0;    // one way between a waiter and its SyncMon
     uint32_t syncmon_entries = 0;         // watch-table entries per GPU; 0 = unlimited

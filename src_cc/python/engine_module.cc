@@ -68,6 +68,7 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     spec.node_latency_ns.assign(node_lat.data(), node_lat.data() + node_lat.size());
     spec.ecmp = get<bool>(net, "ecmp", false);
     spec.ecmp_seed = get<uint64_t>(net, "ecmp_seed", 0);
+    spec.gpus_forward = get<bool>(net, "gpus_forward", true);
     spec.memory.bw_gbps = net["hbm_bw_gbps"].cast<double>();
     spec.memory.latency_ns = net["mem_latency_ns"].cast<double>();
     spec.memory.channels = get<uint32_t>(net, "mem_channels", 1);
