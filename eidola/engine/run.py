@@ -18,6 +18,7 @@ from eidola.params import RunParams
 from eidola.profile import Profile, open_profile
 from eidola.topology.routing import channel_rings, stream_window_bytes
 from eidola.profile.streaming import LazyProfile
+from eidola.profile.validate import ReplayGate
 from eidola.topology import Topology
 
 
@@ -98,30 +99,31 @@ def run(profile: Profile | LazyProfile | str | Path, topology: Topology, params:
             progress(sim_ns, events, done, total)
 
     extra = {"progress": hook}
-    if isinstance(profile, LazyProfile):
+    if isinstance(profile, LazyProfile):  # made by a generator: nothing to check
         return _run(profile.num_gpus, profile.attrs, profile.variability, lambda g: iter(()),
                     profile.gpu_ops, profile.num_ops, topology, params, max_events, None,
                     origin=profile.time_origin_ns, extra=extra)
-    from eidola.profile.validate import check_replayable
-
-    check_replayable(profile)   # one set of rules with `eidola profile validate`
-    interrupts.raise_if_requested()  # a stop that came while the checks ran in library code
+    # One set of rules with `eidola profile validate`, applied while the ops are handed over:
+    # a file is read (and decompressed) once, and a bad profile is refused before simulating.
     if isinstance(profile, (str, Path)):
         with open_profile(profile) as reader:
+            gate = ReplayGate(reader.num_gpus, int(reader.attrs.get("num_iterations", 1) or 1),
+                              dict(reader.variability), Path(profile))
             return _run(reader.num_gpus, reader.attrs, reader.variability,
                         lambda g: reader.iter_ops(g), reader.read_ops,
                         sum(reader.num_ops(g) for g in range(reader.num_gpus)),
-                        topology, params, max_events, Path(profile), extra=extra)
+                        topology, params, max_events, Path(profile), extra=extra, gate=gate)
+    gate = ReplayGate(profile.num_gpus, profile.num_iterations, profile.variability)
     return _run(profile.num_gpus, profile.attrs, profile.variability,
                 lambda g: iter([profile.ops[g]]), lambda g: profile.ops[g], profile.num_ops,
-                topology, params, max_events, None, extra=extra)
+                topology, params, max_events, None, extra=extra, gate=gate)
 
 
 def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
          chunks_of: Callable[[int], Iterator[np.ndarray]], ops_of: Callable[[int], np.ndarray],
          num_ops: int, topology: Topology, params: RunParams, max_events: int,
          source: Path | None, origin: float | None = None,
-         extra: dict[str, Any] | None = None) -> RunResult:
+         extra: dict[str, Any] | None = None, gate: ReplayGate | None = None) -> RunResult:
     from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
     from eidola.results import build_summary
 
@@ -149,7 +151,19 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
         "max_events": max_events,
         **(extra or {}),
     }
-    ops = (np.ascontiguousarray(ops_of(g)) for g in range(num_gpus))
+    def feed() -> Iterator[np.ndarray]:
+        """Each GPU's ops in turn; the gate's last check runs when the core asks past the
+        last GPU, so a refused profile never starts simulating."""
+        from eidola import interrupts
+
+        for g in range(num_gpus):
+            ops = np.ascontiguousarray(ops_of(g))
+            yield ops if gate is None else gate.checked(g, ops)
+        if gate is not None:
+            gate.finish()
+        interrupts.raise_if_requested()  # a stop that came while the checks ran in library code
+
+    ops = feed()
     t0 = time.perf_counter()
     try:
         raw = _engine.run(ops, _network(topology, params), config)

@@ -53,6 +53,14 @@ def _group_reduce(keys: list[np.ndarray], values: np.ndarray, how: str,
     return [k[starts] for k in ks], out, ex
 
 
+def _narrow_sig(keys: list[np.ndarray], sums: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Signal evidence kept until every GPU is read, in the profile's own widths (iteration
+    16 bits, GPU and flag 32): 18 bytes a (gpu, flag) instead of 32, which matters when a run
+    checks a 100 M-op profile while the engine loads it."""
+    it, gpu, flag = keys
+    return it.astype(np.uint16), gpu.astype(np.int32), flag.astype(np.int32), sums
+
+
 class _Checker:
     """Accumulates evidence chunk by chunk; `problems()` turns it into messages."""
 
@@ -126,13 +134,13 @@ class _Checker:
             keys, sums, _ = _group_reduce([ops["iteration"][idx].astype(np.int64), to,
                                            ops["flag"][idx].astype(np.int64)],
                                           ops["value"][idx].astype(np.int64), "sum")
-            self._sig.append((*keys, sums))
+            self._sig.append(_narrow_sig(keys, sums))
         if ok_sig.any():
             it = ops["iteration"][ok_sig].astype(np.int64)
             keys, sums, _ = _group_reduce([it, peer[ok_sig].astype(np.int64),
                                            ops["flag"][ok_sig].astype(np.int64)],
                                           ops["value"][ok_sig].astype(np.int64), "sum")
-            self._sig.append((*keys, sums))
+            self._sig.append(_narrow_sig(keys, sums))
         # a wait's flag lives in its own memory (peer -1) or, for pull-style remote waits, in
         # GPU `peer`'s memory
         bad_home = wait & ((peer < -1) | (peer >= n))
@@ -148,7 +156,9 @@ class _Checker:
                 [it, home, ops["stream"][idx].astype(np.int64),
                  ops["flag"][idx].astype(np.int64)],
                 ops["value"][idx].astype(np.int64), "max", extra=(idx + base).astype(np.int64))
-            self._wait.append((*keys, mx, at))
+            it_, home_, stream_, flag_ = keys
+            self._wait.append((it_.astype(np.uint16), home_.astype(np.int32),
+                               stream_.astype(np.uint32), flag_.astype(np.int32), mx, at))
 
     def _check_monotone(self, gpu: int, ops: np.ndarray, base: int) -> None:
         if len(ops) == 0:
@@ -174,21 +184,29 @@ class _Checker:
                        lambda o: f"t_ns {float(o['t_ns'])} is earlier than the previous op's on "
                                  "this stream (recorded start times must not go back in time)")
 
-    def problems(self) -> list[str]:
+    def problems(self, *, flags: bool = True) -> list[str]:
+        """Every problem found so far; `flags=False` leaves out the flag-reachability check,
+        which is only meaningful once every GPU's ops have been added."""
         out: list[tuple[tuple, str]] = []
         for (check, gpu, stream), (first, count, text) in self._per_op.items():
             more = f" (and {count - 1} more op(s) like it on this stream)" if count > 1 else ""
             out.append(((gpu, stream, first, check), f"gpu {gpu} stream {stream} op {first}: {text}{more}"))
-        out.extend(self._flag_problems())
+        if flags:
+            out.extend(self._flag_problems())
         out.sort(key=lambda x: x[0])
         return [m for _, m in out]
+
+    @property
+    def any_op_problem(self) -> bool:
+        return bool(self._per_op)
 
     def _flag_problems(self) -> list[tuple[tuple, str]]:
         if not self._wait:
             return []
-        w_it, w_gpu, w_stream, w_flag, w_val, w_at = (np.concatenate(c) for c in zip(*self._wait))
+        w_it, w_gpu, w_stream, w_flag, w_val, w_at = (np.concatenate(c).astype(np.int64)
+                                                      for c in zip(*self._wait))
         if self._sig:
-            s_it, s_gpu, s_flag, s_sum = (np.concatenate(c) for c in zip(*self._sig))
+            s_it, s_gpu, s_flag, s_sum = (np.concatenate(c).astype(np.int64) for c in zip(*self._sig))
             (s_it, s_gpu, s_flag), s_sum, _ = _group_reduce([s_it, s_gpu, s_flag], s_sum, "sum")
         else:
             s_it = s_gpu = s_flag = s_sum = np.zeros(0, dtype=np.int64)
@@ -246,6 +264,42 @@ def _check(num_gpus: int, num_iterations: int,
     return variability_problems(variability or {}) + c.problems()
 
 
+def _refuse(problems: list[str], path: Path | None) -> None:
+    more = f" (and {len(problems) - 1} more; see eidola profile validate)" if len(problems) > 1 else ""
+    raise EidolaError(f"the profile cannot be replayed: {problems[0]}{more}", path=path)
+
+
+class ReplayGate:
+    """`check_replayable` for ops that are being handed to the engine GPU by GPU.
+
+    Why: a run used to check a profile file in a pass of its own and then read it again for the
+    engine; decompressing and checking twice was a third of a large run's whole command. The
+    gate checks each GPU's ops as they go past (`checked`), refuses at the first GPU with an
+    op-level problem, and checks flag reachability (which needs every GPU) in `finish`, which
+    the feeder calls after the last GPU and before the engine starts simulating.
+    """
+
+    def __init__(self, num_gpus: int, num_iterations: int, variability: dict[str, float],
+                 path: Path | None = None):
+        self._path = path
+        problems = variability_problems(variability)
+        if problems:
+            _refuse(problems, path)
+        self._checker = _Checker(num_gpus, num_iterations)
+
+    def checked(self, gpu: int, ops: np.ndarray) -> np.ndarray:
+        """`ops` of `gpu`, after checking them (raises EidolaError on a problem)."""
+        self._checker.add(gpu, ops, 0)
+        if self._checker.any_op_problem:
+            _refuse(self._checker.problems(flags=False), self._path)
+        return ops
+
+    def finish(self) -> None:
+        problems = self._checker.problems()
+        if problems:
+            _refuse(problems, self._path)
+
+
 def check_replayable(profile: Profile | str | Path) -> None:
     """Raise EidolaError when `profile` has problems `eidola profile validate` reports.
 
@@ -257,8 +311,7 @@ def check_replayable(profile: Profile | str | Path) -> None:
     else:
         problems, path = validate_profile(profile), Path(profile)
     if problems:
-        more = f" (and {len(problems) - 1} more; see eidola profile validate)" if len(problems) > 1 else ""
-        raise EidolaError(f"the profile cannot be replayed: {problems[0]}{more}", path=path)
+        _refuse(problems, path)
 
 
 def validate_profile(path: str | Path) -> list[str]:
