@@ -1,6 +1,9 @@
 """Builds the built-in engine's C++ extension (eidola._engine) from the gem5-free core.
 
-The same core sources are listed in src_cc/SConscript (gem5) and SConstruct.extras (unit tests).
+The core is split by role, and every build takes whole folders of it:
+- src_cc/core/replay/   the replay rules and timing models both hosts share
+- src_cc/core/network/  the built-in host's discrete-event network (this extension, unit tests)
+- src_cc/core/io/       HDF5 profile reader and results writer (gem5, the dump tool; Python uses h5py)
 """
 
 from pathlib import Path
@@ -8,7 +11,7 @@ from pathlib import Path
 from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
 
-core_sources = sorted(str(p) for p in Path("src_cc/core").glob("*.cc") if p.name != "profile_h5.cc")
+core_sources = sorted(str(p) for role in ("replay", "network") for p in Path("src_cc/core", role).glob("*.cc"))
 
 setup(
     ext_modules=[

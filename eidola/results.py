@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -19,7 +20,8 @@ from eidola.params import RunParams
 from eidola.topology import Topology
 
 UNITS = {
-    "makespan_ns": "ns", "gpu_finish_ns": "ns", "bytes_written": "bytes", "packets": "count",
+    "makespan_ns": "ns", "gpu_finish_ns": "ns", "bytes_written": "bytes", "bytes_read": "bytes",
+    "packets": "count",
     "polling_reads": "count", "polling_bytes": "bytes", "syncmon_notifications": "count",
     "events": "count", "wall_seconds": "s", "wakeup_latency_ns": "ns", "write_latency_ns": "ns",
     "bus_bandwidth_gbps": "GB/s (10^9 bytes/s)", "algo_bandwidth_gbps": "GB/s (10^9 bytes/s)",
@@ -117,9 +119,22 @@ def models_of(profile_attrs: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
+@dataclass(frozen=True)
+class ProfileMeta:
+    """What results need to know about the replayed profile, without its ops."""
+
+    num_gpus: int
+    num_ops: int
+    attrs: dict[str, Any]
+
+
 def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, params: RunParams,
                   profile: Any, profile_path: str | Path | None, wall_seconds: float) -> dict[str, Any]:
-    """The summary dict from the core's raw output (built-in) or the gem5 glue's equivalent."""
+    """summary.json's dict from a raw result (eidola.raw), whichever host filled it."""
+    from eidola import raw as raw_schema
+
+    raw_schema.check(raw, num_gpus=profile.num_gpus, num_channels=len(topology.channels()),
+                     backend=backend)
     finish = [float(x) for x in raw["gpu_finish_ns"][: profile.num_gpus]]
     makespan = max(finish) if finish else 0.0
     polling_reads = int(np.sum(raw["gpu_polling_reads"]))
@@ -128,6 +143,7 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
         "makespan_ns": makespan,
         "gpu_finish_ns": finish,
         "bytes_written": int(np.sum(raw["gpu_bytes_written"])),
+        "bytes_read": int(np.sum(raw["gpu_bytes_read"])),
         "packets": int(np.sum(raw["gpu_packets"])),
         "polling_reads": polling_reads,
         "polling_bytes": polling_reads * params.poll_bytes,
@@ -214,56 +230,78 @@ def write_summary(outdir: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
-def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary: dict[str, Any]) -> None:
-    """results.h5: time series, latency histograms and (if traced) the per-op timeline."""
+#: One entry of a results.h5 layout: (path, array or None for a group, attributes).
+LayoutEntry = tuple[str, "np.ndarray | None", dict[str, Any]]
+
+
+def results_layout(raw: dict[str, Any], topology: Topology,
+                   summary: dict[str, Any]) -> tuple[dict[str, Any], list[LayoutEntry]]:
+    """What results.h5 holds, as (file attributes, entries): time series, latency histograms
+    and (if traced) the per-op timeline. Laid out once here; `write_series_h5` stores it with
+    h5py, or inside gem5 with the HDF5 C library (h5py cannot load there)."""
+    attrs: dict[str, Any] = {"format": "eidola-results", "version": 1,
+                             "summary_json": json.dumps(summary, sort_keys=True)}
+    out: list[LayoutEntry] = []
+    ch = topology.channels()
+    out.append(("channel_endpoints", np.stack([ch["src"], ch["dst"]], axis=1).astype(np.int64),
+                {"meaning": "node ids (src, dst); GPUs first, then switches"}))
+    out.append(("channel_bytes", np.asarray(raw["channel_bytes"], dtype=np.uint64), {"unit": "bytes"}))
+    out.append(("gpu_finish_ns", np.asarray(raw["gpu_finish_ns"], dtype=np.float64), {}))
+    pt = raw["peer_traffic"]
+    out.append(("peer_traffic", None, {"meaning": "one row per (src GPU, dst GPU) pair: payload "
+                                                  "bytes written, packets sent"}))
+    for k in ("src", "dst", "bytes", "packets"):
+        out.append((f"peer_traffic/{k}", np.asarray(pt[k]), {}))
+    if "link_bytes_series" in raw:
+        attrs["time_bin_ns"] = float(raw["time_bin_ns"])
+        # only the channels that carried bytes: a 100,000-GPU ring replaying a 2-GPU profile
+        # would otherwise store gigabytes of zeros
+        active = np.flatnonzero(np.asarray(raw["channel_bytes"]) > 0)
+        out.append(("link_bytes", np.ascontiguousarray(np.asarray(raw["link_bytes_series"])[active]),
+                    {"unit": "bytes per bin, one row per channel in link_channels"}))
+        out.append(("link_channels", active.astype(np.int64),
+                    {"meaning": "channel ids (rows of channel_endpoints) of the link_bytes rows; "
+                                "channels not listed carried nothing"}))
+        out.append(("polling_reads", np.asarray(raw["polling_series"]), {"unit": "reads per bin per GPU"}))
+        out.extend(_mem_channel_layout(raw))
+    for name in ("write_latency", "wakeup_latency"):
+        h = raw[name]
+        out.append((name, None, {**{k: float(h[k]) for k in ("mean_ns", "p50_ns", "p99_ns", "max_ns", "min_ns")},
+                                 "samples": int(h["count"])}))
+        out.append((f"{name}/bucket_lo_ns", np.asarray(h["bucket_lo_ns"]), {}))
+        out.append((f"{name}/bucket_hi_ns", np.asarray(h["bucket_hi_ns"]), {}))
+        out.append((f"{name}/count", np.asarray(h["bucket_count"]), {}))
+    if "trace" in raw:
+        t = raw["trace"]
+        out.append(("trace", None, {}))
+        for k in ("gpu", "stream", "op", "kind", "start_ns", "end_ns"):
+            out.append((f"trace/{k}", np.asarray(t[k]), {}))
+    return attrs, out
+
+
+def _store_h5py(path: str, attrs: dict[str, Any], entries: list[LayoutEntry]) -> None:
     import h5py
 
+    with h5py.File(path, "w") as f:
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        for name, data, meta in entries:
+            obj = f.require_group(name) if data is None else f.create_dataset(name, data=data)
+            for k, v in meta.items():
+                obj.attrs[k] = v
+
+
+def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary: dict[str, Any],
+                    store=None) -> None:
+    """results.h5, atomically: `results_layout` stored by `store(path, attrs, entries)`
+    (h5py by default)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    attrs, entries = results_layout(raw, topology, summary)
     fd, tmp = sibling_temp(path)
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = "eidola-results"
-            f.attrs["version"] = 1
-            f.attrs["summary_json"] = json.dumps(summary, sort_keys=True)
-            ch = topology.channels()
-            f["channel_endpoints"] = np.stack([ch["src"], ch["dst"]], axis=1)
-            f["channel_endpoints"].attrs["meaning"] = "node ids (src, dst); GPUs first, then switches"
-            f["channel_bytes"] = raw["channel_bytes"]
-            f["channel_bytes"].attrs["unit"] = "bytes"
-            f["gpu_finish_ns"] = np.asarray(raw["gpu_finish_ns"])
-            pt = raw["peer_traffic"]
-            g = f.create_group("peer_traffic")
-            for k in ("src", "dst", "bytes", "packets"):
-                g[k] = pt[k]
-            g.attrs["meaning"] = "one row per (src GPU, dst GPU) pair: payload bytes written, packets sent"
-            if "link_bytes_series" in raw:
-                f.attrs["time_bin_ns"] = float(raw["time_bin_ns"])
-                # only the channels that carried bytes: a 100,000-GPU ring replaying a 2-GPU
-                # profile would otherwise store gigabytes of zeros
-                active = np.flatnonzero(np.asarray(raw["channel_bytes"]) > 0)
-                f["link_bytes"] = np.asarray(raw["link_bytes_series"])[active]
-                f["link_bytes"].attrs["unit"] = "bytes per bin, one row per channel in link_channels"
-                f["link_channels"] = active
-                f["link_channels"].attrs["meaning"] = ("channel ids (rows of channel_endpoints) of "
-                                                       "the link_bytes rows; channels not listed "
-                                                       "carried nothing")
-                f["polling_reads"] = raw["polling_series"]
-                f["polling_reads"].attrs["unit"] = "reads per bin per GPU"
-                _write_mem_channel_series(f, raw)
-            for name in ("write_latency", "wakeup_latency"):
-                g = f.create_group(name)
-                h = raw[name]
-                g["bucket_lo_ns"], g["bucket_hi_ns"], g["count"] = h["bucket_lo_ns"], h["bucket_hi_ns"], h["bucket_count"]
-                for k in ("mean_ns", "p50_ns", "p99_ns", "max_ns", "min_ns"):
-                    g.attrs[k] = float(h[k])
-                g.attrs["samples"] = int(h["count"])
-            if "trace" in raw:
-                t = raw["trace"]
-                g = f.create_group("trace")
-                for k in ("gpu", "stream", "op", "kind", "start_ns", "end_ns"):
-                    g[k] = t[k]
+        (store or _store_h5py)(tmp, attrs, entries)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -272,24 +310,24 @@ def write_series_h5(path: Path, raw: dict[str, Any], topology: Topology, summary
         raise
 
 
-def _write_mem_channel_series(f: Any, raw: dict[str, Any]) -> None:
+def _mem_channel_layout(raw: dict[str, Any]) -> list[LayoutEntry]:
     """/mem_channel_util: utilization over time of the TOP_MEM_CHANNELS busiest channels."""
     series, mb = raw.get("mem_channel_series"), raw.get("mem_channel_bytes")
     bw = float(raw.get("mem_channel_bw_gbps", 0.0))
     if series is None or mb is None or bw <= 0:
-        return
+        return []
     flat = mb.reshape(-1)
     top = np.argsort(-flat.astype(np.int64), kind="stable")[:TOP_MEM_CHANNELS]
     top = top[flat[top] > 0]
     bin_ns = float(raw["time_bin_ns"])
-    f["mem_channel_util"] = series[top].astype(np.float64) / (bw * bin_ns)
-    f["mem_channel_util"].attrs["unit"] = "fraction of the channel's bandwidth used per bin (0..1)"
-    f["mem_channel_ids"] = np.stack([top // mb.shape[1], top % mb.shape[1]], axis=1).astype(np.int64)
-    f["mem_channel_ids"].attrs["meaning"] = "(gpu, channel) of each row of mem_channel_util, busiest first"
+    return [("mem_channel_util", series[top].astype(np.float64) / (bw * bin_ns),
+             {"unit": "fraction of the channel's bandwidth used per bin (0..1)"}),
+            ("mem_channel_ids", np.stack([top // mb.shape[1], top % mb.shape[1]], axis=1).astype(np.int64),
+             {"meaning": "(gpu, channel) of each row of mem_channel_util, busiest first"})]
 
 
 def write_run(outdir: str | Path, summary: dict[str, Any], raw: dict[str, Any] | None,
-              topology: Topology) -> Path:
+              topology: Topology, store=None) -> Path:
     """Write results.h5 (if there are series) then summary.json: summary last marks completion.
 
     The old summary.json goes first, so an interruption never leaves it next to new series.
@@ -299,5 +337,5 @@ def write_run(outdir: str | Path, summary: dict[str, Any], raw: dict[str, Any] |
     outdir = Path(outdir)
     begin_writing(outdir)
     if raw is not None:
-        write_series_h5(outdir / "results.h5", raw, topology, summary)
+        write_series_h5(outdir / "results.h5", raw, topology, summary, store)
     return write_summary(outdir, summary)

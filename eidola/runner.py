@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eidola.errors import EidolaError
-from eidola.params import REPLAY_MODES, SYNC_MODES, SYNCMON_WAKE, RunParams
+from eidola.params import RunParams, size_arg
 from eidola.topology import TOPOLOGY_NAMES, Topology, build_topology
 
 
@@ -30,20 +30,6 @@ def in_gem5() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _window(text: str) -> int | None:
-    return None if str(text).strip().lower() == "auto" else _size(text)
-
-
-def _size(text: str) -> int:
-    """argparse type for byte sizes (4096, 64KiB, 1MiB)."""
-    from eidola.profile import parse_size
-
-    try:
-        return parse_size(text, field="size")
-    except EidolaError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -75,25 +61,9 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
     p.add_argument("--oversubscription", type=float, default=d.get("oversubscription"), metavar="R",
                    help="fat_tree / rail_optimized: leaf down : up bandwidth, >= 1 (default 1)")
     p.add_argument("--mem-channels", type=int, default=d.get("mem_channels"), metavar="N", help="address-interleaved memory channels per GPU (default: preset's; generic topologies 1)")
-    p.add_argument("--mem-interleave", type=_size, default=d.get("mem_interleave"), metavar="BYTES", help="bytes per channel before the next (power of two; default 256)")
-    p.add_argument("--sync", choices=SYNC_MODES, default=d.get("sync", "polling"))
+    p.add_argument("--mem-interleave", type=size_arg, default=d.get("mem_interleave"), metavar="BYTES", help="bytes per channel before the next (power of two; default 256)")
     p.add_argument("--syncmon-entries", type=int, default=d.get("syncmon_entries"), metavar="N", help="SyncMon watch-table entries per GPU, 0 = unlimited (default: one per compute unit of the preset's GPU)")
-    p.add_argument("--syncmon-wake", choices=SYNCMON_WAKE, default=d.get("syncmon_wake", "match"), help="change: wake on any update, the waiter re-reads; match: wake when the value is reached")
-    p.add_argument("--poll-backoff-max", type=float, default=d.get("poll_backoff_max", RunParams.poll_backoff_max_ns), metavar="NS", help="cap of the doubling gap of fallback polls (SyncMon full)")
-    p.add_argument("--flag-stride", type=_size, default=d.get("flag_stride", RunParams.flag_stride_bytes), metavar="BYTES", help="bytes between consecutive flags: 4 contiguous int32 (Iris), 8 uint64 (NVSHMEM), 128 one per line")
-    p.add_argument("--poll-interval", type=float, default=d.get("poll_interval", 100.0), metavar="NS")
-    p.add_argument("--poll-bytes", type=int, default=d.get("poll_bytes", 64))
-    p.add_argument("--packet-size", type=_size, default=d.get("packet_size", 4096), metavar="BYTES", help="e.g. 64, 4KiB, 1MiB")
-    p.add_argument("--max-outstanding", type=int, default=d.get("max_outstanding", 0), help="unacked packets per stream (0: no count limit)")
-    p.add_argument("--max-outstanding-bytes", type=_window, default=d.get("max_outstanding_bytes"), metavar="BYTES|auto",
-                   help="unacked payload bytes per stream (default auto: the GPU's bandwidth-delay product; 0: none)")
-    p.add_argument("--replay", choices=REPLAY_MODES, default=d.get("replay", "dependent"))
-    p.add_argument("--compute-scale", type=float, default=d.get("compute_scale", 1.0))
-    p.add_argument("--seed", type=int, default=d.get("seed", 0))
-    p.add_argument("--buffer", type=_size, default=d.get("buffer", 0), metavar="BYTES", help="link input buffer; 0 = auto")
-    p.add_argument("--time-bin", type=float, default=d.get("time_bin", 100.0), metavar="NS")
-    p.add_argument("--no-series", action="store_true", help="skip time series (large sweeps)")
-    p.add_argument("--trace", type=Path, default=None, metavar="FILE", help="write a Perfetto/Chrome trace JSON")
+    RunParams.add_arguments(p, d)  # every run parameter, from its one definition
     p.add_argument("--outdir", type=Path, default=d.get("outdir"), help="where summary.json and results.h5 go")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -117,14 +87,7 @@ def topology_from_args(args: argparse.Namespace, profile_gpus: int) -> Topology:
 
 
 def params_from_args(args: argparse.Namespace) -> RunParams:
-    return RunParams(sync=args.sync, poll_interval_ns=args.poll_interval, packet_bytes=args.packet_size,
-                     max_outstanding=args.max_outstanding,
-                     max_outstanding_bytes=args.max_outstanding_bytes, poll_bytes=args.poll_bytes,
-                     replay=args.replay, compute_scale=args.compute_scale, seed=args.seed,
-                     buffer_bytes=args.buffer, time_bin_ns=args.time_bin,
-                     series=not args.no_series, trace=args.trace is not None,
-                     syncmon_wake=args.syncmon_wake, poll_backoff_max_ns=args.poll_backoff_max,
-                     flag_stride_bytes=args.flag_stride)
+    return RunParams.from_args(args)
 
 
 def check_output_path(path: Path, field: str, *, directory: bool) -> None:

@@ -70,15 +70,6 @@ def _time_origin_ns(chunks: Iterable[np.ndarray], iteration: int, num_iterations
     return 0.0 if best == np.inf else best
 
 
-@dataclass(frozen=True)
-class ProfileMeta:
-    """What results need to know about the replayed profile, without its ops."""
-
-    num_gpus: int
-    num_ops: int
-    attrs: dict[str, Any]
-
-
 #: progress callback: (simulated ns, events, ops done, ops total), called every 2^20 events
 Progress = Callable[[float, int, int, int], None]
 
@@ -125,7 +116,7 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
          source: Path | None, origin: float | None = None,
          extra: dict[str, Any] | None = None, gate: ReplayGate | None = None) -> RunResult:
     from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
-    from eidola.results import build_summary
+    from eidola.results import ProfileMeta, build_summary
 
     if num_gpus > topology.num_gpus:
         raise EidolaError(f"profile has {num_gpus} GPUs but topology '{topology.name}' has "
@@ -172,6 +163,9 @@ def _run(num_gpus: int, attrs: dict[str, Any], variability: dict[str, float],
     wall = time.perf_counter() - t0
     if raw["deadlock"]:
         raise DeadlockError(_deadlock_message(raw["stuck"]), path=source)
+    if raw["event_limit"]:  # a partial run is not a result
+        raise EidolaError(f"stopped after {int(raw['events']):,} events (max_events) before every "
+                          "GPU finished", path=source, field="max_events")
     meta = ProfileMeta(num_gpus=num_gpus, num_ops=num_ops, attrs=attrs)
     summary = build_summary(backend="builtin", raw=raw, topology=topology, params=params,
                             profile=meta, profile_path=source, wall_seconds=wall)

@@ -85,19 +85,16 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
         if src < n and dst >= n and src not in mcast_switch:
             mcast_switch[src] = dst
     window0 = n + topo.num_switches  # GPU g's multicast window: _region(window0 + g)
+    # time series as the built-in engine keeps them (each object at its own bin width; the
+    # glue folds them to one)
+    series = dict(series=params.series, time_bin=f"{params.time_bin_ns}ns", max_bins=params.max_bins)
+    run_params = {**params.gem5_params(), "max_bins": params.max_bins}  # the one run specification
     eidolons = []
     for g in range(n):
         mem, mon = mems[g], mons[g]
         eid = mo.EidolonGPU(gpu_id=g, num_gpus=n, profile=str(profile),
                             profile_gpus=int(header["num_gpus"]), syncmon=mon,
-                            sync_mode=params.sync, replay_mode=params.replay,
-                            poll_interval=f"{params.poll_interval_ns}ns",
-                            packet_size=params.packet_bytes, max_outstanding=params.max_outstanding,
-                            max_outstanding_bytes=params.max_outstanding_bytes,
-                            poll_bytes=params.poll_bytes, compute_scale=params.compute_scale,
-                            syncmon_wake=params.syncmon_wake,
-                            poll_backoff_max=f"{params.poll_backoff_max_ns}ns",
-                            seed=params.seed, num_iterations=int(header.get("num_iterations", 1)),
+                            **run_params, num_iterations=int(header.get("num_iterations", 1)),
                             compute_cv=float(var.get("compute_cv", 0.0)),
                             straggler_prob=float(var.get("straggler_prob", 0.0)),
                             straggler_slowdown=float(var.get("straggler_slowdown", 1.0)),
@@ -125,7 +122,7 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
     # one serializer per wire direction, shared by that direction's requests and the opposite
     # link's responses (channels 2i and 2i+1 are the two directions of link i)
     system.wires = [mo.EidolaWire(bandwidth_gbps=float(channels["bw_gbps"][c]),
-                                  latency_ns=float(channels["latency_ns"][c]))
+                                  latency_ns=float(channels["latency_ns"][c]), **series)
                     for c in range(len(channels))]
     wires = list(system.wires)
     links = []
@@ -149,27 +146,14 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
     return system, eidolons
 
 
-def _merge_latency(parts: list[dict[str, float]]) -> dict[str, float]:
-    count = sum(p["count"] for p in parts)
-    if count == 0:
-        return {"count": 0, "mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
-    mean = sum(p["mean"] * p["count"] for p in parts) / count
-    # Quantiles of a merged set cannot be rebuilt from per-GPU quantiles: report the largest
-    # per-GPU value (an upper bound), as documented in docs/gem5.md.
-    return {"count": int(count), "mean": mean, "p50": max(p["p50"] for p in parts if p["count"]),
-            "p99": max(p["p99"] for p in parts if p["count"]), "max": max(p["max"] for p in parts)}
-
-
 def gem5_unsupported(args: Namespace, params: RunParams) -> str | None:
     """The first option the gem5 backend would silently ignore, or None.
 
-    Why: a result that looks like it honoured an option (multipath routing, --trace) but did
-    not is a wrong answer; refusing says what to do instead.
+    Why: a result that looks like it honoured an option (multipath routing) but did not is a
+    wrong answer; refusing says what to do instead.
     """
     if getattr(args, "topology", None) in ("fat_tree", "rail_optimized"):
         return f"--topology {args.topology} (multipath ECMP routing)"
-    if getattr(args, "trace", None) is not None:
-        return "--trace"
     return None
 
 
@@ -177,8 +161,7 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     import m5  # noqa: PLC0415 (gem5 only)
     from m5.objects import Root  # noqa: PLC0415
 
-    from eidola.gem5 import profile_header, profile_summary
-    from eidola.results import UNITS, models_of, sha256_file, write_summary
+    from eidola.gem5 import profile_header
 
     unsupported = gem5_unsupported(args, params)
     if unsupported:
@@ -210,67 +193,46 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     if cause != "eidola: all GPUs done":
         raise EidolaError(f"gem5 stopped early: {cause}", path=args.profile)
     m5.stats.dump()
-
-    pg = int(header["num_gpus"])
-    stat = lambda name: np.array([e.stat(name) for e in eidolons[:pg]])  # noqa: E731
-    lat = lambda key: [{"count": e.stat(f"{key}.count"), "mean": e.stat(f"{key}.mean_ps") / 1e3,  # noqa: E731
-                        "p50": e.stat(f"{key}.p50_ps") / 1e3, "p99": e.stat(f"{key}.p99_ps") / 1e3,
-                        "max": e.stat(f"{key}.max_ps") / 1e3} for e in eidolons[:pg]]
-    finish = stat("finish_ps") / 1e3
-    mons = [m for m in system.syncmons]
-    mems = [m for m in system.mems]
-    watch = lambda name: np.array([m.watchStat(name) for m in mons])  # noqa: E731
-    nch = topo.mem_channels
-    channel_bytes = np.array([[m.channelBytes(c) for c in range(nch)] for m in mems])
-    polls = int(stat("polling_reads").sum())
-    packets = int(stat("packets").sum())
-    summary: dict[str, Any] = {
-        "backend": "gem5",
-        "makespan_ns": float(finish.max()) if pg else 0.0,
-        "gpu_finish_ns": [float(x) for x in finish],
-        "bytes_written": int(stat("bytes_written").sum()),
-        "packets": packets,
-        "polling_reads": polls,
-        "polling_bytes": polls * params.poll_bytes,
-        "syncmon_notifications": int(stat("notifications").sum()),
-        "events": packets + polls,  # simulated requests (gem5 does not count its own events here)
-        "wall_seconds": wall,
-        "wakeup_latency_ns": _merge_latency(lat("wakeup_latency")),
-        "write_latency_ns": _merge_latency(lat("write_latency")),
-        "gpu_stall_ns": [float(x) for x in stat("stall_ps") / 1e3],
-        "stragglers": [int(g) for g in np.flatnonzero(stat("straggler"))],
-        "polling_reads_remote": int(stat("polling_reads_remote").sum()),
-        "fallback_polls": int(stat("fallback_polls").sum()),
-        "recheck_polls": int(stat("recheck_polls").sum()),
-        "syncmon_registrations": int(watch("registrations").sum()),
-        "syncmon_overflows": int(watch("overflows").sum()),
-        "syncmon_peak_entries": int(watch("peak_entries").max()) if len(mons) else 0,
-        "syncmon_spurious_wakeups": int(stat("spurious_wakeups").sum()),
-        "syncmon_message_bytes": int(stat("registrations_sent").sum()) * params.syncmon_register_bytes
-                                 + (int(stat("notifications").sum()) + int(stat("refusals").sum()))
-                                 * params.syncmon_notify_bytes,
-        "topology": topo.to_dict(),
-        "params": params.to_dict(),
-        "profile": {"path": str(args.profile), "sha256": sha256_file(args.profile),
-                    "name": header.get("name"), "kind": header.get("kind"),
-                    "models": models_of({"kind": header.get("kind"),
-                                         "importer": header.get("importer"),
-                                         "parameters": json.loads(header.get("parameters_json") or "{}")}),
-                    "num_gpus": pg,
-                    "num_ops": int(profile_summary(args.profile)["num_ops"])},
-        "gem5": {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())},
-        "units": UNITS,
-    }
-    from eidola import __version__
-    from eidola.results import _bandwidths, _mem_channels
-
-    summary["eidola_version"] = __version__
-    summary.update(_mem_channels({"mem_channel_bytes": channel_bytes,
-                                  "mem_channel_bw_gbps": topo.hbm_bw_gbps / nch}, summary["makespan_ns"]))
-    parameters = json.loads(header.get("parameters_json") or "{}")
-    summary.update(_bandwidths({"kind": header.get("kind"), "parameters": parameters or {}}, pg,
-                               summary["makespan_ns"]))
     outdir = Path(args.outdir) if args.outdir else Path(m5.options.outdir)
-    write_summary(outdir, summary)
+    return _write_results(args, topo, params, header, system, eidolons, wall, cause, outdir)
+
+
+def _write_results(args: Namespace, topo: Topology, params: RunParams, header: dict[str, Any],
+                   system: Any, eidolons: list[Any], wall: float, cause: str, outdir: Path) -> dict[str, Any]:
+    """summary.json, results.h5 and the --trace timeline of a finished gem5 run, through the
+    same schema (eidola.raw) and writers as the built-in engine's."""
+    import m5  # noqa: PLC0415 (gem5 only)
+    from _m5 import eidola_profile  # type: ignore[import-not-found]
+
+    from eidola.gem5 import profile_summary
+    from eidola.raw import fold_series
+    from eidola.results import ProfileMeta, build_summary, write_run
+
+    cc = lambda objs: [o.getCCObject() for o in objs]  # noqa: E731
+    raw = dict(eidola_profile.raw(cc(eidolons), cc(system.syncmons), cc(system.mems), cc(system.wires),
+                                  bool(params.trace)))
+    for key in ("mem_channel_bytes", "channel_bytes"):
+        raw[key] = np.asarray(raw[key])
+    pieces = raw.pop("gem5_series")
+    links, polls = list(pieces["link_rows"]), list(pieces["poll_rows"])
+    if links and polls:  # one bin width for every row, as the built-in engine's series share
+        rows, width = fold_series(links + polls, list(pieces["link_bin_ns"]) + list(pieces["poll_bin_ns"]))
+        raw["link_bytes_series"], raw["polling_series"] = rows[:len(links)], rows[len(links):]
+        raw["time_bin_ns"] = width
+    pg = int(header["num_gpus"])
+    meta = ProfileMeta(num_gpus=pg, num_ops=int(profile_summary(args.profile)["num_ops"]),
+                       attrs={"name": header.get("name"), "kind": header.get("kind"),
+                              "importer": header.get("importer"),
+                              "parameters": header.get("parameters_json") or "{}"})
+    summary = build_summary(backend="gem5", raw=raw, topology=topo, params=params, profile=meta,
+                            profile_path=args.profile, wall_seconds=wall)
+    summary["gem5"] = {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())}
+    if getattr(args, "trace", None) is not None:
+        from types import SimpleNamespace
+
+        from eidola.trace import write_trace
+
+        write_trace(args.trace, SimpleNamespace(raw=raw, topology=topo, summary=summary))
+    write_run(outdir, summary, raw, topo, store=eidola_profile.write_h5)
     summary["outdir"] = str(outdir)
     return summary

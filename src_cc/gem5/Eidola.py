@@ -5,6 +5,19 @@ from m5.proxy import *
 from m5.SimObject import PyBindMethod, SimObject
 
 
+# The modes of a run (eidola.params: SYNC_MODES, REPLAY_MODES, SYNCMON_WAKE), as gem5 enums.
+class EidolaSyncMode(ScopedEnum):
+    vals = ["polling", "syncmon"]
+
+
+class EidolaReplayMode(ScopedEnum):
+    vals = ["dependent", "timed"]
+
+
+class EidolaWakeOn(ScopedEnum):
+    vals = ["match", "change"]
+
+
 class EidolaSyncMon(SimObject):
     """Sits in front of one GPU's memory (like CommMonitor): holds the GPU's flags, applies
     flag writes as atomic adds once memory has performed them, answers polls with the flag
@@ -24,9 +37,7 @@ class EidolaSyncMon(SimObject):
     memory = Param.EidolaMemory("the memory behind the monitor (its checks use the flag's channel)")
     check_bytes = Param.Unsigned(64, "bytes a registration's check of the flag reads")
     entries = Param.Unsigned(0, "watch-table entries; 0 = unlimited")
-    wake_on = Param.String("match", "match: wake when the value is reached; change: on any update")
-    cxx_exports = [PyBindMethod("flagValue"), PyBindMethod("watchStat")]
-
+    wake_on = Param.EidolaWakeOn("match: wake when the value is reached; change: on any update")
 
 class EidolaMemory(SimObject):
     """One GPU's memory: address-interleaved channels with the built-in engine's timing
@@ -45,8 +56,6 @@ class EidolaMemory(SimObject):
     flag_stride_bytes = Param.Unsigned(4, "model bytes between consecutive flags")
     flag_offset = Param.Addr("offset of the flag window (8-byte gem5 slots) in the region")
     window_size = Param.Addr("bytes of the flag window")
-    cxx_exports = [PyBindMethod("channelBytes"), PyBindMethod("channelBandwidth")]
-
 
 class EidolonGPU(ClockedObject):
     """A lightweight GPU stand-in replaying its GPU's streams of a profile."""
@@ -62,17 +71,19 @@ class EidolonGPU(ClockedObject):
     num_gpus = Param.Unsigned("GPUs in the system")
     profile = Param.String("profile file (HDF5)")
     profile_gpus = Param.Unsigned("GPUs in the profile (the rest of the system idles)")
-    sync_mode = Param.String("polling", "polling or syncmon")
-    replay_mode = Param.String("dependent", "dependent or timed")
-    poll_interval = Param.Latency("100ns", "start-to-start gap between two polls")
-    packet_size = Param.Unsigned(4096, "bytes per write/read packet")
-    max_outstanding = Param.Unsigned(0, "unacknowledged packets per stream (0: no count limit)")
-    max_outstanding_bytes = Param.UInt64(262144, "unacknowledged payload bytes per stream (0: none)")
-    poll_bytes = Param.Unsigned(64, "bytes one polling read costs")
-    syncmon_wake = Param.String("match", "what a SyncMon notification means: match or change")
-    poll_backoff_max = Param.Latency("243.81ns", "cap of the fallback polls' doubling gap")
-    compute_scale = Param.Float(1.0, "multiplies compute durations")
-    seed = Param.UInt64(0, "iteration choice and jitter")
+    # The run parameters: no defaults here, eidola.params.RunParams is their one definition
+    # (RunParams.gem5_params gives these names and gem5's types).
+    sync_mode = Param.EidolaSyncMode("polling or syncmon")
+    replay_mode = Param.EidolaReplayMode("dependent or timed")
+    poll_interval = Param.Latency("start-to-start gap between two polls")
+    packet_size = Param.Unsigned("bytes per write/read packet")
+    max_outstanding = Param.Unsigned("unacknowledged packets per stream (0: no count limit)")
+    max_outstanding_bytes = Param.UInt64("unacknowledged payload bytes per stream (0: none)")
+    poll_bytes = Param.Unsigned("bytes one polling read costs")
+    syncmon_wake = Param.EidolaWakeOn("what a SyncMon notification means: match or change")
+    poll_backoff_max = Param.Latency("cap of the fallback polls' doubling gap")
+    compute_scale = Param.Float("multiplies compute durations")
+    seed = Param.UInt64("iteration choice and jitter")
     num_iterations = Param.Unsigned(1, "recorded iterations in the profile")
     compute_cv = Param.Float(0.0, "per-op compute jitter (coefficient of variation)")
     straggler_prob = Param.Float(0.0, "")
@@ -85,7 +96,11 @@ class EidolonGPU(ClockedObject):
     watch_offset = Param.Addr("offset of the watch window inside a region")
     mcast_base = Param.Addr(0, "multicast window of this GPU's switch (0: none)")
     watchdog = Param.Latency("2ms", "no progress for this long while waiting = deadlock")
-    cxx_exports = [PyBindMethod("stat"), PyBindMethod("stuck")]
+    trace = Param.Bool("keep a per-op timeline (--trace)")
+    series = Param.Bool("count polls over time (results.h5)")
+    time_bin = Param.Latency("initial series bin; doubles to stay within max_bins")
+    max_bins = Param.Unsigned("series bins kept")
+    cxx_exports = [PyBindMethod("stuck")]
 
 
 class EidolaWire(SimObject):
@@ -98,6 +113,9 @@ class EidolaWire(SimObject):
 
     bandwidth_gbps = Param.Float("payload GB/s (bytes/ns)")
     latency_ns = Param.Float("one-way latency, ns")
+    series = Param.Bool(True, "count the bytes crossing over time (results.h5)")
+    time_bin = Param.Latency("100ns", "initial series bin; doubles to stay within max_bins")
+    max_bins = Param.Unsigned(1024, "series bins kept")
 
 
 class EidolaLink(ClockedObject):

@@ -8,7 +8,7 @@ namespace eidola
 EidolaLink::EidolaLink(const Params &p)
     : ClockedObject(p), cpuSide(name() + ".cpu_side_port", *this),
       memSide(name() + ".mem_side_port", *this), ranges(p.ranges.begin(), p.ranges.end()),
-      forward(p.wire->timing), backward(p.reverse_wire->timing),
+      forward(*p.wire), backward(*p.reverse_wire),
       bufferBytes(p.buffer_bytes), creditEvent([this] { creditsBack(); }, name() + ".credits"),
       stats(*this)
 {
@@ -37,14 +37,13 @@ EidolaLink::getPort(const std::string &name, PortID idx)
 }
 
 Tick
-EidolaLink::arrival(::eidola::LinkTiming &t, PacketPtr pkt, bool payload)
+EidolaLink::arrival(EidolaWire &wire, PacketPtr pkt, bool payload)
 {
     // A crossbar in front forwards a request at once and leaves its forwarding latency in
     // headerDelay for the next component to pay: the link starts no earlier than that.
-    const uint64_t bytes = payload ? pkt->getSize() : 0;
-    t.occupy(curTick() + pkt->headerDelay, bytes);
+    const Tick earliest = curTick() + pkt->headerDelay;
     pkt->headerDelay = pkt->payloadDelay = 0;
-    return t.free_at() + t.latency_ps();
+    return wire.carry(earliest, payload ? pkt->getSize() : 0);
 }
 
 EidolaLink::LinkStats::LinkStats(EidolaLink &link)
@@ -87,7 +86,7 @@ EidolaLink::left(uint64_t bytes)
 {
     if (!bufferBytes || bytes == 0)
         return;
-    credits.emplace_back(curTick() + forward.latency_ps(), bytes);
+    credits.emplace_back(curTick() + forward.latency(), bytes);
     if (!creditEvent.scheduled())
         schedule(creditEvent, credits.front().first);
 }
@@ -114,7 +113,7 @@ EidolaLink::MemSidePort::recvTimingResp(PacketPtr pkt)
         // An acknowledgement carries no data: it pays the wire's latency without queueing
         // behind the data crossing that direction, as the built-in engine's acknowledgements
         // carry their path latency instead of travelling as packets.
-        const Tick at = curTick() + pkt->headerDelay + link.backward.latency_ps();
+        const Tick at = curTick() + pkt->headerDelay + link.backward.latency();
         pkt->headerDelay = pkt->payloadDelay = 0;
         link.cpuSide.queue.schedSendTiming(pkt, at);
         return true;

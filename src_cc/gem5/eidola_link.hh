@@ -27,7 +27,8 @@
 #include <utility>
 
 #include "base/statistics.hh"
-#include "core/link_timing.hh"
+#include "core/replay/binned_series.hh"
+#include "core/replay/link_timing.hh"
 #include "mem/qport.hh"
 #include "params/EidolaLink.hh"
 #include "params/EidolaWire.hh"
@@ -38,13 +39,33 @@ namespace gem5
 namespace eidola
 {
 
-// One direction of a wire: the serializer (bandwidth, latency) every packet crossing it shares.
+// One direction of a wire: the serializer (bandwidth, latency) every packet crossing it shares,
+// and what crossed it: bytes in all and over time (the built-in engine's channel bytes and
+// link series, recorded the same way).
 class EidolaWire : public SimObject
 {
   public:
     PARAMS(EidolaWire);
-    explicit EidolaWire(const Params &p) : SimObject(p), timing(p.bandwidth_gbps, p.latency_ns) {}
+    explicit EidolaWire(const Params &p)
+        : SimObject(p), timing(p.bandwidth_gbps, p.latency_ns),
+          series(p.series ? 1 : 0, p.max_bins, p.time_bin) {}
+    // `bytes` start crossing no earlier than `earliest`; returns when they have arrived.
+    Tick carry(Tick earliest, uint64_t bytes)
+    {
+        const Tick start = timing.occupy(earliest, bytes);
+        carried += bytes;
+        if (bytes)
+            series.add_span(0, start, timing.free_at(), bytes);
+        return timing.free_at() + timing.latency_ps();
+    }
+    Tick latency() const { return timing.latency_ps(); }
+    uint64_t bytesCarried() const { return carried; }
+    const ::eidola::BinnedSeries &bytesOverTime() const { return series; }
+
+  private:
     ::eidola::LinkTiming timing;
+    ::eidola::BinnedSeries series;
+    uint64_t carried = 0;
 };
 
 class EidolaLink : public ClockedObject
@@ -102,7 +123,7 @@ class EidolaLink : public ClockedObject
         EidolaLink &link;
     };
 
-    Tick arrival(::eidola::LinkTiming &t, PacketPtr pkt, bool payload);
+    Tick arrival(EidolaWire &wire, PacketPtr pkt, bool payload);
     static uint64_t bufferedBytes(PacketPtr pkt) { return pkt->hasData() ? pkt->getSize() : 0; }
     // A request left the link: its buffer space comes back one link latency later.
     void left(uint64_t bytes);
@@ -118,8 +139,8 @@ class EidolaLink : public ClockedObject
     CpuSidePort cpuSide;
     MemSidePort memSide;
     AddrRangeList ranges;
-    ::eidola::LinkTiming &forward;  // requests (write data): this direction's wire
-    ::eidola::LinkTiming &backward; // responses (read data): the opposite direction's wire
+    EidolaWire &forward;   // requests (write data): this direction's wire
+    EidolaWire &backward;  // responses (read data): the opposite direction's wire
     const uint64_t bufferBytes;    // 0: unbounded
     uint64_t buffered = 0;         // bytes accepted whose credit has not come back
     bool retryOwed = false;        // a request was refused: send a retry when space is back

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/statistics.hh"
-#include "core/gpu_memory.hh"
+#include "core/replay/gpu_memory.hh"
 #include "mem/port.hh"
 #include "mem/qport.hh"
 #include "params/EidolaMemory.hh"
@@ -34,8 +34,7 @@ class EidolaMemory : public SimObject
     // Serve `size` bytes at absolute address `a` from now on; for the SyncMon's checks too.
     ::eidola::GpuMemory::Access occupy(Addr a, unsigned size);
     Tick accessLatency() const { return latencyTicks; }
-    double channelBytes(int c) const { return static_cast<double>(model.channel_bytes(static_cast<uint32_t>(c))); }
-    double channelBandwidth() const { return model.channel_bw_gbps(); }
+    const ::eidola::GpuMemory &timing() const { return model; }
 
   private:
     class MemPort : public QueuedResponsePort

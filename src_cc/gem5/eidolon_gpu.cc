@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "base/trace.hh"
-#include "core/profile_h5.hh"
+#include "core/io/profile_h5.hh"
 #include "debug/Eidolon.hh"
 #include "sim/sim_exit.hh"
 #include "sim/system.hh"
@@ -33,7 +33,7 @@ loadProgram(const EidolonGPU::Params &p)
     opts.straggler_prob = p.straggler_prob;
     opts.straggler_slowdown = p.straggler_slowdown;
     opts.time_origin_ns = p.time_origin_ns;
-    opts.keep_start_times = p.replay_mode == "timed";
+    opts.keep_start_times = p.replay_mode == EidolaReplayMode::timed;
     if (p.gpu_id >= p.profile_gpus) {  // an idle GPU of the topology
         ::eidola::GpuProgram idle;
         idle.gpu = p.gpu_id;
@@ -55,25 +55,24 @@ EidolonGPU::EidolonGPU(const Params &p)
       syncMon(p.syncmon), requestorId(p.system->getRequestorId(this)), memBase(p.mem_base),
       memStride(p.mem_stride), dataSize(p.data_size), flagOffset(p.flag_offset),
       watchOffset(p.watch_offset), mcastBase(p.mcast_base), watchdog(p.watchdog), program(loadProgram(p)),
+      pollSeries(p.series ? 1 : 0, p.max_bins, p.time_bin),
       resumeEvent([this] { processResumes(); }, name() + ".resume"),
       watchdogEvent([this] { checkProgress(); }, name() + ".watchdog"),
       stats(this, p.num_gpus)
 {
-    if (p.sync_mode != "polling" && p.sync_mode != "syncmon")
-        fatal("%s: sync_mode must be polling or syncmon", name());
-    config.sync = p.sync_mode == "syncmon" ? ::eidola::SyncMode::SyncMon
+    config.sync = p.sync_mode == EidolaSyncMode::syncmon ? ::eidola::SyncMode::SyncMon
                                            : ::eidola::SyncMode::Polling;
-    config.mode = p.replay_mode == "timed" ? ::eidola::ReplayMode::Timed
+    config.mode = p.replay_mode == EidolaReplayMode::timed ? ::eidola::ReplayMode::Timed
                                            : ::eidola::ReplayMode::Dependent;
     config.poll_interval_ps = p.poll_interval;
     config.packet_bytes = p.packet_size;
     config.max_outstanding = p.max_outstanding;
     config.max_outstanding_bytes = p.max_outstanding_bytes;
     config.poll_bytes = p.poll_bytes;
-    if (p.syncmon_wake != "match" && p.syncmon_wake != "change")
-        fatal("%s: syncmon_wake must be match or change", name());
-    config.syncmon_wake = p.syncmon_wake == "change" ? ::eidola::WakeOn::Change : ::eidola::WakeOn::Match;
+    config.syncmon_wake = p.syncmon_wake == EidolaWakeOn::change ? ::eidola::WakeOn::Change
+                                                                 : ::eidola::WakeOn::Match;
     config.poll_backoff_max_ps = p.poll_backoff_max;
+    config.trace = p.trace;
     if (mcastBase == 0)
         for (const auto &op : program.ops)
             if (op.peer == ::eidola::kMulticastPeer)
@@ -171,8 +170,8 @@ EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
         ++stats.packetsToPeer[req.peer];
     } else if (req.kind == K::Poll) {
         ++stats.pollingReads;
+        pollSeries.add(0, now, 1);
     }
-    (void)now;
     return true;
 }
 
@@ -270,45 +269,6 @@ EidolonGPU::checkProgress()
     }
     progressAtLastCheck = progress;
     schedule(watchdogEvent, curTick() + watchdog);
-}
-
-double
-EidolonGPU::stat(const std::string &name) const
-{
-    const ::eidola::ReplayStats &s = replayer->stats();
-    if (name == "finish_ps") return static_cast<double>(s.finish_ps);
-    if (name == "bytes_written") return static_cast<double>(s.bytes_written);
-    if (name == "packets") return static_cast<double>(s.packets);
-    if (name == "polling_reads") return static_cast<double>(s.polling_reads);
-    if (name == "notifications") return static_cast<double>(s.notifications);
-    if (name == "waits") return static_cast<double>(s.waits);
-    if (name == "polling_reads_remote") return static_cast<double>(s.polling_reads_remote);
-    if (name == "fallback_polls") return static_cast<double>(s.fallback_polls);
-    if (name == "recheck_polls") return static_cast<double>(s.recheck_polls);
-    if (name == "registrations_sent") return static_cast<double>(s.registrations_sent);
-    if (name == "refusals") return static_cast<double>(s.refusals);
-    if (name == "spurious_wakeups") return static_cast<double>(s.spurious_wakeups);
-    if (name == "stall_ps") return static_cast<double>(s.stall_ps);
-    if (name == "straggler") return replayer->program().straggler ? 1.0 : 0.0;
-    if (name == "done") return finished ? 1.0 : 0.0;
-    const ::eidola::LatencyHist *h = nullptr;
-    std::string rest;
-    if (name.rfind("write_latency.", 0) == 0) {
-        h = &s.write_latency;
-        rest = name.substr(14);
-    } else if (name.rfind("wakeup_latency.", 0) == 0) {
-        h = &s.wakeup_latency;
-        rest = name.substr(15);
-    }
-    if (h) {
-        if (rest == "count") return static_cast<double>(h->count());
-        if (rest == "mean_ps") return h->mean_ps();
-        if (rest == "p50_ps") return h->quantile_ps(0.5);
-        if (rest == "p99_ps") return h->quantile_ps(0.99);
-        if (rest == "max_ps") return static_cast<double>(h->max_ps());
-        if (rest == "min_ps") return static_cast<double>(h->min_ps());
-    }
-    fatal("eidola: unknown statistic '%s'", name);
 }
 
 std::string

@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "base/statistics.hh"
-#include "core/replayer.hh"
+#include "core/replay/binned_series.hh"
+#include "core/replay/replayer.hh"
 #include "gem5/sync_mon.hh"
 #include "mem/port.hh"
 #include "params/EidolonGPU.hh"
@@ -41,8 +42,11 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     ::eidola::Tick flag_satisfied_at(uint32_t gpu, int32_t flag, int64_t threshold) override;
     void gpu_done(uint32_t gpu, ::eidola::Tick now) override;
 
-    // For the Python glue (cxx_exports): the core's statistics by name, and stuck waits.
-    double stat(const std::string &name) const;
+    // For the Python glue: the core's replayer (its records fill the raw result through
+    // _m5.eidola_profile.raw, the filler the built-in engine uses), the polls issued over
+    // time, and stuck waits.
+    const ::eidola::GpuReplayer &core() const { return *replayer; }
+    const ::eidola::BinnedSeries &polls() const { return pollSeries; }
     std::string stuck() const;
 
   private:
@@ -90,6 +94,7 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     std::unique_ptr<::eidola::GpuReplayer> replayer;
     ::eidola::ReplayConfig config;
     ::eidola::GpuProgram program;
+    ::eidola::BinnedSeries pollSeries;  // polls issued per bin (one row; empty without series)
 
     using Resume = std::pair<Tick, uint32_t>;
     std::priority_queue<Resume, std::vector<Resume>, std::greater<Resume>> resumes;

@@ -17,10 +17,8 @@ SyncMon::SyncMon(const Params &p)
       checkBytes(p.check_bytes), stats(this)
 {
     cpuSide.queue().disableSanityCheck();  // held watch responses can be many
-    if (p.wake_on != "match" && p.wake_on != "change")
-        fatal("%s: wake_on must be match or change", name());
-    flagMem.configure_watch_table(p.entries, p.wake_on == "change" ? ::eidola::WakeOn::Change
-                                                                   : ::eidola::WakeOn::Match);
+    flagMem.configure_watch_table(p.entries, p.wake_on == EidolaWakeOn::change ? ::eidola::WakeOn::Change
+                                                                            : ::eidola::WakeOn::Match);
 }
 
 void
@@ -137,16 +135,6 @@ SyncMon::recvTimingResp(PacketPtr pkt)
     }
     cpuSide.queue().schedSendTiming(pkt, curTick());
     return true;
-}
-
-double
-SyncMon::watchStat(const std::string &name) const
-{
-    const ::eidola::WatchTableStats &w = flagMem.watch_stats();
-    if (name == "registrations") return static_cast<double>(w.registrations);
-    if (name == "overflows") return static_cast<double>(w.overflows);
-    if (name == "peak_entries") return static_cast<double>(w.peak_entries);
-    fatal("eidola: unknown watch-table statistic '%s'", name);
 }
 
 void

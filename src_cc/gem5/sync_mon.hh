@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "base/statistics.hh"
-#include "core/flag_memory.hh"
+#include "core/replay/flag_memory.hh"
 #include "gem5/eidola_memory.hh"
 #include "mem/port.hh"
 #include "mem/qport.hh"
@@ -43,9 +43,7 @@ class SyncMon : public SimObject
     void init() override;
 
     ::eidola::FlagMemory &flags() { return flagMem; }
-    double flagValue(int flag) const { return static_cast<double>(flagMem.value(flag)); }
-    // The watch table's counters for Python (registrations, overflows, peak_entries).
-    double watchStat(const std::string &name) const;
+    const ::eidola::FlagMemory &flags() const { return flagMem; }
     bool inFlagWindow(Addr a) const { return a >= flagBase && a < flagBase + windowSize; }
     bool inWatchWindow(Addr a) const { return a >= watchBase && a < watchBase + windowSize; }
 

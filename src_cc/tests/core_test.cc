@@ -6,13 +6,14 @@
 #include <map>
 #include <vector>
 
-#include "core/flag_memory.hh"
-#include "core/latency_hist.hh"
-#include "core/link_timing.hh"
-#include "core/net_engine.hh"
-#include "core/program.hh"
-#include "core/replayer.hh"
-#include "core/rng.hh"
+#include "core/replay/binned_series.hh"
+#include "core/replay/flag_memory.hh"
+#include "core/replay/latency_hist.hh"
+#include "core/replay/link_timing.hh"
+#include "core/network/net_engine.hh"
+#include "core/replay/program.hh"
+#include "core/replay/replayer.hh"
+#include "core/replay/rng.hh"
 
 using namespace eidola;
 
@@ -71,6 +72,36 @@ TEST(LatencyHist, BucketsCoverEveryValue) {
         EXPECT_LE(LatencyHist::bucket_low(b), v);
         EXPECT_LT(v, LatencyHist::bucket_high(b));
     }
+}
+
+// Both hosts record time series with BinnedSeries: amounts are kept whatever the run length
+// (bins double instead of overflowing), and a span is split in proportion to time.
+TEST(BinnedSeries, DoublesItsBinsAndKeepsEveryAmount) {
+    BinnedSeries ts(2, 4, 10);  // 2 rows, 4 bins of 10 ps
+    ts.add(0, 5, 3);
+    ts.add(1, 35, 1);
+    EXPECT_EQ(ts.bin_ps(), 10u);
+    ts.add(0, 45, 2);  // past the 4th bin: bins become 20 ps
+    EXPECT_EQ(ts.bin_ps(), 20u);
+    EXPECT_EQ(ts.row(0)[0], 3u);
+    EXPECT_EQ(ts.row(0)[2], 2u);
+    EXPECT_EQ(ts.row(1)[1], 1u);
+    uint64_t total = 0;
+    for (uint32_t b = 0; b < ts.max_bins(); ++b) total += ts.row(0)[b] + ts.row(1)[b];
+    EXPECT_EQ(total, 6u);
+    EXPECT_EQ(ts.bins_used(), 3u);
+}
+
+TEST(BinnedSeries, SpanIsSplitInProportionToTimeInEachBin) {
+    BinnedSeries ts(1, 8, 100);
+    ts.add_span(0, 50, 350, 300);  // 1 byte per ps over three bins: 50, 100, 100, 50
+    EXPECT_EQ(ts.row(0)[0], 50u);
+    EXPECT_EQ(ts.row(0)[1], 100u);
+    EXPECT_EQ(ts.row(0)[2], 100u);
+    EXPECT_EQ(ts.row(0)[3], 50u);
+    BinnedSeries off;  // no rows: recording is a no-op
+    off.add(0, 1, 1);
+    EXPECT_FALSE(off.enabled());
 }
 
 TEST(FlagMemory, WatchNotifiesOnceWhenThresholdReached) {

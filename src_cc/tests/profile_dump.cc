@@ -4,7 +4,7 @@
 #include <exception>
 #include <map>
 
-#include "core/profile_h5.hh"
+#include "core/io/profile_h5.hh"
 
 int main(int argc, char** argv) {
     if (argc != 2) {

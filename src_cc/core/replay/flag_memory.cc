@@ -1,4 +1,4 @@
-#include "core/flag_memory.hh"
+#include "core/replay/flag_memory.hh"
 
 #include <algorithm>
 

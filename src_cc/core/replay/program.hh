@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/types.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

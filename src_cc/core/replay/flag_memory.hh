@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/types.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

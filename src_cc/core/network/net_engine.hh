@@ -14,11 +14,12 @@
 #include <functional>
 #include <vector>
 
-#include "core/event_queue.hh"
-#include "core/flag_memory.hh"
-#include "core/gpu_memory.hh"
-#include "core/link_timing.hh"
-#include "core/replayer.hh"
+#include "core/network/event_queue.hh"
+#include "core/replay/binned_series.hh"
+#include "core/replay/flag_memory.hh"
+#include "core/replay/gpu_memory.hh"
+#include "core/replay/link_timing.hh"
+#include "core/replay/replayer.hh"
 
 namespace eidola {
 
@@ -96,19 +97,18 @@ class Engine : public ReplayHost {
 
     const std::vector<std::unique_ptr<GpuReplayer>>& replayers() const { return replayers_; }
     uint64_t notifications() const { return notifications_; }
-    uint64_t buffer_bytes(uint32_t channel) const { return channels_[channel].capacity; }
     size_t num_channels() const { return channels_.size(); }
     const NetworkSpec& network() const { return net_; }
-    // Series: [channel][bin] bytes that started crossing the channel in that bin.
-    const std::vector<uint64_t>& link_bytes_series() const { return link_series_; }
-    const std::vector<uint64_t>& poll_series() const { return poll_series_; }
     const std::vector<uint64_t>& channel_bytes() const { return channel_bytes_; }
-    // Memory: [gpu * channels + channel][bin] bytes served (empty when there are too many rows).
-    const std::vector<uint64_t>& mem_series() const { return mem_series_; }
     const std::vector<GpuMemory>& memories() const { return mem_; }
     const FlagMemory& flags(uint32_t gpu) const { return flags_[gpu]; }
-    uint32_t bins_used() const { return bins_used_; }
-    Tick bin_width_ps() const { return bin_ps_; }
+    // Time series (when cfg.series): rows [0, channels) bytes that crossed each channel, then
+    // [poll_row0, +num_gpus) polls each GPU issued, then [mem_row0, +mem_series_rows) bytes
+    // each (GPU, memory channel) served (none when there are more rows than the config allows).
+    const BinnedSeries& series() const { return series_; }
+    uint32_t poll_row0() const { return static_cast<uint32_t>(channels_.size()); }
+    uint32_t mem_row0() const { return poll_row0() + net_.num_gpus; }
+    uint32_t mem_series_rows() const { return mem_series_rows_; }
 
   private:
     // The *Poll types carry polling traffic only: they do not count as progress when the
@@ -177,15 +177,11 @@ class Engine : public ReplayHost {
     void arrive_at_gpu(uint32_t pkt, Tick now);
     void arrive_at_switch(uint32_t pkt, Tick now);
     void release_buffer(Packet& p, Tick when);
-    uint32_t multicast_switch(uint32_t gpu) const;
     GpuMemory::Access mem_access(uint32_t gpu, uint64_t addr, uint64_t bytes, Tick now);
     uint64_t flag_addr(int32_t flag) const { return net_.memory.flag_address(flag); }
     void register_watch(uint32_t pkt, uint32_t home, Tick now);
     void reply_to_waiter(uint32_t pkt, uint32_t home, Tick when, bool refused);
     void notify_woken(uint32_t gpu, Tick now);
-    void bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t bytes);
-    void bin_add_span(std::vector<uint64_t>& series, uint32_t row, Tick start, Tick end, uint64_t bytes);
-    void rebin();
 
     NetworkSpec net_;
     EngineConfig cfg_;
@@ -220,10 +216,9 @@ class Engine : public ReplayHost {
     uint64_t checked_at_waits_ = ~uint64_t(0);  // waits_done_ when the last deadlock check ran  // pending events other than polling back-off and poll replies
     uint64_t notifications_ = 0;
     uint32_t gpus_done_ = 0;
-    // series
-    std::vector<uint64_t> link_series_, poll_series_, channel_bytes_, mem_series_;
-    Tick bin_ps_ = 0;
-    uint32_t bins_used_ = 0;
+    std::vector<uint64_t> channel_bytes_;
+    BinnedSeries series_;
+    uint32_t mem_series_rows_ = 0;
 };
 
 }  // namespace eidola

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/types.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/types.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

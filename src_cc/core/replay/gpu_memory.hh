@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/link_timing.hh"
-#include "core/types.hh"
+#include "core/replay/link_timing.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

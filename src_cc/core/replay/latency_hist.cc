@@ -1,4 +1,4 @@
-#include "core/latency_hist.hh"
+#include "core/replay/latency_hist.hh"
 
 #include <algorithm>
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/types.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

@@ -10,10 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/flag_memory.hh"
-#include "core/latency_hist.hh"
-#include "core/program.hh"
-#include "core/types.hh"
+#include "core/replay/flag_memory.hh"
+#include "core/replay/latency_hist.hh"
+#include "core/replay/program.hh"
+#include "core/replay/types.hh"
 
 namespace eidola {
 

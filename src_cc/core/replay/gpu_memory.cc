@@ -1,4 +1,4 @@
-#include "core/gpu_memory.hh"
+#include "core/replay/gpu_memory.hh"
 
 #include <algorithm>
 #include <cmath>

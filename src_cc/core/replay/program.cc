@@ -1,11 +1,11 @@
-#include "core/program.hh"
+#include "core/replay/program.hh"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
-#include "core/rng.hh"
+#include "core/replay/rng.hh"
 
 namespace eidola {
 

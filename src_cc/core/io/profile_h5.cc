@@ -1,4 +1,4 @@
-#include "core/profile_h5.hh"
+#include "core/io/profile_h5.hh"
 
 #include <hdf5.h>
 

@@ -1,4 +1,4 @@
-#include "core/replayer.hh"
+#include "core/replay/replayer.hh"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "core/net_engine.hh"
+#include "core/network/net_engine.hh"
 
 #include <algorithm>
 #include <cmath>
@@ -75,12 +75,11 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     for (auto& p : programs)
         replayers_.push_back(std::make_unique<GpuReplayer>(std::move(p), net_.num_gpus, cfg_.replay, *this));
 
-    if (cfg_.series) {
-        bin_ps_ = std::max<Tick>(1, ns_to_ps(cfg_.time_bin_ns));
-        link_series_.assign(channels_.size() * cfg_.max_bins, 0);
-        poll_series_.assign(static_cast<size_t>(net_.num_gpus) * cfg_.max_bins, 0);
-        const uint64_t rows = static_cast<uint64_t>(net_.num_gpus) * net_.memory.channels;
-        if (rows <= cfg_.max_mem_series_rows) mem_series_.assign(rows * cfg_.max_bins, 0);
+    if (cfg_.series) {  // one series, one bin width: links, then polls, then memory channels
+        const uint64_t mem_rows = static_cast<uint64_t>(net_.num_gpus) * net_.memory.channels;
+        mem_series_rows_ = mem_rows <= cfg_.max_mem_series_rows ? static_cast<uint32_t>(mem_rows) : 0;
+        series_ = BinnedSeries(static_cast<uint32_t>(channels_.size()) + net_.num_gpus + mem_series_rows_,
+                               cfg_.max_bins, ns_to_ps(cfg_.time_bin_ns));
     }
     channel_bytes_.assign(channels_.size(), 0);
 }
@@ -195,77 +194,20 @@ uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
 GpuMemory::Access Engine::mem_access(uint32_t gpu, uint64_t addr, uint64_t bytes, Tick now) {
     GpuMemory& m = mem_[gpu];
     const GpuMemory::Access a = m.access(addr, bytes, now);
-    if (!mem_series_.empty()) {
-        const uint32_t row0 = gpu * m.num_channels();
+    if (mem_series_rows_) {
+        const uint32_t row0 = mem_row0() + gpu * m.num_channels();
         m.for_each_share([&](uint32_t c, Tick start, Tick end, uint64_t b) {
-            bin_add_span(mem_series_, row0 + c, start, end, b);
+            series_.add_span(row0 + c, start, end, b);
         });
     }
     return a;
-}
-
-void Engine::bin_add(std::vector<uint64_t>& series, uint32_t row, Tick when, uint64_t amount) {
-    if (!cfg_.series) return;
-    uint64_t bin = when / bin_ps_;
-    while (bin >= cfg_.max_bins) {
-        rebin();
-        bin = when / bin_ps_;
-    }
-    bins_used_ = std::max<uint32_t>(bins_used_, static_cast<uint32_t>(bin) + 1);
-    series[static_cast<size_t>(row) * cfg_.max_bins + bin] += amount;
-}
-
-// Spread `bytes` over the bins [start, end) covers, in proportion to the time in each, so a
-// link's series never shows more than its bandwidth (a packet can straddle bins).
-void Engine::bin_add_span(std::vector<uint64_t>& series, uint32_t row, Tick start, Tick end,
-                          uint64_t bytes) {
-    if (!cfg_.series) return;
-    const uint64_t first = start / bin_ps_;
-    if (end <= (first + 1) * bin_ps_ && first < cfg_.max_bins) {  // within one bin (most packets)
-        bins_used_ = std::max<uint32_t>(bins_used_, static_cast<uint32_t>(first) + 1);
-        series[static_cast<size_t>(row) * cfg_.max_bins + first] += bytes;
-        return;
-    }
-    if (end <= start + 1 || end / bin_ps_ == first) {
-        bin_add(series, row, start, bytes);
-        return;
-    }
-    bin_add(series, row, end - 1, 0);  // rebin first so that every bin below is in range
-    uint64_t left = bytes;
-    const double per_ps = static_cast<double>(bytes) / static_cast<double>(end - start);
-    for (Tick t = start; t < end && left > 0;) {
-        const Tick bin_end = (t / bin_ps_ + 1) * bin_ps_;
-        const Tick stop = std::min(bin_end, end);
-        uint64_t part = stop == end ? left
-                                    : std::min<uint64_t>(left, static_cast<uint64_t>(per_ps * static_cast<double>(stop - t) + 0.5));
-        bin_add(series, row, t, part);
-        left -= part;
-        t = stop;
-    }
-}
-
-// Halve the resolution of every series: memory stays fixed however long the run.
-void Engine::rebin() {
-    auto fold = [this](std::vector<uint64_t>& s) {
-        const size_t rows = s.size() / cfg_.max_bins;
-        for (size_t r = 0; r < rows; ++r) {
-            uint64_t* row = s.data() + r * cfg_.max_bins;
-            for (uint32_t b = 0; b < cfg_.max_bins / 2; ++b) row[b] = row[2 * b] + row[2 * b + 1];
-            std::fill(row + cfg_.max_bins / 2, row + cfg_.max_bins, 0);
-        }
-    };
-    fold(link_series_);
-    fold(poll_series_);
-    if (!mem_series_.empty()) fold(mem_series_);
-    bin_ps_ *= 2;
-    bins_used_ = (bins_used_ + 1) / 2;
 }
 
 bool Engine::send(const Request& req, Tick now) {
     const uint32_t id = alloc_packet();
     if (req.kind == ReqKind::Poll || req.kind == ReqKind::Watch) {
         const bool poll = req.kind == ReqKind::Poll;
-        if (poll) bin_add(poll_series_, req.gpu, now, 1);
+        if (poll) series_.add(poll_row0() + req.gpu, now, 1);
         if (req.peer == req.gpu) {  // the flag is in the waiter's own memory
             packets_[id] = Packet{req, req.gpu, kNone, 0, false, false, 0, Role::Plain, kNone, 0, 0};
             if (poll) {
@@ -384,7 +326,7 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
     c.credits -= p.wire_bytes;
     const Tick start = c.timing.occupy(earliest, p.wire_bytes);
     channel_bytes_[ch] += p.wire_bytes;
-    bin_add_span(link_series_, ch, start, c.timing.free_at(), p.wire_bytes);
+    series_.add_span(ch, start, c.timing.free_at(), p.wire_bytes);
     if (p.in_channel != kNone)  // it leaves the previous hop's buffer now
         return_credit(p.in_channel, start + channels_[p.in_channel].timing.latency_ps(), p.wire_bytes);
     p.in_channel = ch;
@@ -494,8 +436,6 @@ void Engine::reply_to_waiter(uint32_t pkt, uint32_t home, Tick when, bool refuse
     p.in_channel = kNone;
     offer(pkt, next_channel(home, p.req.gpu, flow_of(p.req)), out);
 }
-
-uint32_t Engine::multicast_switch(uint32_t gpu) const { return mcast_switch_[gpu]; }
 
 // A packet whose destination is a switch: a multicast request to fan out, or one GPU's part
 // of a multicast read coming back for reduction.
