@@ -145,3 +145,30 @@ def test_run_refuses_what_validate_reports(tmp_path, change, needle) -> None:
     with pytest.raises(EidolaError, match="cannot be replayed") as err:
         run(path, build_topology("mi300x"), RunParams(series=False))
     assert needle in str(err.value) or len(problems) > 1
+
+
+@pytest.mark.parametrize("num_gpus", [4, (1 << 17) + 1])  # packed keys, and the wide fallback
+def test_flag_reachability_sums_signals_per_gpu_and_flag(num_gpus: int) -> None:
+    from eidola.profile.schema import OpKind, empty_ops
+    from eidola.profile.validate import _Checker
+
+    waiter = empty_ops(2)
+    waiter["kind"] = OpKind.WAIT
+    waiter["peer"] = -1
+    waiter["flag"] = [5, 6]
+    waiter["value"] = [2, 1]
+    signaller = empty_ops(2)
+    signaller["kind"] = OpKind.SIGNAL
+    signaller["peer"] = 0
+    signaller["flag"] = 5
+    signaller["value"] = 1
+    c = _Checker(num_gpus, 1)
+    c.add(0, waiter, 0)
+    c.add(1, signaller[:1], 0)
+    problems = c.problems()
+    assert any("flag 5 >= 2" in p and "add up to only 1" in p for p in problems)
+    assert any("flag 6" in p and "no signal ever targets gpu 0 flag 6" in p for p in problems)
+    c = _Checker(num_gpus, 1)
+    c.add(0, waiter[:1], 0)
+    c.add(1, signaller, 0)  # two signals of 1 reach the awaited 2
+    assert c.problems() == []

@@ -203,21 +203,34 @@ class _Checker:
     def _flag_problems(self) -> list[tuple[tuple, str]]:
         if not self._wait:
             return []
-        w_it, w_gpu, w_stream, w_flag, w_val, w_at = (np.concatenate(c).astype(np.int64)
-                                                      for c in zip(*self._wait))
+        # Concatenate in the narrow widths and drop the per-chunk lists: a run checks this
+        # while the engine holds every op, so this step's peak adds to the engine's memory.
+        w_it, w_gpu, w_stream, w_flag, w_val, w_at = (np.concatenate(c) for c in zip(*self._wait))
+        self._wait = []
         if self._sig:
-            s_it, s_gpu, s_flag, s_sum = (np.concatenate(c).astype(np.int64) for c in zip(*self._sig))
-            (s_it, s_gpu, s_flag), s_sum, _ = _group_reduce([s_it, s_gpu, s_flag], s_sum, "sum")
+            s_it, s_gpu, s_flag, s_sum = (np.concatenate(c) for c in zip(*self._sig))
         else:
             s_it = s_gpu = s_flag = s_sum = np.zeros(0, dtype=np.int64)
-        # compact the flag ids so (iteration, gpu, flag) fits one int64 key
-        flags, inv = np.unique(np.r_[w_flag, s_flag], return_inverse=True)
-        nf = max(1, len(flags))
-        wf, sf = inv[:len(w_flag)], inv[len(w_flag):]
-        wkey = (w_it * self.num_gpus + w_gpu) * nf + wf
-        skey = (s_it * self.num_gpus + s_gpu) * nf + sf
-        order = np.argsort(skey)
+        self._sig = []
+        if self.num_gpus <= 1 << 17:
+            # (iteration, gpu, flag) packed into one uint64: 16 + 17 + 31 bits (flags here are
+            # non-negative int32, iterations uint16)
+            def key(it: np.ndarray, gpu: np.ndarray, flag: np.ndarray) -> np.ndarray:
+                return ((it.astype(np.uint64) << np.uint64(48)) | (gpu.astype(np.uint64) << np.uint64(31))
+                        | flag.astype(np.uint64))
+            wkey, skey = key(w_it, w_gpu, w_flag), key(s_it, s_gpu, s_flag)
+        else:  # compact the flag ids so (iteration, gpu, flag) fits one int64 key
+            flags, inv = np.unique(np.r_[w_flag, s_flag], return_inverse=True)
+            nf = max(1, len(flags))
+            wkey = (w_it.astype(np.int64) * self.num_gpus + w_gpu) * nf + inv[:len(w_flag)]
+            skey = (s_it.astype(np.int64) * self.num_gpus + s_gpu) * nf + inv[len(w_flag):]
+        del s_it, s_gpu, s_flag
+        order = np.argsort(skey, kind="stable")
         skey, s_sum = skey[order], s_sum[order]
+        del order
+        if len(skey):  # signals to one (iteration, gpu, flag) add up
+            starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
+            skey, s_sum = skey[starts], np.add.reduceat(s_sum, starts)
         pos = np.searchsorted(skey, wkey)
         found = (pos < len(skey)) & (skey[np.minimum(pos, max(len(skey) - 1, 0))] == wkey) \
             if len(skey) else np.zeros(len(wkey), dtype=bool)
