@@ -70,12 +70,17 @@ def _finish_row(row: dict[str, Any], run_dir: Path, status: str, error: str, t0:
     return row
 
 
-def run_point(point: Point, outdir: str, gem5: str | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """Run one point; return its row (parameters, metrics, status, error). Never raises."""
+def _die_once_for_tests() -> None:
+    """Tests of worker loss set DIE_ONCE_ENV: the first point to run kills its worker."""
     marker = os.environ.get(DIE_ONCE_ENV)
     if marker and not Path(marker).exists():
         Path(marker).write_text("a sweep worker died here on purpose\n")
         os._exit(17)
+
+
+def run_point(point: Point, outdir: str, gem5: str | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run one point; return its row (parameters, metrics, status, error). Never raises."""
+    _die_once_for_tests()
     run_dir = Path(outdir)
     run_dir.mkdir(parents=True, exist_ok=True)
     argv = [*point.argv(), "--outdir", str(run_dir / "run"), "--quiet"]
@@ -160,3 +165,17 @@ def run_point_in_process(point: Point, outdir: str, timeout: float | None = None
             signal.setitimer(signal.ITIMER_REAL, 0)
         sys.argv = old_argv
     return _finish_row(row, run_dir, status, error, t0)
+
+
+def run_point_in_dask_worker(point: Point, outdir: str, gem5: str | None = None,
+                             timeout: float | None = None) -> dict[str, Any]:
+    """A Dask task: a built-in point without a timeout runs inside the worker, which imported
+    Eidola once (as the local executor's forked workers do); the rest in a subprocess.
+
+    Why the split: Dask runs tasks on a worker thread, where SIGALRM (the in-process timeout)
+    cannot be installed, so a point with a timeout keeps its own process.
+    """
+    if point.backend == "builtin" and not timeout:
+        _die_once_for_tests()
+        return run_point_in_process(point, outdir, None)
+    return run_point(point, outdir, gem5, timeout)

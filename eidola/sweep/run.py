@@ -10,7 +10,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from eidola.errors import EidolaError
-from eidola.sweep.execute import reset_stop, run_point, run_point_in_process, stop_all
+from eidola.sweep.execute import (reset_stop, run_point, run_point_in_dask_worker,
+                                  run_point_in_process, stop_all)
 from eidola.sweep.points import Point, make_points
 from eidola.sweep.table import read_row, rebuild_table, write_row
 
@@ -142,7 +143,7 @@ def _run_dask(points: list[Point], out: Path, workers: int, scheduler: str | Non
     try:
         # A task whose worker dies is rerun elsewhere (allowed_failures); rows are written here,
         # by the client, so a point is recorded exactly once whatever happens to workers.
-        futures = [client.submit(run_point, p, str(out / "points" / p.point_id), gem5, timeout,
+        futures = [client.submit(run_point_in_dask_worker, p, str(out / "points" / p.point_id), gem5, timeout,
                                  key=f"eidola-point-{p.point_id}", pure=False) for p in points]
         for f in as_completed(futures):
             try:
