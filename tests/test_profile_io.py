@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from eidola.errors import EidolaError
+from eidola.profile.io import GZIP_LEVEL
 from eidola.profile import (OP_DTYPE, OpKind, Profile, ProfileReader, ProfileWriter, empty_ops,
                             profile_header, profile_info, read_profile, write_profile)
 from eidola.profile.synth import synthesize
@@ -60,7 +61,7 @@ def test_on_disk_layout_is_plain_for_the_c_api(tmp_path: Path) -> None:
         for g in range(3):
             ds = f[f"gpus/{g}/ops"]
             assert ds.dtype == OP_DTYPE
-            assert ds.compression == "gzip" and ds.compression_opts == 4
+            assert ds.compression == "gzip" and ds.compression_opts == GZIP_LEVEL
             assert ds.chunks is not None and ds.maxshape == (None,)
             assert int(f[f"gpus/{g}"].attrs["num_streams"]) == (1 if g < 2 else 0)
         assert f["gpus/2/ops"].shape == (0,)

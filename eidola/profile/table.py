@@ -52,13 +52,24 @@ class OpTable:
         c = self.columns()
         if len(c["gpu"]) and (c["gpu"].min() < 0 or c["gpu"].max() >= num_gpus):
             raise ValueError(f"OpTable rows name GPUs outside 0..{num_gpus - 1}")
-        order = np.lexsort((c["seq"], c["stream"], c["gpu"]))
+        order = _sort_order(c["gpu"], c["stream"], c["seq"])
         ops = empty_ops(len(order))
         for f in _FIELDS:
             ops[f] = c[f][order]
         gpu_sorted = c["gpu"][order]
         cuts = np.searchsorted(gpu_sorted, np.arange(num_gpus + 1))
-        return [ops[cuts[g]:cuts[g + 1]].copy() for g in range(num_gpus)]
+        # views of one array: disjoint, and a copy each cost a fifth of a large build
+        return [ops[cuts[g]:cuts[g + 1]] for g in range(num_gpus)]
+
+
+def _sort_order(gpu: np.ndarray, stream: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Row order by (gpu, stream, seq): one stable sort of a packed 64-bit key when the columns
+    fit 20 + 20 + 24 bits (a third of lexsort's three passes), lexsort otherwise."""
+    if len(gpu) and gpu.min() >= 0 and stream.min() >= 0 and seq.min() >= 0 \
+            and gpu.max() < 1 << 20 and stream.max() < 1 << 20 and seq.max() < 1 << 24:
+        key = (gpu << 44) | (stream << 24) | seq
+        return np.argsort(key, kind="stable")
+    return np.lexsort((seq, stream, gpu))
 
 
 def split_even(total: int | np.ndarray, parts: int) -> np.ndarray:
