@@ -55,10 +55,6 @@ class Profile:
     def num_iterations(self) -> int:
         return int(self.attrs.get("num_iterations", 1) or 1)
 
-    def variability_or_default(self) -> dict[str, float]:
-        """`variability` with the missing keys filled by their neutral values."""
-        return {**DEFAULT_VARIABILITY, **{k: float(v) for k, v in self.variability.items()}}
-
 
 def stream_major(ops: np.ndarray) -> np.ndarray:
     """`ops` reordered by stream, keeping the existing order inside each stream (stable)."""
@@ -68,8 +64,3 @@ def stream_major(ops: np.ndarray) -> np.ndarray:
     if np.all(s[1:] >= s[:-1]):
         return ops
     return ops[np.argsort(s, kind="stable")]
-
-
-def count_streams(ops: np.ndarray) -> int:
-    """Number of distinct stream ids in one GPU's ops."""
-    return int(len(np.unique(ops["stream"]))) if len(ops) else 0

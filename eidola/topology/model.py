@@ -8,7 +8,6 @@ the gem5 glue builds one link object per direction from the same arrays.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -119,9 +118,6 @@ class Topology:
         else:
             d["link_bw_gbps_range"] = [float(self.links["bw_gbps"].min()), float(self.links["bw_gbps"].max())]
         return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def make_links(pairs: list[tuple[int, int]] | np.ndarray, bw_gbps: float, latency_ns: float) -> np.ndarray:
