@@ -242,6 +242,12 @@ def test_gem5_writes_results_h5_and_the_trace_through_the_shared_writers(tmp_pat
         polls = f["polling_reads"][()]
         assert polls.shape[0] == 8 and int(polls.sum()) == g["polling_reads"] > 0
         assert int(f["write_latency"].attrs["samples"]) == g["write_latency_ns"]["count"]
+        util, ids = f["mem_channel_util"][()], f["mem_channel_ids"][()]
+        assert 0 < len(util) <= 16 and util.shape[1] == rows.shape[1] and util.max() <= 1.0 + 1e-9
+        bw = g["mem_channel_busiest"]["channel_bw_gbps"]
+        served = util.sum(axis=1) * bw * f.attrs["time_bin_ns"]  # bytes each listed channel served
+        assert served[0] == pytest.approx(g["mem_channel_busiest"]["bytes"], rel=1e-9)
+        assert tuple(ids[0]) == (g["mem_channel_busiest"]["gpu"], g["mem_channel_busiest"]["channel"])
     with h5py.File(tmp_path / "builtin" / "results.h5") as f:
         builtin_channel_bytes = int(f["channel_bytes"][()].sum())
     with h5py.File(tmp_path / "out" / "results.h5") as f:

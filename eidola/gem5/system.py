@@ -32,6 +32,7 @@ FLAG_OFFSET = REGION // 2      # flags: 8 bytes each
 WATCH_OFFSET = 3 * REGION // 4 # SyncMon watch registers: 8 bytes per flag
 WINDOW = REGION // 4
 XBAR_WIDTH = 1 << 16           # bytes per 1 GHz cycle: no bandwidth limit of its own
+MAX_MEM_SERIES_ROWS = 4096     # GPU x memory channel series kept up to this many rows
 
 
 def _region(g: int) -> int:
@@ -53,6 +54,13 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
     system.mem_mode = "timing"
     system.mem_ranges = [mo.AddrRange(_region(g), size=REGION) for g in range(n)]
 
+    # time series as the built-in engine keeps them (each object at its own bin width; the
+    # glue folds them to one)
+    series = dict(series=params.series, time_bin=f"{params.time_bin_ns}ns", max_bins=params.max_bins)
+    # memory channels get series up to the built-in engine's row limit
+    # (EngineConfig::max_mem_series_rows in src_cc/core/network/net_engine.hh)
+    mem_rows_kept = n * topo.mem_channels <= MAX_MEM_SERIES_ROWS
+
     def xbar(latency_ns: float = 0.0):
         cycles = int(round(latency_ns))
         # A switch's latency is paid both ways, as the built-in engine's acknowledgements pay it.
@@ -67,7 +75,8 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                                    bandwidth_gbps=topo.hbm_bw_gbps, latency_ns=topo.mem_latency_ns,
                                    channels=topo.mem_channels, interleave_bytes=topo.mem_interleave_bytes,
                                    flag_stride_bytes=params.flag_stride_bytes, flag_offset=FLAG_OFFSET,
-                                   window_size=WINDOW)
+                                   window_size=WINDOW,
+                                   **{**series, "series": params.series and mem_rows_kept})
                    for g in range(n)]
     mems = list(system.mems)
     system.syncmons = [mo.EidolaSyncMon(gpu_id=g, flag_base=_region(g) + FLAG_OFFSET,
@@ -85,9 +94,6 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
         if src < n and dst >= n and src not in mcast_switch:
             mcast_switch[src] = dst
     window0 = n + topo.num_switches  # GPU g's multicast window: _region(window0 + g)
-    # time series as the built-in engine keeps them (each object at its own bin width; the
-    # glue folds them to one)
-    series = dict(series=params.series, time_bin=f"{params.time_bin_ns}ns", max_bins=params.max_bins)
     run_params = {**params.gem5_params(), "max_bins": params.max_bins}  # the one run specification
     eidolons = []
     for g in range(n):
@@ -214,10 +220,14 @@ def _write_results(args: Namespace, topo: Topology, params: RunParams, header: d
     for key in ("mem_channel_bytes", "channel_bytes"):
         raw[key] = np.asarray(raw[key])
     pieces = raw.pop("gem5_series")
-    links, polls = list(pieces["link_rows"]), list(pieces["poll_rows"])
+    links, polls, mem = (list(pieces[f"{k}_rows"]) for k in ("link", "poll", "mem"))
     if links and polls:  # one bin width for every row, as the built-in engine's series share
-        rows, width = fold_series(links + polls, list(pieces["link_bin_ns"]) + list(pieces["poll_bin_ns"]))
-        raw["link_bytes_series"], raw["polling_series"] = rows[:len(links)], rows[len(links):]
+        rows, width = fold_series(links + polls + mem, [*pieces["link_bin_ns"], *pieces["poll_bin_ns"],
+                                                        *pieces["mem_bin_ns"]])
+        raw["link_bytes_series"] = rows[:len(links)]
+        raw["polling_series"] = rows[len(links):len(links) + len(polls)]
+        if mem:
+            raw["mem_channel_series"] = rows[len(links) + len(polls):]
         raw["time_bin_ns"] = width
     pg = int(header["num_gpus"])
     meta = ProfileMeta(num_gpus=pg, num_ops=int(profile_summary(args.profile)["num_ops"]),

@@ -56,6 +56,9 @@ class EidolaMemory(SimObject):
     flag_stride_bytes = Param.Unsigned(4, "model bytes between consecutive flags")
     flag_offset = Param.Addr("offset of the flag window (8-byte gem5 slots) in the region")
     window_size = Param.Addr("bytes of the flag window")
+    series = Param.Bool("count the bytes each channel serves over time (results.h5)")
+    time_bin = Param.Latency("initial series bin; doubles to stay within max_bins")
+    max_bins = Param.Unsigned("series bins kept")
 
 class EidolonGPU(ClockedObject):
     """A lightweight GPU stand-in replaying its GPU's streams of a profile."""

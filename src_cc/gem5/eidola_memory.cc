@@ -32,7 +32,8 @@ specOf(const EidolaMemory::Params &p)
 EidolaMemory::EidolaMemory(const Params &p)
     : SimObject(p), port(name() + ".port", *this), range(p.range), flagOffset(p.flag_offset),
       windowSize(p.window_size), spec(specOf(p)), model(spec),
-      latencyTicks(::eidola::ns_to_ps(p.latency_ns)), stats(this, p.channels)
+      latencyTicks(::eidola::ns_to_ps(p.latency_ns)),
+      series(p.series ? p.channels : 0, p.max_bins, p.time_bin), stats(this, p.channels)
 {
 }
 
@@ -65,8 +66,9 @@ EidolaMemory::modelAddr(Addr a) const
 EidolaMemory::occupy(Addr a, unsigned size)
 {
     const ::eidola::GpuMemory::Access acc = model.access(modelAddr(a), size, curTick());
-    model.for_each_share([this](uint32_t c, ::eidola::Tick, ::eidola::Tick, uint64_t bytes) {
+    model.for_each_share([this](uint32_t c, ::eidola::Tick start, ::eidola::Tick end, uint64_t bytes) {
         stats.channelBytes[c] += static_cast<double>(bytes);
+        series.add_span(c, start, end, bytes);  // as the built-in engine records its channels
     });
     return acc;
 }

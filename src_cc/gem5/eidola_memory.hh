@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/statistics.hh"
+#include "core/replay/binned_series.hh"
 #include "core/replay/gpu_memory.hh"
 #include "mem/port.hh"
 #include "mem/qport.hh"
@@ -35,6 +36,8 @@ class EidolaMemory : public SimObject
     ::eidola::GpuMemory::Access occupy(Addr a, unsigned size);
     Tick accessLatency() const { return latencyTicks; }
     const ::eidola::GpuMemory &timing() const { return model; }
+    // Bytes each channel served over time (a row per channel; empty without series).
+    const ::eidola::BinnedSeries &bytesOverTime() const { return series; }
 
   private:
     class MemPort : public QueuedResponsePort
@@ -68,6 +71,7 @@ class EidolaMemory : public SimObject
     ::eidola::MemorySpec spec;
     ::eidola::GpuMemory model;
     Tick latencyTicks;
+    ::eidola::BinnedSeries series;
 
     struct MemStats : public statistics::Group
     {

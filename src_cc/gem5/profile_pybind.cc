@@ -92,7 +92,7 @@ time_origin(const std::string &path, unsigned iteration)
 // The raw result of a gem5 run (eidola/raw.py): per-GPU fields from each eidolon's replayer,
 // SyncMon table and memory (the built-in engine's filler), bytes per topology channel from
 // the wires (`wires[c]` is channel c), and the time series each object kept at its own bin
-// width (rows plus widths; the glue folds them to one width).
+// width: wires, memory channels, polls (rows plus widths; the glue folds them to one width).
 py::dict
 raw(const std::vector<eidola::EidolonGPU *> &eidolons, const std::vector<eidola::SyncMon *> &mons,
     const std::vector<eidola::EidolaMemory *> &mems, const std::vector<eidola::EidolaWire *> &wires,
@@ -126,6 +126,16 @@ raw(const std::vector<eidola::EidolonGPU *> &eidolons, const std::vector<eidola:
             wire_bins.append(::eidola::ps_to_ns(w->bytesOverTime().bin_ps()));
         }
     }
+    py::list mem_rows, mem_bins;  // a row per (GPU, channel), GPU-major
+    for (const auto *m : mems)
+        if (m->bytesOverTime().enabled()) {
+            const auto &ts = m->bytesOverTime();
+            const py::object rows = ::eidola::raw::series_rows(ts, 0, ts.rows());
+            for (uint32_t c = 0; c < ts.rows(); ++c) {
+                mem_rows.append(rows[py::int_(c)]);
+                mem_bins.append(::eidola::ps_to_ns(ts.bin_ps()));
+            }
+        }
     for (const auto *e : eidolons)
         if (e->polls().enabled()) {
             poll_rows.append(::eidola::raw::series_rows(e->polls(), 0, 1)[py::int_(0)]);
@@ -137,6 +147,8 @@ raw(const std::vector<eidola::EidolonGPU *> &eidolons, const std::vector<eidola:
     series["link_bin_ns"] = wire_bins;
     series["poll_rows"] = poll_rows;
     series["poll_bin_ns"] = poll_bins;
+    series["mem_rows"] = mem_rows;
+    series["mem_bin_ns"] = mem_bins;
     r["gem5_series"] = series;
     return r;
 }
