@@ -146,7 +146,7 @@ class RunParams:
             meta = f.metadata
             if not meta:
                 continue
-            dest = meta["flag"].lstrip("-").replace("-", "_")
+            dest = _dest(meta)
             parse = meta["parse"]
             if parse == "negated":
                 parser.add_argument(meta["flag"], action="store_true", help=meta["help"])
@@ -172,7 +172,7 @@ class RunParams:
         for f in fields(cls):
             if not f.metadata:
                 continue
-            v = getattr(args, f.metadata["flag"].lstrip("-").replace("-", "_"))
+            v = getattr(args, _dest(f.metadata))
             parse = f.metadata["parse"]
             values[f.name] = (not v) if parse == "negated" else (v is not None) if parse == "path" else v
         return cls(**values)
@@ -187,6 +187,11 @@ class RunParams:
             v = getattr(self, f.name)
             out[name] = f"{v}ns" if f.metadata["parse"] == "time" else v
         return out
+
+
+def _dest(meta: Any) -> str:
+    """The argparse attribute a parameter's flag fills (`--poll-interval` -> poll_interval)."""
+    return meta["flag"].lstrip("-").replace("-", "_")
 
 
 def size_arg(text: str) -> int:

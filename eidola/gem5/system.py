@@ -56,7 +56,8 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
 
     # time series as the built-in engine keeps them (each object at its own bin width; the
     # glue folds them to one)
-    series = dict(series=params.series, time_bin=f"{params.time_bin_ns}ns", max_bins=params.max_bins)
+    run_params = {**params.gem5_params(), "max_bins": params.max_bins}  # the one run specification
+    series = {k: run_params[k] for k in ("series", "time_bin", "max_bins")}
     # memory channels get series up to the built-in engine's row limit
     # (EngineConfig::max_mem_series_rows in src_cc/core/network/net_engine.hh)
     mem_rows_kept = n * topo.mem_channels <= MAX_MEM_SERIES_ROWS
@@ -94,7 +95,6 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
         if src < n and dst >= n and src not in mcast_switch:
             mcast_switch[src] = dst
     window0 = n + topo.num_switches  # GPU g's multicast window: _region(window0 + g)
-    run_params = {**params.gem5_params(), "max_bins": params.max_bins}  # the one run specification
     eidolons = []
     for g in range(n):
         mem, mon = mems[g], mons[g]

@@ -430,10 +430,7 @@ void Engine::reply_to_waiter(uint32_t pkt, uint32_t home, Tick when, bool refuse
         schedule(out, kDeliver, pkt, 0);
         return;
     }
-    p.response = true;
-    p.dst_node = p.req.gpu;
-    p.wire_bytes = net_.syncmon_notify_bytes;
-    p.in_channel = kNone;
+    respond(p, net_.syncmon_notify_bytes);
     offer(pkt, next_channel(home, p.req.gpu, flow_of(p.req)), out);
 }
 
@@ -464,10 +461,8 @@ void Engine::arrive_at_switch(uint32_t pkt, Tick now) {
         Packet& up = packets_[parent];
         if (--up.pending > 0) return;
         // every GPU's part is in: the reduced data goes down to the requester
-        up.response = true;
         up.role = Role::Plain;
-        up.dst_node = up.req.gpu;
-        up.wire_bytes = up.req.bytes;
+        respond(up, up.req.bytes);
         offer(parent, next_channel(sw, up.req.gpu), out);
     }
 }
@@ -587,10 +582,7 @@ EngineOutcome Engine::run() {
             Packet& p = packets_[e.a];
             const uint32_t home = p.dst_node;
             p.observed = flags_[home].value_at(p.req.flag, now_ - mem_latency_ps_ / 2);
-            p.response = true;
-            p.dst_node = p.req.gpu;
-            p.wire_bytes = p.req.bytes;
-            p.in_channel = kNone;
+            respond(p, p.req.bytes);
             forward(e.a, home, now_);
             break;
         }
@@ -599,13 +591,10 @@ EngineOutcome Engine::run() {
             const uint32_t here = p.dst_node;
             if (p.role == Role::ReadReq) {  // part of a multicast read: up to the switch
                 p.role = Role::ReadData;
-                p.dst_node = packets_[p.parent].dst_node;
+                redirect(p, packets_[p.parent].dst_node, p.req.bytes);
             } else {
-                p.response = true;
-                p.dst_node = p.req.gpu;
+                respond(p, p.req.bytes);
             }
-            p.wire_bytes = p.req.bytes;
-            p.in_channel = kNone;
             forward(e.a, here, now_);
             break;
         }

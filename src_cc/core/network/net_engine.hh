@@ -177,6 +177,17 @@ class Engine : public ReplayHost {
     void arrive_at_gpu(uint32_t pkt, Tick now);
     void arrive_at_switch(uint32_t pkt, Tick now);
     void release_buffer(Packet& p, Tick when);
+    // A packet that reached a node leaves it for `dst` carrying `wire_bytes` (it holds no
+    // buffer there any more); `respond` sends it back to the GPU that issued it.
+    static void redirect(Packet& p, uint32_t dst, uint32_t wire_bytes) {
+        p.dst_node = dst;
+        p.wire_bytes = wire_bytes;
+        p.in_channel = kNone;
+    }
+    static void respond(Packet& p, uint32_t wire_bytes) {
+        p.response = true;
+        redirect(p, p.req.gpu, wire_bytes);
+    }
     GpuMemory::Access mem_access(uint32_t gpu, uint64_t addr, uint64_t bytes, Tick now);
     uint64_t flag_addr(int32_t flag) const { return net_.memory.flag_address(flag); }
     void register_watch(uint32_t pkt, uint32_t home, Tick now);
