@@ -19,6 +19,8 @@ from typing import Any, Sequence
 from eidola.errors import EidolaError
 from eidola.params import RunParams, size_arg
 from eidola.topology import TOPOLOGY_NAMES, Topology, build_topology
+from eidola.gem5.garnet_plan import (GARNET_BUFFERS_PER_DATA_VC, GARNET_VCS_PER_VNET, NETWORK_CHOICES,
+                                     NVLINK_FLIT_BYTES, NVLINK_MAX_PAYLOAD_BYTES)
 
 
 def in_gem5() -> bool:
@@ -64,6 +66,21 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
     p.add_argument("--mem-interleave", type=size_arg, default=d.get("mem_interleave"), metavar="BYTES", help="bytes per channel before the next (power of two; default 256)")
     p.add_argument("--syncmon-entries", type=int, default=d.get("syncmon_entries"), metavar="N", help="SyncMon watch-table entries per GPU, 0 = unlimited (default: one per compute unit of the preset's GPU)")
     RunParams.add_arguments(p, d)  # every run parameter, from its one definition
+    g = p.add_argument_group("gem5 network (under gem5.opt)")
+    g.add_argument("--network", choices=NETWORK_CHOICES, default=d.get("network", "classic"),
+                   help="classic: gem5 crossbars and Eidola links; garnet: Garnet routers, flits, "
+                   "virtual channels and credits (a gem5 built with the Garnet_standalone protocol) "
+                   "(default %(default)s)")
+    g.add_argument("--garnet-flit-bytes", type=int, default=d.get("garnet_flit_bytes", NVLINK_FLIT_BYTES),
+                   metavar="BYTES", help="flit width; the network clock is link bandwidth / flit "
+                   "(default %(default)s, NVLink's flit)")
+    g.add_argument("--garnet-vcs", type=int, default=d.get("garnet_vcs", GARNET_VCS_PER_VNET), metavar="N",
+                   help="virtual channels per virtual network (default %(default)s, Garnet's)")
+    g.add_argument("--garnet-vc-buffer", type=int, default=d.get("garnet_vc_buffer", GARNET_BUFFERS_PER_DATA_VC),
+                   metavar="FLITS", help="flits per virtual channel (default %(default)s, Garnet's)")
+    g.add_argument("--garnet-message-bytes", type=size_arg, default=d.get("garnet_message_bytes",
+                   NVLINK_MAX_PAYLOAD_BYTES), metavar="BYTES", help="payload of one data message "
+                   "(default %(default)s, NVLink's largest)")
     p.add_argument("--outdir", type=Path, default=d.get("outdir"), help="where summary.json and results.h5 go")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -123,6 +140,14 @@ def run_args(args: argparse.Namespace) -> dict[str, Any]:
         raise EidolaError(f"profile has {header['num_gpus']} GPUs but topology '{topo.name}' has only "
                           f"{topo.num_gpus}", path=args.profile, field="num_gpus")
     params = params_from_args(args)
+    if getattr(args, "network", "classic") == "garnet":
+        from eidola.gem5.garnet_plan import plan, spec_from_args
+
+        plan(topo, spec_from_args(args))  # a bad Garnet option is refused before gem5 builds anything
+        if not in_gem5():
+            raise EidolaError("--network garnet is gem5's flit-level network: run the config under a "
+                              "gem5.opt built with the Garnet_standalone protocol (docs/gem5.md)",
+                              field="network")
     from eidola import outdir as out
 
     if in_gem5():

@@ -270,3 +270,16 @@ def test_core_googletest_runs_inside_gem5s_unit_test_build() -> None:
     proc = subprocess.run([str(found[0])], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "[  PASSED  ]" in proc.stdout and "FAILED" not in proc.stdout
+
+
+def test_garnet_needs_the_garnet_standalone_protocol_and_says_so_in_one_line(tmp_path: Path) -> None:
+    # EIDOLA_GEM5 is the classic build (build/NULL: Ruby with MI_example); a Garnet_standalone
+    # build is tests/test_garnet.py's EIDOLA_GEM5_GARNET
+    proc, summary = gem5_run(tmp_path, "--profile", str(REPO / "profiles" / "p2p_2gpu.h5"),
+                             "--topology", "h100", "--network", "garnet")
+    if proc.returncode == 0:
+        assert summary["gem5"]["network"] == "garnet"  # this gem5 has the protocol: it ran
+        return
+    assert proc.returncode == 2 and summary is None
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "Garnet_standalone" in last and "network" in last and "Traceback" not in proc.stderr

@@ -7,7 +7,8 @@ NoncoherentXBar whose forwarding latency is the switch latency. Per direction of
 an EidolaLink with the link's bandwidth and latency (gem5's SerialLink charges write
 acknowledgements the write's size; see src_cc/gem5/eidola_link.hh), carrying the address
 ranges of the GPUs routed through it (eidola.topology.routing: the built-in engine's routes). Crossbars are wide
-and 1 GHz so that they add no bandwidth limit of their own.
+and 1 GHz so that they add no bandwidth limit of their own. With `--network garnet` the links and
+switches are a Garnet network instead (eidola.gem5.garnet), reached through a bridge per GPU.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import time
 from argparse import Namespace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from eidola.errors import EidolaError
 from eidola.params import RunParams
 from eidola.topology import Topology
 from eidola.topology.routing import destinations_per_channel
+
+if TYPE_CHECKING:
+    from eidola.gem5.garnet_plan import GarnetPlan
 
 MEM_BASE = 0x1_0000_0000       # GPU 0's region starts at 4 GiB
 REGION = 0x4000_0000           # 1 GiB per GPU
@@ -39,7 +43,9 @@ def _region(g: int) -> int:
     return MEM_BASE + g * REGION
 
 
-def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any]):
+def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any],
+          garnet: GarnetPlan | None = None):
+    """The gem5 system; `garnet` replaces the classic links and switches by a Garnet network."""
     import m5.objects as mo  # noqa: PLC0415 (gem5 only)
 
     n = topo.num_gpus
@@ -69,7 +75,7 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                                   response_latency=cycles)
 
     fabrics = [xbar() for _ in range(n)]
-    switches = [xbar(topo.switch_latency_ns) for _ in range(topo.num_switches)]
+    switches = [] if garnet else [xbar(topo.switch_latency_ns) for _ in range(topo.num_switches)]
     # Parent each object before another names it as a parameter: gem5 would otherwise adopt it
     # as that object's child (memories are named by monitors, monitors by eidolons).
     system.mems = [mo.EidolaMemory(range=mo.AddrRange(_region(g), size=REGION),
@@ -90,9 +96,9 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
     # NVLS: the switch a GPU's multicast goes through is its first switch neighbour (the rule
     # of the built-in engine); each such switch gets a multicast engine with its own window
     channels = topo.channels()
-    mcast_switch: dict[int, int] = {}
+    mcast_switch: dict[int, int] = {}  # (none under Garnet: multicast ops are refused before)
     for src, dst in zip(channels["src"].tolist(), channels["dst"].tolist()):
-        if src < n and dst >= n and src not in mcast_switch:
+        if garnet is None and src < n and dst >= n and src not in mcast_switch:
             mcast_switch[src] = dst
     window0 = n + topo.num_switches  # GPU g's multicast window: _region(window0 + g)
     eidolons = []
@@ -113,6 +119,13 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
         mon.mem_side_port = mem.port
         eidolons.append(eid)
 
+    if garnet is not None:
+        from eidola.gem5.garnet import build_network
+
+        system.fabrics, system.eidolons = fabrics, eidolons
+        network = build_network(system, garnet, fabrics, lambda g: mo.AddrRange(_region(g), size=REGION),
+                                MEM_BASE, REGION)
+        return system, eidolons, network
     nodes = fabrics + switches
     dests = destinations_per_channel(topo)
     multicasts = []
@@ -149,7 +162,7 @@ def build(topo: Topology, params: RunParams, profile: str, header: dict[str, Any
                        ("links", links), ("multicasts", multicasts)):
         if objs:  # gem5 cannot take an empty list as a child vector
             setattr(system, name, objs)
-    return system, eidolons
+    return system, eidolons, None
 
 
 def gem5_unsupported(args: Namespace, params: RunParams) -> str | None:
@@ -181,7 +194,15 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
         from eidola.topology.routing import stream_window_bytes
 
         params = replace(params, max_outstanding_bytes=stream_window_bytes(topo, params.packet_bytes))
-    system, eidolons = build(topo, params, args.profile, header)
+    garnet = garnet_plan_from_args(args, topo)
+    if garnet is not None:
+        from eidola.gem5 import profile_summary
+
+        if int(profile_summary(args.profile).get("multicast_ops", 0)):
+            raise EidolaError("has multicast (NVLS) ops, which --network garnet does not carry yet "
+                              "(switch-side multicast exists in the classic network only)",
+                              path=args.profile, field="network")
+    system, eidolons, network = build(topo, params, args.profile, header, garnet)
     root = Root(full_system=False, system=system)
     m5.instantiate()
     t0 = time.perf_counter()
@@ -200,11 +221,22 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
         raise EidolaError(f"gem5 stopped early: {cause}", path=args.profile)
     m5.stats.dump()
     outdir = Path(args.outdir) if args.outdir else Path(m5.options.outdir)
-    return _write_results(args, topo, params, header, system, eidolons, wall, cause, outdir)
+    return _write_results(args, topo, params, header, system, eidolons, wall, cause, outdir,
+                          garnet=(garnet, network) if garnet is not None else None)
+
+
+def garnet_plan_from_args(args: Namespace, topo: Topology) -> GarnetPlan | None:
+    """The Garnet plan `--network garnet` asks for (None: the classic network)."""
+    if getattr(args, "network", "classic") != "garnet":
+        return None
+    from eidola.gem5.garnet_plan import plan, spec_from_args
+
+    return plan(topo, spec_from_args(args))
 
 
 def _write_results(args: Namespace, topo: Topology, params: RunParams, header: dict[str, Any],
-                   system: Any, eidolons: list[Any], wall: float, cause: str, outdir: Path) -> dict[str, Any]:
+                   system: Any, eidolons: list[Any], wall: float, cause: str, outdir: Path,
+                   garnet: tuple[GarnetPlan, dict[str, Any]] | None = None) -> dict[str, Any]:
     """summary.json, results.h5 and the --trace timeline of a finished gem5 run, through the
     same schema (eidola.raw) and writers as the built-in engine's."""
     import m5  # noqa: PLC0415 (gem5 only)
@@ -215,8 +247,13 @@ def _write_results(args: Namespace, topo: Topology, params: RunParams, header: d
     from eidola.results import ProfileMeta, build_summary, write_run
 
     cc = lambda objs: [o.getCCObject() for o in objs]  # noqa: E731
-    raw = dict(eidola_profile.raw(cc(eidolons), cc(system.syncmons), cc(system.mems), cc(system.wires),
+    wires = [] if garnet else cc(system.wires)
+    raw = dict(eidola_profile.raw(cc(eidolons), cc(system.syncmons), cc(system.mems), wires,
                                   bool(params.trace)))
+    if garnet:  # the Garnet links' flits stand for the wires' bytes (no per-link series)
+        from eidola.gem5.garnet import channel_bytes
+
+        raw["channel_bytes"] = channel_bytes(garnet[1], garnet[0])
     for key in ("mem_channel_bytes", "channel_bytes"):
         raw[key] = np.asarray(raw[key])
     pieces = raw.pop("gem5_series")
@@ -236,7 +273,10 @@ def _write_results(args: Namespace, topo: Topology, params: RunParams, header: d
                               "parameters": header.get("parameters_json") or "{}"})
     summary = build_summary(backend="gem5", raw=raw, topology=topo, params=params, profile=meta,
                             profile_path=args.profile, wall_seconds=wall)
-    summary["gem5"] = {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick())}
+    summary["gem5"] = {"outdir": m5.options.outdir, "exit_cause": cause, "sim_ticks": int(m5.curTick()),
+                       "network": "garnet" if garnet else "classic"}
+    if garnet:
+        summary["gem5"]["garnet"] = garnet[0].describe()
     if getattr(args, "trace", None) is not None:
         from types import SimpleNamespace
 

@@ -51,16 +51,18 @@ summary(const std::string &path)
 {
     try {
         ::eidola::ProfileFile f(path);
-        unsigned long long ops = 0, written = 0;
+        unsigned long long ops = 0, written = 0, multicast = 0;
         for (uint32_t g = 0; g < f.header().num_gpus; ++g)
             for (const auto &op : f.read_gpu(g)) {
                 ++ops;
                 if (op.kind == static_cast<uint8_t>(::eidola::OpKind::Write))
                     written += op.bytes;
+                multicast += op.peer == ::eidola::kMulticastPeer;
             }
         py::dict d;
         d["num_ops"] = ops;
         d["bytes_written"] = written;
+        d["multicast_ops"] = multicast;
         return d;
     } catch (const std::exception &e) {
         throw py::value_error(e.what());
@@ -228,7 +230,7 @@ eidola_pybind(py::module_ &m_internal)
 {
     py::module_ m = m_internal.def_submodule("eidola_profile");
     m.def("header", &header, "Root attributes of a profile (HDF5 C reader)");
-    m.def("summary", &summary, "Op count and payload bytes of a profile (HDF5 C reader)");
+    m.def("summary", &summary, "Op count, payload bytes and multicast ops of a profile (HDF5 C reader)");
     m.def("time_origin", &time_origin, "Earliest recorded start of an iteration (ns)");
     m.def("write_h5", &writeH5, "Store a results.h5 layout with the HDF5 C library");
     m.def("raw", &raw, "The raw result of a run (eidola/raw.py) from its eidolons, monitors, "
