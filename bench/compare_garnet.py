@@ -7,10 +7,11 @@ Part 1 (agreement): each case runs once with `--network classic` and once with `
 on the same binary, `--sync syncmon`; makespans, bytes and the simulator's speed (wall seconds,
 Garnet flits per wall second from gem5's stats) are compared.
 
-Part 2 (the experiment): an 8-GPU all-to-all on the h100 switch preset under Garnet with 1, 4,
-16 and "auto" (enough to cover a link's credit round trip) virtual channels per virtual network,
-and auto VCs with 16-flit buffers, next to the classic network (which has no VCs or credits
-and gives one answer).
+Part 2 (the experiment): an 8-GPU all-to-all on the h100 switch preset under Garnet with 1, 2,
+4 (Garnet's default) and 8 virtual channels per virtual network of 4 flits, and 4 and 1 VCs of
+1 flit, next to the classic network (which has no VCs or credits and gives one answer), and the
+same settings on a single stream (a 2-GPU p2p of the same size) to tell what the all-to-all's
+contention adds to a VC's own turnaround.
 gem5 is not part of this repository: build it as docs/gem5.md says.
 """
 
@@ -43,6 +44,7 @@ def profiles(tmp: Path, quick: bool) -> dict[str, Path]:
         "ar_nccl": synthesize("allreduce", 8, size, library="nccl", algo="ring"),
         "ar_rccl": synthesize("allreduce", 8, size, library="rccl", algo="ring"),
         "a2a": synthesize("alltoall", 8, size),
+        "p2p_h100": synthesize("p2p", gpus=2, size_bytes=size),
     }
     out = {}
     for name, prof in made.items():
@@ -108,17 +110,24 @@ def main() -> None:
             print(f"| {label} | {c['makespan_ns']:,.0f} ns | {g['makespan_ns']:,.0f} ns | {diff:+.1%} | "
                   f"{c['wall_s']} s | {g['wall_s']} s | {rate or 0:,.0f} |")
         a2a = ["--profile", str(prof["a2a"]), "--topology", "h100"]
+        one = ["--profile", str(prof["p2p_h100"]), "--topology", "h100", "--gpus", "2"]
         classic = result["agreement"][-1]["classic"]
-        print(f"\nall-to-all {size}, h100: classic {classic['makespan_ns']:,.0f} ns")
-        print("| VCs per vnet | flits per VC | Garnet makespan | vs classic |")
-        print("| --- | --- | --- | --- |")
-        for vcs, depth in (("1", "auto"), ("4", "auto"), ("16", "auto"), ("auto", "auto"), ("auto", "16")):
-            g = run(gem5, tmp, f"x{vcs}_{depth}", [*a2a, "--network", "garnet", "--garnet-vcs", vcs,
-                                                   "--garnet-vc-buffer", depth])
-            ratio = g["makespan_ns"] / classic["makespan_ns"]
-            result["experiment"].append({"vcs": vcs, "vc_buffer": depth, **g, "vs_classic": ratio})
-            print(f"| {vcs} ({g['garnet']['vcs_per_vnet']}) | {depth} ({g['garnet']['vc_buffer_flits']}) | "
-                  f"{g['makespan_ns']:,.0f} ns | {ratio:.2f}x |")
+        classic_one = run(gem5, tmp, "x_one_classic", one)
+        print(f"\nh100, {size}: classic all-to-all {classic['makespan_ns']:,.0f} ns, classic single stream "
+              f"(p2p) {classic_one['makespan_ns']:,.0f} ns")
+        print("| VCs per vnet | flits per VC | all-to-all | vs classic | single stream | vs classic |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for vcs, depth in (("1", "4"), ("2", "4"), ("4", "4"), ("8", "4"), ("4", "1"), ("1", "1")):
+            knobs = ["--network", "garnet", "--garnet-vcs", vcs, "--garnet-vc-buffer", depth]
+            g = run(gem5, tmp, f"x{vcs}_{depth}", [*a2a, *knobs])
+            p = run(gem5, tmp, f"x{vcs}_{depth}_one", [*one, *knobs])
+            ratio, ratio_one = g["makespan_ns"] / classic["makespan_ns"], p["makespan_ns"] / classic_one["makespan_ns"]
+            result["experiment"].append({"vcs": int(vcs), "vc_buffer_flits": int(depth), "alltoall": g,
+                                         "alltoall_vs_classic": ratio, "single_stream": p,
+                                         "single_stream_vs_classic": ratio_one})
+            print(f"| {vcs} | {depth} | {g['makespan_ns']:,.0f} ns | {ratio:.2f}x | {p['makespan_ns']:,.0f} ns | "
+                  f"{ratio_one:.2f}x |")
+        result["experiment_classic"] = {"alltoall": classic, "single_stream": classic_one}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = OUT.with_suffix(".tmp")
     tmp_out.write_text(json.dumps(result, indent=1))
