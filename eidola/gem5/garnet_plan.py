@@ -171,33 +171,21 @@ def plan(topo: Topology, spec: GarnetSpec) -> GarnetPlan:
 
 
 def _path_latency_ns(topo: Topology, ch: np.ndarray) -> np.ndarray:
-    """[src, dst] latency of the fewest-hop route (least latency among those): its links and
-    the switches it crosses, as the classic network charges them."""
-    n, nodes = topo.num_gpus, topo.num_gpus + topo.num_switches
-    node_lat = topo.node_latency_ns()
-    adj: list[list[tuple[int, float]]] = [[] for _ in range(nodes)]
-    for a, b, lat in zip(ch["src"].tolist(), ch["dst"].tolist(), ch["latency_ns"].tolist()):
-        adj[a].append((b, lat))
+    """[src, dst] latency of the route the classic network and the built-in engine take
+    (eidola.topology.routing.next_channels): its links and the switches it crosses."""
+    from eidola.topology.routing import next_channels
+
+    n = topo.num_gpus
+    table, node_lat = next_channels(topo), topo.node_latency_ns()
     out = np.zeros((n, n))
-    for s in range(n):
-        best: dict[int, tuple[int, float]] = {s: (0, 0.0)}
-        frontier = [s]
-        while frontier:
-            nxt: list[int] = []
-            for u in frontier:
-                hops, lat = best[u]
-                if u != s and u < n:
-                    continue  # GPUs are endpoints here (no route relays through a GPU)
-                through = lat + (node_lat[u] if u != s else 0.0)
-                for v, link in adj[u]:
-                    cand = (hops + 1, through + link)
-                    if v not in best or cand < best[v]:
-                        if v not in best:
-                            nxt.append(v)
-                        best[v] = cand
-            frontier = nxt
-        for d in range(n):
-            out[s, d] = best[d][1] if d in best else 0.0
+    for d in range(n):
+        for s in range(n):
+            node, total = s, 0.0
+            while node != d:
+                c = int(table[d, node])
+                total += float(ch["latency_ns"][c]) + (node_lat[node] if node != s else 0.0)
+                node = int(ch["dst"][c])
+            out[s, d] = total
     return out
 
 def _gpus_on_shortest_paths(num_gpus: int, num_nodes: int, ch: np.ndarray) -> list[int]:
