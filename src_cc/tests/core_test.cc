@@ -516,3 +516,159 @@ TEST(Engine, PollsOnTheDataChannelDelayTheData) {
     const double alone = (256.0 * 1024) / 160.0;  // the write alone, memory-bound
     EXPECT_GT(hot, 1.2 * alone);
 }
+
+// --- Checkpoint state (state_words.hh): every component saved mid-run and loaded into a fresh
+// one behaves from then on exactly as the original does.
+
+namespace {
+
+template <typename T>
+std::vector<uint64_t> saved(const T& component) {
+    StateOut out;
+    component.save(out);
+    return out.words();
+}
+
+template <typename T>
+void load_all(T& component, const std::vector<uint64_t>& words) {
+    StateIn in(words, "test");
+    component.load(in);
+    in.finish();
+}
+
+bool same_request(const Request& a, const Request& b) {
+    return a.kind == b.kind && a.gpu == b.gpu && a.stream == b.stream && a.peer == b.peer && a.addr == b.addr &&
+           a.bytes == b.bytes && a.flag == b.flag && a.value == b.value && a.issued == b.issued;
+}
+
+}  // namespace
+
+TEST(Checkpoint, ReplayerRestoredMidRunContinuesIdentically) {
+    ReplayConfig cfg;
+    cfg.sync = SyncMode::SyncMon;
+    cfg.packet_bytes = 1000;
+    cfg.max_outstanding = 2;
+    cfg.trace = true;
+    // Stream 0: a throttled write, a fenced signal, a wait, a compute. Stream 1: compute, read.
+    std::vector<ProfileOp> ops = {op(OpKind::Write, 0, 1, 3500), op(OpKind::Signal, 0, 1, 0, 4, 1),
+                                  op(OpKind::Wait, 0, -1, 0, 2, 1), op(OpKind::Compute, 0, -1, 0, -1, 0, 5),
+                                  op(OpKind::Compute, 1, -1, 0, -1, 0, 7), op(OpKind::Read, 1, 1, 2000)};
+    RecordingHost host_a;
+    GpuReplayer a(program(ops), 2, cfg, host_a);
+    a.start(0);
+    a.complete(host_a.sent[0], 100, 0);  // mid-write: two packets out, one more to go
+    host_a.refuse = true;
+    a.resume(1, 7000);  // stream 1's compute ends while the host refuses: blocked
+    const std::vector<uint64_t> words = saved(a);
+    const std::vector<Request> outstanding(host_a.sent.begin() + 1, host_a.sent.end());
+
+    RecordingHost host_b;
+    GpuReplayer b(program(ops), 2, cfg, host_b);
+    load_all(b, words);
+    EXPECT_EQ(saved(b), words);
+    // Drive both the same way from here: answer what was outstanding at the save, then each
+    // request as it is sent (the first registration is dropped and must be re-sent).
+    host_a.refuse = false;
+    const size_t before = host_a.sent.size();
+    auto drive = [&outstanding](GpuReplayer& r, RecordingHost& h, size_t first_new) {
+        r.retry(8000);
+        std::vector<Request> todo = outstanding;
+        size_t seen = first_new;
+        bool rearmed = false;
+        for (size_t i = 0; i < 60; ++i) {
+            while (seen < h.sent.size()) todo.push_back(h.sent[seen++]);
+            if (i >= todo.size()) break;
+            const Request req = todo[i];
+            if (req.kind == ReqKind::Watch && !rearmed) {
+                rearmed = true;
+                r.rearm(req, 9000 + 10 * i);
+            } else {
+                r.complete(req, 9000 + 10 * i, req.value);
+            }
+        }
+    };
+    drive(a, host_a, before);
+    drive(b, host_b, 0);
+    const std::vector<Request> after_a(host_a.sent.begin() + static_cast<long>(before), host_a.sent.end());
+    ASSERT_EQ(after_a.size(), host_b.sent.size());
+    for (size_t i = 0; i < after_a.size(); ++i) EXPECT_TRUE(same_request(after_a[i], host_b.sent[i])) << i;
+    EXPECT_EQ(saved(a), saved(b));
+    EXPECT_EQ(a.stats().registrations_sent, 2u);  // the dropped registration was sent again
+    EXPECT_EQ(a.stats().bytes_read, 2000u);       // the blocked read went out after the restore
+}
+
+TEST(Checkpoint, FlagMemoryKeepsHistoryAndWatchTable) {
+    FlagMemory a;
+    a.configure_watch_table(4, WakeOn::Match);
+    std::vector<Watcher> woken;
+    a.add(3, 1, 100, woken);
+    a.add(-7, 2, 150, woken);  // a sparse (negative) id
+    a.add(3, 1, 250, woken);
+    EXPECT_EQ(a.watch(3, {1, 2, 5}), WatchResult::Registered);
+    FlagMemory b;
+    b.configure_watch_table(4, WakeOn::Match);
+    load_all(b, saved(a));
+    EXPECT_EQ(b.value_at(3, 200), 1);
+    EXPECT_EQ(b.value(-7), 2);
+    EXPECT_EQ(b.satisfied_at(3, 2), 250u);
+    EXPECT_EQ(b.watches_pending(), 1u);
+    for (FlagMemory* m : {&a, &b}) m->add(3, 3, 400, woken);
+    ASSERT_EQ(woken.size(), 2u);  // the one watcher, woken in each
+    EXPECT_EQ(woken[0].stream, woken[1].stream);
+    EXPECT_EQ(saved(a), saved(b));
+    std::vector<std::pair<int32_t, Watcher>> released;
+    EXPECT_EQ(b.watch(9, {0, 1, 1}), WatchResult::Registered);
+    b.release_watches(released);
+    ASSERT_EQ(released.size(), 1u);
+    EXPECT_EQ(released[0].first, 9);
+    EXPECT_EQ(b.watches_pending(), 0u);
+}
+
+TEST(Checkpoint, TimingSeriesAndHistogramsRoundTrip) {
+    MemorySpec spec;
+    spec.channels = 4;
+    GpuMemory m(spec);
+    m.access(0, 4096, 0);
+    GpuMemory m2(spec);
+    load_all(m2, saved(m));
+    EXPECT_EQ(m.access(512, 64, 10).done, m2.access(512, 64, 10).done);
+    EXPECT_EQ(m.channel_bytes(2), m2.channel_bytes(2));
+
+    BinnedSeries s(2, 4, 10), s2(2, 4, 10);
+    s.add_span(1, 0, 95, 950);  // rebinned twice on the way
+    load_all(s2, saved(s));
+    EXPECT_EQ(s2.bin_ps(), s.bin_ps());
+    for (BinnedSeries* x : {&s, &s2}) x->add(0, 300, 3);
+    EXPECT_EQ(saved(s), saved(s2));
+
+    LatencyHist h, h2;
+    for (Tick v : {5u, 700u, 90'000u}) h.add(v);
+    load_all(h2, saved(h));
+    EXPECT_EQ(h2.count(), 3u);
+    EXPECT_DOUBLE_EQ(h2.mean_ps(), h.mean_ps());
+    EXPECT_DOUBLE_EQ(h2.quantile_ps(0.5), h.quantile_ps(0.5));
+}
+
+TEST(Checkpoint, StateOfAnotherSetupIsRefused) {
+    MemorySpec four;
+    four.channels = 4;
+    const std::vector<uint64_t> words = saved(GpuMemory(four));
+    GpuMemory two(MemorySpec{});
+    StateIn in(words, "gpu 0 memory");
+    try {
+        two.load(in);
+        FAIL() << "a checkpoint of 4 channels loaded into 1";
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "checkpoint state of gpu 0 memory was saved with memory channels 4, this run has 1");
+    }
+    std::vector<uint64_t> cut(words.begin(), words.begin() + 2);
+    GpuMemory again(four);
+    StateIn short_in(cut, "gpu 0 memory");
+    EXPECT_THROW(again.load(short_in), std::runtime_error);
+    std::vector<uint64_t> longer = words;
+    longer.push_back(1);
+    StateIn long_in(longer, "x");
+    GpuMemory third(four);
+    third.load(long_in);
+    EXPECT_THROW(long_in.finish(), std::runtime_error);
+}

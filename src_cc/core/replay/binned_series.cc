@@ -61,3 +61,28 @@ void BinnedSeries::rebin() {
 }
 
 }  // namespace eidola
+
+namespace eidola {
+
+void BinnedSeries::save(StateOut& out) const {
+    out.u64(rows_);
+    out.u64(max_bins_);
+    out.u64(bin_ps_);
+    out.u64(bins_used_);
+    // Only the bins in use (the rest are zero): a long series is mostly empty early in a run.
+    for (uint32_t r = 0; r < rows_; ++r)
+        for (uint32_t b = 0; b < bins_used_; ++b) out.u64(row(r)[b]);
+}
+
+void BinnedSeries::load(StateIn& in) {
+    in.expect(rows_, "time-series rows");
+    in.expect(max_bins_, "time-series bins");
+    bin_ps_ = in.u64();
+    bins_used_ = static_cast<uint32_t>(in.u64());
+    if (bin_ps_ == 0 || bins_used_ > max_bins_) in.fail("has an impossible time-series bin");
+    std::fill(counts_.begin(), counts_.end(), 0);
+    for (uint32_t r = 0; r < rows_; ++r)
+        for (uint32_t b = 0; b < bins_used_; ++b) counts_[static_cast<size_t>(r) * max_bins_ + b] = in.u64();
+}
+
+}  // namespace eidola

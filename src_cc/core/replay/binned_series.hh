@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/replay/state_words.hh"
 #include "core/replay/types.hh"
 
 namespace eidola {
@@ -29,6 +30,9 @@ class BinnedSeries {
     uint32_t max_bins() const { return max_bins_; }
     uint32_t bins_used() const { return bins_used_; }
     Tick bin_ps() const { return bin_ps_; }
+    // Checkpoints: the bin width reached and the counts (rows and max_bins are configuration).
+    void save(StateOut& out) const;
+    void load(StateIn& in);
     const uint64_t* row(uint32_t r) const { return counts_.data() + static_cast<size_t>(r) * max_bins_; }
 
   private:

@@ -1,6 +1,7 @@
 #include "core/replay/flag_memory.hh"
 
 #include <algorithm>
+#include <utility>
 
 
 namespace eidola {
@@ -91,6 +92,93 @@ Tick FlagMemory::satisfied_at(int32_t flag, int64_t threshold) const {
 void FlagMemory::pending(std::vector<std::pair<int32_t, Watcher>>& out) const {
     for (const auto& [flag, list] : watchers_)
         for (const auto& w : list) out.emplace_back(flag, w);
+}
+
+void FlagMemory::release_watches(std::vector<std::pair<int32_t, Watcher>>& out) {
+    pending(out);
+    watchers_.clear();
+    pending_ = 0;
+}
+
+namespace {
+
+void save_flag_chain(StateOut& out, int64_t value, uint32_t first, uint32_t last) {
+    out.i64(value);
+    out.u64(first);
+    out.u64(last);
+}
+
+}  // namespace
+
+void FlagMemory::save(StateOut& out) const {
+    out.u64(dense_.size());
+    for (const Flag& f : dense_) save_flag_chain(out, f.value, f.first, f.last);
+    std::vector<std::pair<int32_t, Flag>> sparse(sparse_.begin(), sparse_.end());
+    std::sort(sparse.begin(), sparse.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    out.u64(sparse.size());
+    for (const auto& [id, f] : sparse) {
+        out.i64(id);
+        save_flag_chain(out, f.value, f.first, f.last);
+    }
+    out.u64(log_.size());
+    for (const Update& u : log_) {
+        out.i64(u.value_after);
+        out.u64(u.when);
+        out.u64(u.next);
+        out.u64(u.prev);
+    }
+    out.u64(watchers_.size());
+    for (const auto& [flag, list] : watchers_) {
+        out.i64(flag);
+        out.u64(list.size());
+        for (const Watcher& w : list) {
+            out.u64(w.gpu);
+            out.u64(w.stream);
+            out.i64(w.threshold);
+        }
+    }
+    out.u64(pending_);
+    out.u64(watch_stats_.registrations);
+    out.u64(watch_stats_.overflows);
+    out.u64(watch_stats_.wakeups);
+    out.u64(watch_stats_.peak_entries);
+}
+
+void FlagMemory::load(StateIn& in) {
+    auto chain = [&in](Flag& f) {
+        f.value = in.i64();
+        f.first = static_cast<uint32_t>(in.u64());
+        f.last = static_cast<uint32_t>(in.u64());
+    };
+    dense_.assign(in.count(3), Flag{});
+    for (Flag& f : dense_) chain(f);
+    sparse_.clear();
+    for (size_t n = in.count(4); n > 0; --n) {
+        const int32_t id = static_cast<int32_t>(in.i64());
+        chain(sparse_[id]);
+    }
+    log_.resize(in.count(4));
+    for (Update& u : log_) {
+        u.value_after = in.i64();
+        u.when = in.u64();
+        u.next = static_cast<uint32_t>(in.u64());
+        u.prev = static_cast<uint32_t>(in.u64());
+    }
+    watchers_.clear();
+    for (size_t n = in.count(2); n > 0; --n) {
+        std::vector<Watcher>& list = watchers_[static_cast<int32_t>(in.i64())];
+        list.resize(in.count(3));
+        for (Watcher& w : list) {
+            w.gpu = static_cast<uint32_t>(in.u64());
+            w.stream = static_cast<uint32_t>(in.u64());
+            w.threshold = in.i64();
+        }
+    }
+    pending_ = static_cast<size_t>(in.u64());
+    watch_stats_.registrations = in.u64();
+    watch_stats_.overflows = in.u64();
+    watch_stats_.wakeups = in.u64();
+    watch_stats_.peak_entries = static_cast<size_t>(in.u64());
 }
 
 }  // namespace eidola

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/replay/state_words.hh"
 #include "core/replay/types.hh"
 
 namespace eidola {
@@ -60,6 +61,13 @@ class FlagMemory {
     size_t watches_pending() const { return pending_; }
     // Every registered watcher still waiting (for deadlock reports).
     void pending(std::vector<std::pair<int32_t, Watcher>>& out) const;
+    // Empty the watch table, appending every entry to `out` (flag order, then registration
+    // order): what a monitor that loses its table (a drain before a checkpoint) must answer.
+    void release_watches(std::vector<std::pair<int32_t, Watcher>>& out);
+    // Checkpoints: values, update history, watch table and its counters (capacity and wake
+    // mode are configuration).
+    void save(StateOut& out) const;
+    void load(StateIn& in);
 
   private:
     static constexpr uint32_t kNone = ~uint32_t(0);

@@ -82,3 +82,24 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
 }
 
 }  // namespace eidola
+
+namespace eidola {
+
+void GpuMemory::save(StateOut& out) const {
+    out.u64(channels_.size());
+    for (size_t c = 0; c < channels_.size(); ++c) {
+        channels_[c].save(out);
+        out.u64(bytes_[c]);
+    }
+}
+
+void GpuMemory::load(StateIn& in) {
+    in.expect(channels_.size(), "memory channels");
+    for (size_t c = 0; c < channels_.size(); ++c) {
+        channels_[c].load(in);
+        bytes_[c] = in.u64();
+    }
+    last_.clear();
+}
+
+}  // namespace eidola

@@ -67,6 +67,9 @@ class GpuMemory {
     uint32_t num_channels() const { return static_cast<uint32_t>(channels_.size()); }
     uint64_t channel_bytes(uint32_t c) const { return bytes_[c]; }
     double channel_bw_gbps() const { return channel_bw_gbps_; }
+    // Checkpoints: each channel's busy time and bytes served (the spec is configuration).
+    void save(StateOut& out) const;
+    void load(StateIn& in);
 
   private:
     struct Share {

@@ -90,3 +90,27 @@ void LatencyHist::buckets(std::vector<double>& lo, std::vector<double>& hi,
 }
 
 }  // namespace eidola
+
+namespace eidola {
+
+void LatencyHist::save(StateOut& out) const {
+    out.i64(base_);
+    out.ints(counts_);
+    out.u64(count_);
+    out.f64(sum_);
+    out.u64(max_);
+    out.u64(min_);
+}
+
+void LatencyHist::load(StateIn& in) {
+    base_ = static_cast<int>(in.i64());
+    in.ints(counts_);
+    count_ = in.u64();
+    sum_ = in.f64();
+    max_ = in.u64();
+    min_ = in.u64();
+    if (base_ < 0 || base_ + static_cast<int64_t>(counts_.size()) > kBuckets)
+        in.fail("has latency buckets out of range");
+}
+
+}  // namespace eidola

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/replay/state_words.hh"
 #include "core/replay/types.hh"
 
 namespace eidola {
@@ -26,6 +27,8 @@ class LatencyHist {
     // Non-empty buckets as (lower edge ps, upper edge ps, count), for results files.
     void buckets(std::vector<double>& lo, std::vector<double>& hi, std::vector<uint64_t>& n) const;
 
+    void save(StateOut& out) const;
+    void load(StateIn& in);
     static int bucket_of(Tick v);
     static Tick bucket_low(int b);
     static Tick bucket_high(int b);

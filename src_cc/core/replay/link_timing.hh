@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/replay/state_words.hh"
 #include "core/replay/types.hh"
 
 namespace eidola {
@@ -31,6 +32,10 @@ class LinkTiming {
         free_at_ = start + serialization_ps(bytes);
         return start;
     }
+
+    // Checkpoints: only when the server frees (bandwidth and latency are configuration).
+    void save(StateOut& out) const { out.u64(free_at_); }
+    void load(StateIn& in) { free_at_ = in.u64(); }
 
   private:
     double ps_per_byte_ = 0.0;

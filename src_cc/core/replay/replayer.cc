@@ -336,4 +336,123 @@ void GpuReplayer::stuck_waits(std::vector<StuckWait>& out) const {
     }
 }
 
+void GpuReplayer::rearm(const Request& req, Tick now) {
+    Stream& st = streams_[req.stream];
+    if (st.state != State::Watching) return;  // the stream moved on (cannot happen today)
+    st.state = State::Ready;
+    advance(req.stream, now);  // still `waiting` on the same op: registers again
+}
+
+void GpuReplayer::save(StateOut& out) const {
+    out.u64(program_.gpu);
+    out.u64(program_.ops.size());
+    out.u64(streams_.size());
+    for (const Stream& st : streams_) {
+        out.u64(st.cur);
+        out.u64(st.end);
+        out.u64(st.left);
+        out.u64(st.offset);
+        out.u64(st.outstanding);
+        out.u64(st.outstanding_bytes);
+        out.u64(st.reads_pending);
+        out.flag(st.in_transfer);
+        out.flag(st.waiting);
+        out.flag(st.fallback);
+        out.flag(st.recheck);
+        out.u64(st.backoff);
+        out.u64(static_cast<uint64_t>(st.state));
+        out.u64(st.op_start);
+        out.u64(st.wait_begin);
+        out.u64(st.last_poll);
+        out.u64(st.blocked_since);
+    }
+    out.u64(host_blocked_.size());
+    for (uint32_t s : host_blocked_) out.u64(s);
+    out.u64(streams_done_);
+    const ReplayStats& t = stats_;
+    for (uint64_t v : {t.bytes_written, t.bytes_read, t.packets, t.signals, t.polling_reads,
+                       t.polling_reads_remote, t.fallback_polls, t.recheck_polls, t.notifications,
+                       t.registrations_sent, t.refusals, t.spurious_wakeups, t.waits, t.stall_ps, t.finish_ps})
+        out.u64(v);
+    std::vector<uint32_t> peers;
+    for (const auto& kv : t.to_peer) peers.push_back(kv.first);
+    std::sort(peers.begin(), peers.end());
+    out.u64(peers.size());
+    for (uint32_t p : peers) {
+        out.u64(p);
+        out.u64(t.to_peer.at(p).bytes);
+        out.u64(t.to_peer.at(p).packets);
+    }
+    t.write_latency.save(out);
+    t.wakeup_latency.save(out);
+    out.u64(trace_.size());
+    for (const TraceRecord& r : trace_) {
+        out.u64(r.stream);
+        out.u64(r.op);
+        out.u64(static_cast<uint64_t>(r.kind));
+        out.u64(r.start);
+        out.u64(r.end);
+    }
+}
+
+void GpuReplayer::load(StateIn& in) {
+    in.expect(program_.gpu, "gpu id");
+    in.expect(program_.ops.size(), "ops on this GPU");
+    in.expect(streams_.size(), "streams on this GPU");
+    for (size_t i = 0; i < streams_.size(); ++i) {
+        Stream& st = streams_[i];
+        st.cur = in.u64();
+        st.end = in.u64();
+        if (st.cur < program_.streams[i].begin || st.cur > st.end || st.end != program_.streams[i].end)
+            in.fail("has a stream position outside its stream");
+        st.left = in.u64();
+        st.offset = in.u64();
+        st.outstanding = static_cast<uint32_t>(in.u64());
+        st.outstanding_bytes = in.u64();
+        st.reads_pending = static_cast<uint32_t>(in.u64());
+        st.in_transfer = in.flag();
+        st.waiting = in.flag();
+        st.fallback = in.flag();
+        st.recheck = in.flag();
+        st.backoff = in.u64();
+        const uint64_t state = in.u64();
+        if (state > static_cast<uint64_t>(State::Done)) in.fail("has an unknown stream state");
+        st.state = static_cast<State>(state);
+        st.op_start = in.u64();
+        st.wait_begin = in.u64();
+        st.last_poll = in.u64();
+        st.blocked_since = in.u64();
+    }
+    host_blocked_.clear();
+    for (size_t n = in.count(); n > 0; --n) {
+        const uint64_t s = in.u64();
+        if (s >= streams_.size()) in.fail("has a blocked stream that does not exist");
+        host_blocked_.push_back(static_cast<uint32_t>(s));
+    }
+    streams_done_ = static_cast<size_t>(in.u64());
+    ReplayStats& t = stats_;
+    for (uint64_t* v : {&t.bytes_written, &t.bytes_read, &t.packets, &t.signals, &t.polling_reads,
+                        &t.polling_reads_remote, &t.fallback_polls, &t.recheck_polls, &t.notifications,
+                        &t.registrations_sent, &t.refusals, &t.spurious_wakeups, &t.waits, &t.stall_ps,
+                        &t.finish_ps})
+        *v = in.u64();
+    t.to_peer.clear();
+    for (size_t n = in.count(3); n > 0; --n) {
+        const uint32_t p = static_cast<uint32_t>(in.u64());
+        ReplayStats::PeerTraffic& traffic = t.to_peer[p];
+        traffic.bytes = in.u64();
+        traffic.packets = in.u64();
+    }
+    t.write_latency.load(in);
+    t.wakeup_latency.load(in);
+    trace_.resize(in.count(5));
+    for (TraceRecord& r : trace_) {
+        r.stream = static_cast<uint32_t>(in.u64());
+        r.op = static_cast<uint32_t>(in.u64());
+        r.kind = static_cast<OpKind>(in.u64());
+        r.start = in.u64();
+        r.end = in.u64();
+    }
+}
+
 }  // namespace eidola

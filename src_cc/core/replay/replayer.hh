@@ -13,6 +13,7 @@
 #include "core/replay/flag_memory.hh"
 #include "core/replay/latency_hist.hh"
 #include "core/replay/program.hh"
+#include "core/replay/state_words.hh"
 #include "core/replay/types.hh"
 
 namespace eidola {
@@ -124,6 +125,15 @@ class GpuReplayer {
     // The SyncMon refused a registration (its table was full): poll with back-off instead.
     void refused(const Request& req, Tick now);
     void retry(Tick now);                     // the host can take requests again
+    // The SyncMon dropped this stream's registration without waking it (its table was emptied
+    // for a checkpoint): register again, as a waiter whose monitor lost its entry must.
+    void rearm(const Request& req, Tick now);
+
+    // Checkpoints: everything that changes as the GPU replays (stream positions and states,
+    // host-blocked order, statistics, trace). The program itself is configuration: a restore
+    // rebuilds it from the same profile and options, and a different one is refused.
+    void save(StateOut& out) const;
+    void load(StateIn& in);
 
     bool done() const { return streams_done_ == streams_.size(); }
     // Ops this GPU has passed so far (for progress reports; O(streams)).
