@@ -81,6 +81,14 @@ def build_parser(defaults: dict[str, Any] | None = None, prog: str | None = None
     g.add_argument("--garnet-message-bytes", type=size_arg, default=d.get("garnet_message_bytes",
                    NVLINK_MAX_PAYLOAD_BYTES), metavar="BYTES", help="payload of one data message "
                    "(default %(default)s, NVLink's largest)")
+    c = p.add_argument_group("gem5 checkpoints (under gem5.opt)")
+    c.add_argument("--checkpoint-at", type=float, default=None, metavar="NS",
+                   help="take a gem5 checkpoint at this simulated time, then run on to the end (SyncMon "
+                   "registrations held then are dropped and re-sent: docs/gem5.md)")
+    c.add_argument("--checkpoint-dir", type=Path, default=None, metavar="DIR",
+                   help="where the checkpoint goes (default: <gem5 outdir>/cpt.<tick>)")
+    c.add_argument("--restore", type=Path, default=None, metavar="DIR",
+                   help="continue from a checkpoint taken with the same options and profile")
     p.add_argument("--outdir", type=Path, default=d.get("outdir"), help="where summary.json and results.h5 go")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -148,6 +156,12 @@ def run_args(args: argparse.Namespace) -> dict[str, Any]:
             raise EidolaError("--network garnet is gem5's flit-level network: run the config under a "
                               "gem5.opt built with the Garnet_standalone protocol (docs/gem5.md)",
                               field="network")
+    from eidola.gem5.checkpoint import request_from_args
+
+    if request_from_args(args).active and not in_gem5():
+        field = "checkpoint_at" if args.checkpoint_at is not None else "restore"
+        raise EidolaError("checkpoints are gem5's: run the config under gem5.opt (the built-in engine "
+                          "runs a whole profile in one go)", field=field)
     from eidola import outdir as out
 
     if in_gem5():

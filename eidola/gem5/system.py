@@ -14,6 +14,7 @@ switches are a Garnet network instead (eidola.gem5.garnet), reached through a br
 from __future__ import annotations
 
 import json
+import sys
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -202,11 +203,41 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
             raise EidolaError("has multicast (NVLS) ops, which --network garnet does not carry yet "
                               "(switch-side multicast exists in the classic network only)",
                               path=args.profile, field="network")
+    from eidola.gem5 import checkpoint as ckpt
+
+    request = ckpt.request_from_args(args)
+    if request.active and garnet is not None:
+        raise EidolaError("checkpoints are not supported with --network garnet (Ruby's network state is "
+                          "not saved); use the classic network", field="network")
+    identity = ckpt.run_identity(args) if request.active else {}
+    if request.restore is not None:
+        ckpt.check_restore(request.restore, identity)
     system, eidolons, network = build(topo, params, args.profile, header, garnet)
     root = Root(full_system=False, system=system)
-    m5.instantiate()
+    m5.instantiate(str(request.restore) if request.restore is not None else None)
+    checkpoints: dict[str, Any] = {}
+    if request.restore is not None:
+        checkpoints["restored_from"] = str(request.restore)
+        checkpoints["restored_at_ns"] = m5.curTick() / ckpt.TICKS_PER_NS
     t0 = time.perf_counter()
-    event = m5.simulate()
+    if request.at_ns is not None:
+        at_tick = round(request.at_ns * ckpt.TICKS_PER_NS)
+        if at_tick <= m5.curTick():
+            raise EidolaError(f"{request.at_ns} ns is not after the restored checkpoint's time "
+                              f"({m5.curTick() / ckpt.TICKS_PER_NS} ns)", field="checkpoint_at")
+        event = m5.simulate(at_tick - m5.curTick())
+        if event.getCause() == "simulate() limit reached":
+            checkpoints["taken"] = ckpt.take(m5, request.directory, identity, request.at_ns)
+            if not args.quiet:
+                print(f"checkpoint written: {checkpoints['taken']['dir']} "
+                      f"(t = {checkpoints['taken']['taken_at_ns']} ns)", file=sys.stderr)
+            event = m5.simulate()
+        elif event.getCause() == "eidola: all GPUs done":
+            checkpoints["taken"] = None
+            print(f"note: no checkpoint: the run ended at {m5.curTick() / ckpt.TICKS_PER_NS} ns, before "
+                  f"--checkpoint-at {request.at_ns}", file=sys.stderr)
+    else:
+        event = m5.simulate()
     wall = time.perf_counter() - t0
     cause = event.getCause()
     if cause == "eidola: deadlock":
@@ -222,7 +253,8 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     m5.stats.dump()
     outdir = Path(args.outdir) if args.outdir else Path(m5.options.outdir)
     return _write_results(args, topo, params, header, system, eidolons, wall, cause, outdir,
-                          garnet=(garnet, network) if garnet is not None else None)
+                          garnet=(garnet, network) if garnet is not None else None,
+                          checkpoints=checkpoints)
 
 
 def garnet_plan_from_args(args: Namespace, topo: Topology) -> GarnetPlan | None:
@@ -236,7 +268,8 @@ def garnet_plan_from_args(args: Namespace, topo: Topology) -> GarnetPlan | None:
 
 def _write_results(args: Namespace, topo: Topology, params: RunParams, header: dict[str, Any],
                    system: Any, eidolons: list[Any], wall: float, cause: str, outdir: Path,
-                   garnet: tuple[GarnetPlan, dict[str, Any]] | None = None) -> dict[str, Any]:
+                   garnet: tuple[GarnetPlan, dict[str, Any]] | None = None,
+                   checkpoints: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json, results.h5 and the --trace timeline of a finished gem5 run, through the
     same schema (eidola.raw) and writers as the built-in engine's."""
     import m5  # noqa: PLC0415 (gem5 only)
@@ -277,6 +310,8 @@ def _write_results(args: Namespace, topo: Topology, params: RunParams, header: d
                        "network": "garnet" if garnet else "classic"}
     if garnet:
         summary["gem5"]["garnet"] = garnet[0].describe()
+    if checkpoints:
+        summary["gem5"]["checkpoint"] = checkpoints
     if getattr(args, "trace", None) is not None:
         from types import SimpleNamespace
 

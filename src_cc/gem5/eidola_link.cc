@@ -1,5 +1,7 @@
 #include "gem5/eidola_link.hh"
 
+#include "gem5/checkpoint.hh"
+
 namespace gem5
 {
 namespace eidola
@@ -104,6 +106,28 @@ EidolaLink::creditsBack()
         retryOwed = false;
         cpuSide.sendRetryReq();
     }
+    if (credits.empty())
+        signalDrainDone();  // (does nothing unless draining)
+}
+
+void
+EidolaWire::serialize(CheckpointOut &cp) const
+{
+    ::eidola::StateOut out;
+    timing.save(out);
+    out.u64(carried);
+    series.save(out);
+    saveCoreState(cp, out);
+}
+
+void
+EidolaWire::unserialize(CheckpointIn &cp)
+{
+    loadCoreState(cp, name(), [this](::eidola::StateIn &in) {
+        timing.load(in);
+        carried = in.u64();
+        series.load(in);
+    });
 }
 
 bool

@@ -49,6 +49,9 @@ class EidolaWire : public SimObject
     explicit EidolaWire(const Params &p)
         : SimObject(p), timing(p.bandwidth_gbps, p.latency_ns),
           series(p.series ? 1 : 0, p.max_bins, p.time_bin) {}
+    // Checkpoints: when the serializer frees, the bytes carried and their series.
+    void serialize(CheckpointOut &cp) const override;
+    void unserialize(CheckpointIn &cp) override;
     // `bytes` start crossing no earlier than `earliest`; returns when they have arrived.
     Tick carry(Tick earliest, uint64_t bytes)
     {
@@ -75,6 +78,9 @@ class EidolaLink : public ClockedObject
     explicit EidolaLink(const Params &p);
     Port &getPort(const std::string &name, PortID idx = InvalidPortID) override;
     void init() override;
+    // Drained once the buffer's credits are back (its queues drain themselves): a checkpoint
+    // then holds nothing of the link's but its wires' state.
+    DrainState drain() override { return credits.empty() ? DrainState::Drained : DrainState::Draining; }
 
   private:
     class CpuSidePort : public QueuedResponsePort

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "gem5/checkpoint.hh"
+
 namespace gem5
 {
 namespace eidola
@@ -84,6 +86,24 @@ EidolaMemory::recvTimingReq(PacketPtr pkt)
     pkt->makeResponse();
     port.schedTimingResp(pkt, acc.done);
     return true;
+}
+
+void
+EidolaMemory::serialize(CheckpointOut &cp) const
+{
+    ::eidola::StateOut out;
+    model.save(out);
+    series.save(out);
+    saveCoreState(cp, out);
+}
+
+void
+EidolaMemory::unserialize(CheckpointIn &cp)
+{
+    loadCoreState(cp, name(), [this](::eidola::StateIn &in) {
+        model.load(in);
+        series.load(in);
+    });
 }
 
 Tick

@@ -31,6 +31,10 @@ class EidolaMemory : public SimObject
 
     Port &getPort(const std::string &name, PortID idx = InvalidPortID) override;
     void init() override;
+    // Checkpoints: each channel's busy time and bytes, and their series (responses waiting
+    // to leave drain with the port's queue).
+    void serialize(CheckpointOut &cp) const override;
+    void unserialize(CheckpointIn &cp) override;
 
     // Serve `size` bytes at absolute address `a` from now on; for the SyncMon's checks too.
     ::eidola::GpuMemory::Access occupy(Addr a, unsigned size);

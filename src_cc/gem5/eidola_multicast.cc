@@ -119,6 +119,8 @@ EidolaMulticast::partAnswered(PacketPtr part)
     PacketPtr request = it->second.request;
     const unsigned from = it->second.from;
     pending.erase(it);
+    if (pending.empty())
+        signalDrainDone();  // (does nothing unless draining)
     // every copy is written / every part read and reduced: answer the requester (a read
     // carries the reduced bytes back; their values are not modelled)
     request->makeResponse();

@@ -36,6 +36,9 @@ class EidolaMulticast : public ClockedObject
     explicit EidolaMulticast(const Params &p);
     Port &getPort(const std::string &name, PortID idx = InvalidPortID) override;
     void init() override;
+    // Drained when no multicast is half done (its requester waits for it, so this only
+    // confirms what the eidolons' drain already implies).
+    DrainState drain() override { return pending.empty() ? DrainState::Drained : DrainState::Draining; }
 
   private:
     // Multicast requests from group member `index`, in its window; their answers go back here.

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "base/trace.hh"
+#include "gem5/checkpoint.hh"
 #include "core/io/profile_h5.hh"
 #include "debug/Eidolon.hh"
 #include "sim/sim_exit.hh"
@@ -18,6 +19,7 @@ namespace eidola
 unsigned EidolonGPU::running = 0;
 std::vector<EidolonGPU *> EidolonGPU::all;
 uint64_t EidolonGPU::progress = 0;
+bool EidolonGPU::allDoneAnnounced = false;
 
 namespace
 {
@@ -58,6 +60,7 @@ EidolonGPU::EidolonGPU(const Params &p)
       pollSeries(p.series ? 1 : 0, p.max_bins, p.time_bin),
       resumeEvent([this] { processResumes(); }, name() + ".resume"),
       watchdogEvent([this] { checkProgress(); }, name() + ".watchdog"),
+      resendEvent([this] { replayer->retry(curTick()); }, name() + ".resend"),
       stats(this, p.num_gpus)
 {
     config.sync = p.sync_mode == EidolaSyncMode::syncmon ? ::eidola::SyncMode::SyncMon
@@ -102,6 +105,8 @@ EidolonGPU::init()
 void
 EidolonGPU::startup()
 {
+    if (restored)
+        return;  // mid-run: drainResume() schedules what the checkpoint left pending
     replayer->start(curTick());
     if (!finished)
         schedule(watchdogEvent, curTick() + watchdog);
@@ -134,6 +139,10 @@ EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
     using K = ::eidola::ReqKind;
     if (waitingForRetry)
         return false;  // the port protocol: nothing more until the retry comes
+    if (drainState() != DrainState::Running) {
+        resendOwed = true;  // draining for a checkpoint: the stream waits for drainResume()
+        return false;
+    }
     const bool write = req.kind == K::Write || req.kind == K::Signal || req.kind == K::Watch;
     unsigned size = req.bytes;
     if (req.kind == K::Signal)
@@ -161,6 +170,7 @@ EidolonGPU::send(const ::eidola::Request &req, ::eidola::Tick now)
         delete pkt;
         return false;  // the core retries when recvReqRetry arrives
     }
+    ++inFlight;
     DPRINTF(Eidolon, "gpu %d stream %d: %s %d bytes to gpu %d at %#x\n", gpuId, req.stream,
             write ? "write" : "read", size, req.peer, pkt->getAddr());
     if (req.peer == static_cast<uint32_t>(::eidola::kMulticastPeer)) {
@@ -190,13 +200,18 @@ EidolonGPU::recvTimingResp(PacketPtr pkt)
     if (req.kind == ::eidola::ReqKind::Write)
         stats.writeLatency.sample(static_cast<double>(curTick() - req.issued));
     delete pkt;
+    --inFlight;
     if (req.kind == ::eidola::ReqKind::Watch && observed == kWatchRefused) {
         replayer->refused(req, curTick());  // the SyncMon's table was full: poll instead
-        return true;
+    } else if (req.kind == ::eidola::ReqKind::Watch && observed == kWatchDropped) {
+        replayer->rearm(req, curTick());  // dropped for a checkpoint: register again
+    } else {
+        if (req.kind == ::eidola::ReqKind::Watch)
+            ++stats.notifications;
+        replayer->complete(req, curTick(), observed);
     }
-    if (req.kind == ::eidola::ReqKind::Watch)
-        ++stats.notifications;
-    replayer->complete(req, curTick(), observed);
+    if (drainState() == DrainState::Draining && drained())
+        signalDrainDone();
     return true;
 }
 
@@ -249,8 +264,88 @@ EidolonGPU::gpu_done(uint32_t, ::eidola::Tick now)
     if (watchdogEvent.scheduled())
         deschedule(watchdogEvent);
     DPRINTF(Eidolon, "gpu %d done at %d\n", gpuId, now);
-    if (--running == 0)
-        exitSimLoop("eidola: all GPUs done");
+    if (--running == 0 && drainState() == DrainState::Running)
+        announceAllDone();  // while draining: drainResume() announces it
+}
+
+void
+EidolonGPU::announceAllDone()
+{
+    allDoneAnnounced = true;
+    exitSimLoop("eidola: all GPUs done");
+}
+
+DrainState
+EidolonGPU::drain()
+{
+    return drained() ? DrainState::Drained : DrainState::Draining;
+}
+
+void
+EidolonGPU::drainResume()
+{
+    ClockedObject::drainResume();
+    // The same events whether the run continues after taking a checkpoint or starts from one,
+    // scheduled in the same order, so both go on identically.
+    if (resumeEvent.scheduled())
+        deschedule(resumeEvent);
+    if (!resumes.empty())
+        schedule(resumeEvent, std::max<Tick>(resumes.top().first, curTick()));
+    if (watchdogEvent.scheduled())
+        deschedule(watchdogEvent);
+    if (!finished) {
+        progressAtLastCheck = progress;
+        schedule(watchdogEvent, curTick() + watchdog);
+    }
+    if (resendOwed) {
+        resendOwed = false;
+        schedule(resendEvent, curTick());
+    }
+    if (running == 0 && !allDoneAnnounced)
+        announceAllDone();
+}
+
+void
+EidolonGPU::serialize(CheckpointOut &cp) const
+{
+    if (!drained())
+        panic("%s: serialized with %d requests in flight", name(), inFlight);
+    ::eidola::StateOut out;
+    replayer->save(out);
+    pollSeries.save(out);
+    auto pending = resumes;  // a copy: the heap pops in time order
+    out.u64(pending.size());
+    for (; !pending.empty(); pending.pop()) {
+        out.u64(pending.top().first);
+        out.u64(pending.top().second);
+    }
+    out.flag(finished);
+    out.flag(resendOwed);
+    saveCoreState(cp, out);
+}
+
+void
+EidolonGPU::unserialize(CheckpointIn &cp)
+{
+    loadCoreState(cp, name(), [this](::eidola::StateIn &in) {
+        replayer->load(in);
+        pollSeries.load(in);
+        resumes = {};
+        for (size_t n = in.count(2); n > 0; --n) {
+            const Tick when = in.u64();
+            const uint64_t stream = in.u64();
+            if (stream >= replayer->num_streams())
+                in.fail("has a resume of a stream that does not exist");
+            resumes.emplace(when, static_cast<uint32_t>(stream));
+        }
+        const bool was_finished = in.flag();
+        resendOwed = in.flag();
+        if (was_finished && !finished) {
+            finished = true;
+            --running;
+        }
+    });
+    restored = true;
 }
 
 void

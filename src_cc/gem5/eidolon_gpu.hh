@@ -35,6 +35,16 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     void init() override;
     void startup() override;
 
+    // Checkpoints. Draining stops new requests (the core's streams wait as host-blocked) and
+    // waits for every request in flight to be answered; the SyncMon answers held
+    // registrations with "dropped" and the streams register again when the run resumes.
+    // The core's state, the pending resumes and the poll series go into the checkpoint; a
+    // restore rebuilds the program from the same profile and loads that state into it.
+    DrainState drain() override;
+    void drainResume() override;
+    void serialize(CheckpointOut &cp) const override;
+    void unserialize(CheckpointIn &cp) override;
+
     // ReplayHost
     bool send(const ::eidola::Request &req, ::eidola::Tick now) override;
     void schedule_resume(uint32_t gpu, uint32_t stream, ::eidola::Tick when,
@@ -83,6 +93,8 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     Addr addressOf(const ::eidola::Request &req) const;
     void processResumes();
     void checkProgress();
+    void announceAllDone();
+    bool drained() const { return inFlight == 0 && !waitingForRetry; }
 
     GpuPort port;
     const unsigned gpuId, numGpus;
@@ -100,11 +112,16 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     std::priority_queue<Resume, std::vector<Resume>, std::greater<Resume>> resumes;
     EventFunctionWrapper resumeEvent;
     EventFunctionWrapper watchdogEvent;
+    EventFunctionWrapper resendEvent;  // after a drain: the streams it held back send again
     bool finished = false;
     bool waitingForRetry = false;  // refused: send nothing until recvReqRetry
+    bool resendOwed = false;       // a send was held back by a drain
+    bool restored = false;         // state came from a checkpoint: startup() must not start
+    uint64_t inFlight = 0;         // requests sent and not yet answered
     uint64_t progressAtLastCheck = 0;
 
     static unsigned running;    // eidolons not yet done (the simulation ends at 0)
+    static bool allDoneAnnounced;
     static std::vector<EidolonGPU *> all;  // every eidolon, for the deadlock test
     static uint64_t progress;   // completions other than polls, over all eidolons
 

@@ -4,6 +4,7 @@
 
 #include "base/trace.hh"
 #include "debug/SyncMon.hh"
+#include "gem5/checkpoint.hh"
 
 namespace gem5
 {
@@ -89,6 +90,8 @@ SyncMon::recvTimingReq(PacketPtr pkt)
             ++stats.registrations;
             stats.peakEntries = static_cast<double>(flagMem.watch_stats().peak_entries);
             held[key] = pkt;
+            if (drainState() != DrainState::Running)
+                dropHeld();  // sent before its eidolon began draining
             break;
         }
         return true;
@@ -125,6 +128,8 @@ SyncMon::recvTimingResp(PacketPtr pkt)
                     reply(h->second, curTick() + latency, flagMem.value(flag));
                     held.erase(h);
                 }
+                if (drainState() == DrainState::Draining && drained())
+                    signalDrainDone();
             }
         } else if (pkt->isRead() && pkt->getSize() >= sizeof(int64_t)) {
             // as memory served the read: half its round trip before the answer leaves
@@ -137,10 +142,52 @@ SyncMon::recvTimingResp(PacketPtr pkt)
     return true;
 }
 
+DrainState
+SyncMon::drain()
+{
+    dropHeld();
+    return drained() ? DrainState::Drained : DrainState::Draining;
+}
+
+// Answer every held registration "dropped" (table order: flag, then registration order).
+void
+SyncMon::dropHeld()
+{
+    std::vector<std::pair<int32_t, ::eidola::Watcher>> dropped;
+    flagMem.release_watches(dropped);
+    for (const auto &entry : dropped) {
+        const ::eidola::Watcher &w = entry.second;
+        auto h = held.find(static_cast<uint64_t>(w.gpu) << 32 | w.stream);
+        if (h == held.end())
+            panic("%s: dropped waiter %d/%d has no held registration", name(), w.gpu, w.stream);
+        reply(h->second, curTick() + latency, kWatchDropped);
+        held.erase(h);
+        ++stats.dropped;
+    }
+}
+
+void
+SyncMon::serialize(CheckpointOut &cp) const
+{
+    if (!drained())
+        panic("%s: serialized with registrations held or flag writes in flight", name());
+    ::eidola::StateOut out;
+    flagMem.save(out);
+    saveCoreState(cp, out);
+}
+
+void
+SyncMon::unserialize(CheckpointIn &cp)
+{
+    loadCoreState(cp, name(), [this](::eidola::StateIn &in) { flagMem.load(in); });
+    if (flagMem.watches_pending())
+        fatal("eidola: %s: the checkpoint holds SyncMon registrations", name());
+}
+
 void
 SyncMon::reply(PacketPtr pkt, Tick when, int64_t payload)
 {
-    if (payload != kWatchRefused) {
+    if (payload != kWatchRefused && payload != kWatchDropped) {
         ++stats.notifications;
         stats.wakeupLatency.sample(static_cast<double>(latency));
     }
@@ -156,6 +203,8 @@ SyncMon::SyncMonStats::SyncMonStats(statistics::Group *parent)
       ADD_STAT(notifications, statistics::units::Count::get(), "waiters notified"),
       ADD_STAT(flagUpdates, statistics::units::Count::get(), "flag writes applied"),
       ADD_STAT(pollsSeen, statistics::units::Count::get(), "polling reads of flags answered"),
+      ADD_STAT(dropped, statistics::units::Count::get(),
+               "registrations answered 'dropped' when draining for a checkpoint"),
       ADD_STAT(wakeupLatency, statistics::units::Tick::get(),
                "satisfying update to notification sent (ticks)")
 {

@@ -32,6 +32,10 @@ namespace eidola
 
 // Payload of a watch response whose registration the full table refused.
 constexpr int64_t kWatchRefused = INT64_MIN;
+// Payload of a watch response whose registration was dropped, not woken: the SyncMon empties
+// its table when it drains for a checkpoint (a held response cannot be saved, the crossbars'
+// routes back to the waiter are not in gem5's checkpoints). The waiter registers again.
+constexpr int64_t kWatchDropped = INT64_MIN + 1;
 
 class SyncMon : public SimObject
 {
@@ -41,6 +45,12 @@ class SyncMon : public SimObject
 
     Port &getPort(const std::string &name, PortID idx = InvalidPortID) override;
     void init() override;
+
+    // Checkpoints: drained once every held registration is answered "dropped" and every flag
+    // write in flight has reached memory; the flags (values, history, table counters) are saved.
+    DrainState drain() override;
+    void serialize(CheckpointOut &cp) const override;
+    void unserialize(CheckpointIn &cp) override;
 
     ::eidola::FlagMemory &flags() { return flagMem; }
     const ::eidola::FlagMemory &flags() const { return flagMem; }
@@ -84,6 +94,8 @@ class SyncMon : public SimObject
     bool recvTimingResp(PacketPtr pkt);
     int32_t flagOf(Addr a, Addr base) const { return static_cast<int32_t>((a - base) / 8); }
     void reply(PacketPtr pkt, Tick when, int64_t payload);
+    void dropHeld();
+    bool drained() const { return held.empty() && signalsInFlight.empty(); }
 
     CpuSidePort cpuSide;
     MemSidePort memSide;
@@ -105,6 +117,7 @@ class SyncMon : public SimObject
         statistics::Scalar notifications;
         statistics::Scalar flagUpdates;
         statistics::Scalar pollsSeen;
+        statistics::Scalar dropped;
         statistics::Histogram wakeupLatency;
     } stats;
 };

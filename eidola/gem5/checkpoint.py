@@ -1,0 +1,167 @@
+"""gem5 checkpoints of an Eidola run: take one at a simulated time, restore a run from one.
+
+gem5 saves each SimObject's state (for Eidola: the eidolons' replay state, flags, link and
+memory timing; src_cc/gem5/checkpoint.hh) but not what built the system. A restore has to
+build the same system, so the checkpoint directory also holds the run's identity: every option
+that shapes the model and the profile's SHA-256. A restore whose options differ is refused in
+one line naming the option, instead of failing deep inside gem5 or continuing another run.
+
+Everything here except `take` runs without gem5, so the checks are tested in CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eidola.errors import EidolaError
+
+IDENTITY_FILE = "eidola_run.json"
+GEM5_FILE = "m5.cpt"
+# Bumped whenever the C++ state words or this identity change meaning.
+CHECKPOINT_FORMAT = 1
+# Options that change where results go, not what is simulated: a restore may differ in them.
+NOT_PART_OF_THE_MODEL = frozenset({"outdir", "quiet", "checkpoint_at", "checkpoint_dir", "restore"})
+TICKS_PER_NS = 1000  # Eidola runs gem5 at its default 1 THz tick (1 tick = 1 ps)
+
+
+@dataclass(frozen=True)
+class CheckpointRequest:
+    """What a run asked for: a checkpoint at `at_ns` (into `directory`, or gem5's outdir when
+    None) and/or a restore from `restore`."""
+
+    at_ns: float | None = None
+    directory: Path | None = None
+    restore: Path | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.at_ns is not None or self.restore is not None
+
+
+def is_checkpoint(path: Path) -> bool:
+    return (path / GEM5_FILE).is_file() and (path / IDENTITY_FILE).is_file()
+
+
+def request_from_args(args: Namespace) -> CheckpointRequest:
+    """The checkpoint options, checked before anything is built. Raises EidolaError."""
+    at = getattr(args, "checkpoint_at", None)
+    directory = getattr(args, "checkpoint_dir", None)
+    restore = getattr(args, "restore", None)
+    if at is not None and not (math.isfinite(at) and at > 0):
+        raise EidolaError(f"must be a simulated time after 0 ns, got {at}", field="checkpoint_at")
+    if directory is not None and at is None:
+        raise EidolaError("needs --checkpoint-at (when to take the checkpoint)", field="checkpoint_dir")
+    if directory is not None:
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise EidolaError("exists and is a file", path=directory, field="checkpoint_dir")
+        if directory.is_dir() and any(directory.iterdir()) and not is_checkpoint(directory):
+            raise EidolaError("exists and is not an Eidola checkpoint; pick another directory (it would "
+                              "be replaced)", path=directory, field="checkpoint_dir")
+        parent = directory.resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise EidolaError(f"cannot be written: {parent} is not writable", path=directory,
+                              field="checkpoint_dir")
+    if restore is not None:
+        restore = Path(restore)
+        if not restore.is_dir():
+            raise EidolaError("no such checkpoint directory", path=restore, field="restore")
+        if not is_checkpoint(restore):
+            missing = GEM5_FILE if not (restore / GEM5_FILE).is_file() else IDENTITY_FILE
+            raise EidolaError(f"is not an Eidola checkpoint ({missing} is missing)", path=restore, field="restore")
+        if directory is not None and directory.resolve() == restore.resolve():
+            raise EidolaError("is the checkpoint being restored; write the new one elsewhere",
+                              path=directory, field="checkpoint_dir")
+    return CheckpointRequest(at_ns=at, directory=directory, restore=restore)
+
+
+def profile_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_identity(args: Namespace) -> dict[str, Any]:
+    """Every option that shapes the simulated system, as JSON values, plus the profile's digest
+    (its path may differ between the run that saved and the one that restores)."""
+    ident: dict[str, Any] = {}
+    for key, value in sorted(vars(args).items()):
+        if key in NOT_PART_OF_THE_MODEL:
+            continue
+        if key == "profile":
+            ident["profile_sha256"] = profile_digest(value)
+        elif key == "trace":
+            ident["trace"] = value is not None  # the replay keeps a timeline or not
+        elif isinstance(value, Path):
+            ident[key] = str(value)
+        else:
+            ident[key] = value
+    return json.loads(json.dumps(ident, default=str))  # exactly what the file will hold
+
+
+def check_restore(restore: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """The saved identity of `restore`, after checking this run builds the same system."""
+    path = Path(restore) / IDENTITY_FILE
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise EidolaError(f"cannot be read: {exc}", path=path, field="restore") from None
+    if saved.get("format") != CHECKPOINT_FORMAT:
+        raise EidolaError(f"was written in checkpoint format {saved.get('format')!r}; this Eidola reads "
+                          f"format {CHECKPOINT_FORMAT}", path=path, field="restore")
+    model = saved.get("model", {})
+    for key in sorted(set(model) | set(identity)):
+        if model.get(key) != identity.get(key):
+            if key == "profile_sha256":
+                raise EidolaError("was taken with another profile (its SHA-256 differs)", path=restore,
+                                  field="restore")
+            option = "--" + key.replace("_", "-")
+            raise EidolaError(f"was taken with {option} {model.get(key)!r}; this run has {identity.get(key)!r} "
+                              "(a restore must build the same system)", path=restore, field="restore")
+    return saved
+
+
+def install(partial: Path, final: Path) -> None:
+    """Put the complete checkpoint `partial` at `final`, replacing an older checkpoint there:
+    `final` is at no moment a mix of the two (it is briefly absent)."""
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(partial, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def take(m5: Any, final: Path | None, identity: dict[str, Any], requested_at_ns: float) -> dict[str, Any]:
+    """Drain gem5, write the checkpoint and its identity, install it; returns what the summary
+    reports. `final` None: gem5's convention, <gem5 outdir>/cpt.<tick>."""
+    staging_parent = Path(final).resolve().parent if final is not None else Path(m5.options.outdir)
+    staging_parent.mkdir(parents=True, exist_ok=True)
+    partial = staging_parent / f".eidola-checkpoint.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        m5.checkpoint(str(partial))  # drains first: the checkpoint's time is when that finished
+        tick = int(m5.curTick())
+        record = {"format": CHECKPOINT_FORMAT, "taken_at_ns": tick / TICKS_PER_NS,
+                  "requested_at_ns": requested_at_ns, "model": identity}
+        (partial / IDENTITY_FILE).write_text(json.dumps(record, indent=1) + "\n")
+        target = Path(final) if final is not None else staging_parent / f"cpt.{tick}"
+        install(partial, target)
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(partial)
+    return {"dir": str(target), "requested_at_ns": requested_at_ns, "taken_at_ns": tick / TICKS_PER_NS}
