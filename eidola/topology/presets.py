@@ -119,11 +119,20 @@ GB200_NVL72 = _like(B200, "b200", gpus=72,
                              SYNCMON_SOURCE))
 MI325X = _like(MI300X, "mi325x", sources=(*_XGMI_MI300, _LAT, _memory_sources("mi325x", "HBM3E"),
                                           INTERLEAVE_SOURCE, SYNCMON_SOURCE))
-MI355X = _like(MI300X, "mi355x",
+#: MI355X xGMI: AMD's line rate with the MI300X's payload share (48 of 64 GB/s, 75%: what is
+#: left after xGMI's CRC and protocol overhead per AMD's ROCm blog, the same link protocol at a
+#: faster lane rate). RCCL's tuner constant for gfx950 (GFX95X_XGMI_WIDTH 48.0) is the gfx942
+#: value reused; it is a tuning figure, and hardware carries more (7 x 48 = 336 GB/s is below
+#: the 406.8 GB/s ring all-reduce busbw measured on 8 x MI355X, docs/validation.md).
+MI355X_XGMI_LINE_GBPS = 76.8
+MI355X_XGMI_PAYLOAD_GBPS = MI355X_XGMI_LINE_GBPS * 48.0 / 64.0
+MI355X = _like(MI300X, "mi355x", link_bw_gbps=MI355X_XGMI_PAYLOAD_GBPS,
                sources=("xGMI: 7 links per GPU to the 7 peers, 76.8 GB/s line rate each way (AMD "
                         "Instinct MI355X data sheet: 153.6 GB/s per link bidirectional)",
-                        "xGMI payload 48 GB/s per link each way: RCCL topo.h GFX95X_XGMI_WIDTH "
-                        "(RCCL models gfx95x links as gfx94x ones)", _LAT,
+                        "xGMI payload 57.6 GB/s per link each way: the line rate x 75%, the MI300X "
+                        "xGMI payload share (48 of 64 GB/s after CRC and protocol overhead; AMD ROCm "
+                        "blog 2025-03-02, RCCL topo.h GFX94X_XGMI_WIDTH). RCCL's gfx950 tuner value "
+                        "(GFX95X_XGMI_WIDTH 48) reuses gfx942's and is not the hardware's", _LAT,
                         _memory_sources("mi355x", "HBM3E"), INTERLEAVE_SOURCE, SYNCMON_SOURCE))
 
 #: each system preset's defaults and scale-up fabric
