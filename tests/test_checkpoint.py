@@ -16,7 +16,7 @@ import pytest
 
 from eidola.errors import EidolaError
 from eidola.gem5 import checkpoint as ckpt
-from eidola.runner import build_parser
+from eidola.runner import build_parser, params_from_args, topology_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "p2p_2gpu.h5"
@@ -24,6 +24,11 @@ PROFILE = REPO / "profiles" / "p2p_2gpu.h5"
 
 def args_of(*argv: str) -> Namespace:
     return build_parser().parse_args(["--profile", str(PROFILE), *argv])
+
+
+def identity_of(*argv: str, profile: Path = PROFILE) -> dict:
+    args = build_parser().parse_args(["--profile", str(profile), *argv])
+    return ckpt.run_identity(args, topology_from_args(args, 2), params_from_args(args))
 
 
 def fake_checkpoint(path: Path, identity: dict, fmt: int = ckpt.CHECKPOINT_FORMAT) -> Path:
@@ -48,6 +53,7 @@ def test_builtin_engine_refuses_checkpoint_options_in_one_line(tmp_path: Path, o
 @pytest.mark.parametrize("argv, field, words", [
     (["--checkpoint-at", "0"], "checkpoint_at", "after 0 ns"),
     (["--checkpoint-at", "nan"], "checkpoint_at", "after 0 ns"),
+    (["--checkpoint-at", "1e17"], "checkpoint_at", "beyond gem5's last tick"),
     (["--checkpoint-dir", "x"], "checkpoint_dir", "needs --checkpoint-at"),
     (["--restore", "/nonexistent/ckpt"], "restore", "no such checkpoint"),
 ])
@@ -74,23 +80,30 @@ def test_a_directory_without_the_gem5_file_is_not_a_checkpoint(tmp_path: Path) -
         ckpt.request_from_args(args_of("--restore", str(half)))
 
 
-def test_restore_compares_every_model_option_and_the_profile(tmp_path: Path) -> None:
-    saved = ckpt.run_identity(args_of("--sync", "syncmon", "--outdir", "a"))
+def test_restore_compares_the_resolved_system_and_the_profile(tmp_path: Path) -> None:
+    saved = identity_of("--sync", "syncmon", "--outdir", "a")
     c = fake_checkpoint(tmp_path / "c", saved)
-    # Output-only options may differ.
-    ckpt.check_restore(c, ckpt.run_identity(args_of("--sync", "syncmon", "--outdir", "b", "--quiet")))
+    # Output options may differ, and an option given at the value it resolves to anyway is the
+    # same system (mi300x links are 48 GB/s).
+    ckpt.check_restore(c, identity_of("--sync", "syncmon", "--outdir", "b", "--quiet", "--link-bw", "48"))
     with pytest.raises(EidolaError) as err:
-        ckpt.check_restore(c, ckpt.run_identity(args_of("--sync", "polling")))
-    assert "--sync 'syncmon'" in str(err.value) and "'polling'" in str(err.value)
+        ckpt.check_restore(c, identity_of("--sync", "polling"))
+    assert "params.sync = 'syncmon'" in str(err.value) and "'polling'" in str(err.value)
+    with pytest.raises(EidolaError, match="links_sha256"):
+        ckpt.check_restore(c, identity_of("--sync", "syncmon", "--link-bw", "50"))
     other = tmp_path / "other.h5"
     other.write_bytes(PROFILE.read_bytes() + b"\0")
-    ident = ckpt.run_identity(build_parser().parse_args(["--profile", str(other), "--sync", "syncmon"]))
     with pytest.raises(EidolaError, match="another profile"):
-        ckpt.check_restore(c, ident)
+        ckpt.check_restore(c, identity_of("--sync", "syncmon", profile=other))
+    broken = tmp_path / "broken"
+    fake_checkpoint(broken, saved)
+    (broken / ckpt.IDENTITY_FILE).write_text(json.dumps({"format": ckpt.CHECKPOINT_FORMAT, "model": [1]}))
+    with pytest.raises(EidolaError, match="no run description"):
+        ckpt.check_restore(broken, saved)
 
 
 def test_a_checkpoint_of_another_format_is_refused(tmp_path: Path) -> None:
-    ident = ckpt.run_identity(args_of())
+    ident = identity_of()
     c = fake_checkpoint(tmp_path / "c", ident, fmt=ckpt.CHECKPOINT_FORMAT + 1)
     with pytest.raises(EidolaError, match="checkpoint format"):
         ckpt.check_restore(c, ident)
@@ -104,3 +117,33 @@ def test_install_replaces_an_older_checkpoint_whole(tmp_path: Path) -> None:
     assert not new.exists() and not (final / "stale").exists()
     assert json.loads((final / ckpt.IDENTITY_FILE).read_text())["model"] == {"old": False}
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+class FakeM5:
+    """What `take` uses of gem5's m5 module: a checkpoint writer, the tick, the outdir."""
+
+    def __init__(self, outdir: Path, tick: int = 5_000_000) -> None:
+        self.options = Namespace(outdir=str(outdir))
+        self.tick = tick
+
+    def checkpoint(self, where: str) -> None:
+        Path(where).mkdir(parents=True)
+        (Path(where) / ckpt.GEM5_FILE).write_text("[root]\n")
+
+    def curTick(self) -> int:  # noqa: N802 (gem5's name)
+        return self.tick
+
+
+def test_take_writes_gem5s_default_directory_and_never_replaces_a_users(tmp_path: Path) -> None:
+    m5 = FakeM5(tmp_path / "m5out")
+    info = ckpt.take(m5, None, {"x": 1}, 4000.0)
+    assert info == {"dir": str(tmp_path / "m5out" / "cpt.5000000"), "requested_at_ns": 4000.0,
+                    "taken_at_ns": 5000.0}
+    assert ckpt.is_checkpoint(Path(info["dir"]))
+    mine = tmp_path / "m5out" / "cpt.6000000"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(EidolaError, match="not an Eidola checkpoint"):
+        ckpt.take(FakeM5(tmp_path / "m5out", tick=6_000_000), None, {"x": 1}, 5500.0)
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "m5out").iterdir()) == ["cpt.5000000", "cpt.6000000"]

@@ -2,9 +2,10 @@
 
 gem5 saves each SimObject's state (for Eidola: the eidolons' replay state, flags, link and
 memory timing; src_cc/gem5/checkpoint.hh) but not what built the system. A restore has to
-build the same system, so the checkpoint directory also holds the run's identity: every option
-that shapes the model and the profile's SHA-256. A restore whose options differ is refused in
-one line naming the option, instead of failing deep inside gem5 or continuing another run.
+build the same system, so the checkpoint directory also holds the run's identity: the resolved
+run parameters, the topology (with a digest of every link), the gem5 network options and the
+profile's SHA-256. A restore that would build anything else is refused in one line naming what
+differs, instead of failing deep inside gem5 or continuing another run.
 
 Everything here except `take` runs without gem5, so the checks are tested in CI.
 """
@@ -20,17 +21,22 @@ import shutil
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from eidola.errors import EidolaError
+
+if TYPE_CHECKING:
+    from eidola.params import RunParams
+    from eidola.topology import Topology
 
 IDENTITY_FILE = "eidola_run.json"
 GEM5_FILE = "m5.cpt"
 # Bumped whenever the C++ state words or this identity change meaning.
 CHECKPOINT_FORMAT = 1
-# Options that change where results go, not what is simulated: a restore may differ in them.
-NOT_PART_OF_THE_MODEL = frozenset({"outdir", "quiet", "checkpoint_at", "checkpoint_dir", "restore"})
 TICKS_PER_NS = 1000  # Eidola runs gem5 at its default 1 THz tick (1 tick = 1 ps)
+MAX_TICK = 2**63 - 1  # m5.simulate() takes a signed 64-bit tick count
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ def request_from_args(args: Namespace) -> CheckpointRequest:
     restore = getattr(args, "restore", None)
     if at is not None and not (math.isfinite(at) and at > 0):
         raise EidolaError(f"must be a simulated time after 0 ns, got {at}", field="checkpoint_at")
+    if at is not None and at * TICKS_PER_NS >= MAX_TICK:
+        raise EidolaError(f"{at} ns is beyond gem5's last tick ({MAX_TICK / TICKS_PER_NS:.3g} ns)",
+                          field="checkpoint_at")
     if directory is not None and at is None:
         raise EidolaError("needs --checkpoint-at (when to take the checkpoint)", field="checkpoint_dir")
     if directory is not None:
@@ -94,22 +103,32 @@ def profile_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def run_identity(args: Namespace) -> dict[str, Any]:
-    """Every option that shapes the simulated system, as JSON values, plus the profile's digest
-    (its path may differ between the run that saved and the one that restores)."""
-    ident: dict[str, Any] = {}
-    for key, value in sorted(vars(args).items()):
-        if key in NOT_PART_OF_THE_MODEL:
-            continue
-        if key == "profile":
-            ident["profile_sha256"] = profile_digest(value)
-        elif key == "trace":
-            ident["trace"] = value is not None  # the replay keeps a timeline or not
-        elif isinstance(value, Path):
-            ident[key] = str(value)
-        else:
-            ident[key] = value
+def run_identity(args: Namespace, topology: Topology, params: RunParams) -> dict[str, Any]:
+    """What the simulated system is, as JSON values: the resolved run parameters, the topology
+    (its description and a digest of every link), the gem5 network options and the profile's
+    digest (its path may differ between the run that saved and the one that restores).
+    Resolved values, not the command line: an option given at its default value is the same
+    system, and a preset whose numbers changed between versions is not."""
+    network = {k: v for k, v in sorted(vars(args).items()) if k == "network" or k.startswith("garnet_")}
+    ident = {
+        "profile_sha256": profile_digest(args.profile),
+        "params": params.to_dict(),
+        "topology": {**{k: v for k, v in topology.to_dict().items() if k != "links"},  # in the digest
+                     "links_sha256": hashlib.sha256(np.ascontiguousarray(topology.links).tobytes()).hexdigest()},
+        "network": network,
+        "trace": getattr(args, "trace", None) is not None,  # the replay keeps a timeline or not
+    }
     return json.loads(json.dumps(ident, default=str))  # exactly what the file will hold
+
+
+def _first_difference(saved: Any, now: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for key in sorted(set(saved) | set(now)):
+            found = _first_difference(saved.get(key), now.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if saved == now else (path, saved, now)
 
 
 def check_restore(restore: Path, identity: dict[str, Any]) -> dict[str, Any]:
@@ -124,25 +143,37 @@ def check_restore(restore: Path, identity: dict[str, Any]) -> dict[str, Any]:
     if saved.get("format") != CHECKPOINT_FORMAT:
         raise EidolaError(f"was written in checkpoint format {saved.get('format')!r}; this Eidola reads "
                           f"format {CHECKPOINT_FORMAT}", path=path, field="restore")
-    model = saved.get("model", {})
-    for key in sorted(set(model) | set(identity)):
-        if model.get(key) != identity.get(key):
-            if key == "profile_sha256":
-                raise EidolaError("was taken with another profile (its SHA-256 differs)", path=restore,
-                                  field="restore")
-            option = "--" + key.replace("_", "-")
-            raise EidolaError(f"was taken with {option} {model.get(key)!r}; this run has {identity.get(key)!r} "
-                              "(a restore must build the same system)", path=restore, field="restore")
+    model = saved.get("model")
+    if not isinstance(model, dict):
+        raise EidolaError("has no run description ('model')", path=path, field="restore")
+    found = _first_difference(model, identity)
+    if found is not None:
+        where, was, now = found
+        if where == "profile_sha256":
+            raise EidolaError("was taken with another profile (its SHA-256 differs)", path=restore,
+                              field="restore")
+        def short(v: Any) -> str:
+            text = repr(v)
+            return text if len(text) <= 60 else text[:57] + "..."
+
+        raise EidolaError(f"was taken with {where} = {short(was)}; this run has {short(now)} (a restore "
+                          "must build the same system)", path=restore, field="restore")
     return saved
 
 
 def install(partial: Path, final: Path) -> None:
     """Put the complete checkpoint `partial` at `final`, replacing an older checkpoint there:
-    `final` is at no moment a mix of the two (it is briefly absent)."""
+    `final` is at no moment a mix of the two (it is briefly absent; if the second rename fails,
+    the older checkpoint is put back)."""
     old = final.parent / f".{final.name}.old-{os.getpid()}"
     if final.exists():
         os.replace(final, old)
-    os.replace(partial, final)
+    try:
+        os.replace(partial, final)
+    except OSError:
+        if old.exists():
+            os.replace(old, final)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -150,17 +181,24 @@ def take(m5: Any, final: Path | None, identity: dict[str, Any], requested_at_ns:
     """Drain gem5, write the checkpoint and its identity, install it; returns what the summary
     reports. `final` None: gem5's convention, <gem5 outdir>/cpt.<tick>."""
     staging_parent = Path(final).resolve().parent if final is not None else Path(m5.options.outdir)
-    staging_parent.mkdir(parents=True, exist_ok=True)
     partial = staging_parent / f".eidola-checkpoint.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
+    target = Path(final) if final is not None else None
     try:
+        staging_parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)
         m5.checkpoint(str(partial))  # drains first: the checkpoint's time is when that finished
         tick = int(m5.curTick())
+        target = target if target is not None else staging_parent / f"cpt.{tick}"
+        if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not is_checkpoint(target))):
+            raise EidolaError("exists and is not an Eidola checkpoint; it was left as it is and no "
+                              "checkpoint was written", path=target, field="checkpoint_dir")
         record = {"format": CHECKPOINT_FORMAT, "taken_at_ns": tick / TICKS_PER_NS,
                   "requested_at_ns": requested_at_ns, "model": identity}
         (partial / IDENTITY_FILE).write_text(json.dumps(record, indent=1) + "\n")
-        target = Path(final) if final is not None else staging_parent / f"cpt.{tick}"
         install(partial, target)
+    except OSError as exc:
+        raise EidolaError(f"the checkpoint could not be written: {exc.strerror or exc}",
+                          path=target or staging_parent, field="checkpoint_dir") from None
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(partial)

@@ -209,7 +209,7 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     if request.active and garnet is not None:
         raise EidolaError("checkpoints are not supported with --network garnet (Ruby's network state is "
                           "not saved); use the classic network", field="network")
-    identity = ckpt.run_identity(args) if request.active else {}
+    identity = ckpt.run_identity(args, topo, params) if request.active else {}
     if request.restore is not None:
         ckpt.check_restore(request.restore, identity)
     system, eidolons, network = build(topo, params, args.profile, header, garnet)

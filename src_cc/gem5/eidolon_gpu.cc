@@ -216,6 +216,15 @@ EidolonGPU::recvTimingResp(PacketPtr pkt)
 }
 
 void
+EidolonGPU::retryArrived()
+{
+    waitingForRetry = false;
+    replayer->retry(curTick());  // while draining, the streams stay held back (resendOwed)
+    if (drainState() == DrainState::Draining && drained())
+        signalDrainDone();  // the retry may be the last thing a drain waited for
+}
+
+void
 EidolonGPU::schedule_resume(uint32_t, uint32_t stream, ::eidola::Tick when, bool)
 {
     resumes.emplace(when, stream);

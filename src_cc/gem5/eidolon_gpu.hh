@@ -67,11 +67,7 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
 
       protected:
         bool recvTimingResp(PacketPtr pkt) override { return gpu.recvTimingResp(pkt); }
-        void recvReqRetry() override
-        {
-            gpu.waitingForRetry = false;
-            gpu.replayer->retry(curTick());
-        }
+        void recvReqRetry() override { gpu.retryArrived(); }
 
       private:
         EidolonGPU &gpu;
@@ -84,6 +80,7 @@ class EidolonGPU : public ClockedObject, public ::eidola::ReplayHost
     };
 
     bool recvTimingResp(PacketPtr pkt);
+    void retryArrived();
     Addr regionOf(uint32_t gpu) const { return memBase + static_cast<Addr>(gpu) * memStride; }
     // A peer's region, or this GPU's switch multicast window for multicast ops (peer -2).
     Addr baseOf(uint32_t peer) const

@@ -645,6 +645,8 @@ TEST(Checkpoint, TimingSeriesAndHistogramsRoundTrip) {
     for (Tick v : {5u, 700u, 90'000u}) h.add(v);
     load_all(h2, saved(h));
     EXPECT_EQ(h2.count(), 3u);
+    EXPECT_EQ(h2.min_ps(), 5u);
+    EXPECT_EQ(h2.max_ps(), 90'000u);
     EXPECT_DOUBLE_EQ(h2.mean_ps(), h.mean_ps());
     EXPECT_DOUBLE_EQ(h2.quantile_ps(0.5), h.quantile_ps(0.5));
 }
@@ -671,4 +673,23 @@ TEST(Checkpoint, StateOfAnotherSetupIsRefused) {
     GpuMemory third(four);
     third.load(long_in);
     EXPECT_THROW(long_in.finish(), std::runtime_error);
+}
+
+TEST(Checkpoint, CorruptStateIsRefusedNotTrusted) {
+    FlagMemory m;
+    std::vector<Watcher> woken;
+    m.add(2, 1, 100, woken);
+    std::vector<uint64_t> words = saved(m);
+    // dense_ holds flags 0..2 (3 words each) after the count: flag 2's `first` is word 1 + 6 + 1.
+    words[8] = 7;  // an update that the log does not have
+    FlagMemory broken;
+    StateIn in(words, "gpu 1 flags");
+    EXPECT_THROW(broken.load(in), std::runtime_error);
+
+    BinnedSeries s(1, 4, 10);
+    std::vector<uint64_t> sw = saved(s);
+    sw[3] = (uint64_t(1) << 32) + 1;  // bins used: past max_bins once read as 64 bits
+    BinnedSeries s2(1, 4, 10);
+    StateIn sin(sw, "series");
+    EXPECT_THROW(s2.load(sin), std::runtime_error);
 }

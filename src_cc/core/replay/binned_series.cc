@@ -78,8 +78,9 @@ void BinnedSeries::load(StateIn& in) {
     in.expect(rows_, "time-series rows");
     in.expect(max_bins_, "time-series bins");
     bin_ps_ = in.u64();
-    bins_used_ = static_cast<uint32_t>(in.u64());
-    if (bin_ps_ == 0 || bins_used_ > max_bins_) in.fail("has an impossible time-series bin");
+    const uint64_t used = in.u64();
+    if (bin_ps_ == 0 || used > max_bins_) in.fail("has an impossible time-series bin");
+    bins_used_ = static_cast<uint32_t>(used);
     std::fill(counts_.begin(), counts_.end(), 0);
     for (uint32_t r = 0; r < rows_; ++r)
         for (uint32_t b = 0; b < bins_used_; ++b) counts_[static_cast<size_t>(r) * max_bins_ + b] = in.u64();

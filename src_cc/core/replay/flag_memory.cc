@@ -164,6 +164,14 @@ void FlagMemory::load(StateIn& in) {
         u.next = static_cast<uint32_t>(in.u64());
         u.prev = static_cast<uint32_t>(in.u64());
     }
+    // Every chain link must point into the history (or be the end marker).
+    const auto in_log = [this](uint32_t i) { return i == kNone || i < log_.size(); };
+    for (const Flag& f : dense_)
+        if (!in_log(f.first) || !in_log(f.last)) in.fail("has a flag history outside the update log");
+    for (const auto& kv : sparse_)
+        if (!in_log(kv.second.first) || !in_log(kv.second.last)) in.fail("has a flag history outside the update log");
+    for (const Update& u : log_)
+        if (!in_log(u.next) || !in_log(u.prev)) in.fail("has a flag history outside the update log");
     watchers_.clear();
     for (size_t n = in.count(2); n > 0; --n) {
         std::vector<Watcher>& list = watchers_[static_cast<int32_t>(in.i64())];

@@ -103,14 +103,15 @@ void LatencyHist::save(StateOut& out) const {
 }
 
 void LatencyHist::load(StateIn& in) {
-    base_ = static_cast<int>(in.i64());
+    const int64_t base = in.i64();
     in.ints(counts_);
+    if (base < 0 || base + static_cast<int64_t>(counts_.size()) > kBuckets)
+        in.fail("has latency buckets out of range");
+    base_ = static_cast<int>(base);
     count_ = in.u64();
     sum_ = in.f64();
     max_ = in.u64();
     min_ = in.u64();
-    if (base_ < 0 || base_ + static_cast<int64_t>(counts_.size()) > kBuckets)
-        in.fail("has latency buckets out of range");
 }
 
 }  // namespace eidola

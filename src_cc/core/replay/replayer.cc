@@ -407,9 +407,13 @@ void GpuReplayer::load(StateIn& in) {
             in.fail("has a stream position outside its stream");
         st.left = in.u64();
         st.offset = in.u64();
-        st.outstanding = static_cast<uint32_t>(in.u64());
+        const uint64_t outstanding = in.u64();
         st.outstanding_bytes = in.u64();
-        st.reads_pending = static_cast<uint32_t>(in.u64());
+        const uint64_t reads_pending = in.u64();
+        if (outstanding > UINT32_MAX || reads_pending > outstanding)
+            in.fail("has impossible outstanding counts");
+        st.outstanding = static_cast<uint32_t>(outstanding);
+        st.reads_pending = static_cast<uint32_t>(reads_pending);
         st.in_transfer = in.flag();
         st.waiting = in.flag();
         st.fallback = in.flag();
@@ -447,9 +451,13 @@ void GpuReplayer::load(StateIn& in) {
     t.wakeup_latency.load(in);
     trace_.resize(in.count(5));
     for (TraceRecord& r : trace_) {
-        r.stream = static_cast<uint32_t>(in.u64());
-        r.op = static_cast<uint32_t>(in.u64());
-        r.kind = static_cast<OpKind>(in.u64());
+        const uint64_t stream = in.u64(), op = in.u64(), kind = in.u64();
+        if (stream >= streams_.size() || op >= program_.ops.size() ||
+            kind > static_cast<uint64_t>(OpKind::SignalNbi))
+            in.fail("has a trace record of an op that does not exist");
+        r.stream = static_cast<uint32_t>(stream);
+        r.op = static_cast<uint32_t>(op);
+        r.kind = static_cast<OpKind>(kind);
         r.start = in.u64();
         r.end = in.u64();
     }
