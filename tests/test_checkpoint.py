@@ -89,8 +89,9 @@ def test_restore_compares_the_resolved_system_and_the_profile(tmp_path: Path) ->
     with pytest.raises(EidolaError) as err:
         ckpt.check_restore(c, identity_of("--sync", "polling"))
     assert "params.sync = 'syncmon'" in str(err.value) and "'polling'" in str(err.value)
-    with pytest.raises(EidolaError, match="links_sha256"):
+    with pytest.raises(EidolaError) as err:  # the rate the user set, not the window derived from it
         ckpt.check_restore(c, identity_of("--sync", "syncmon", "--link-bw", "50"))
+    assert "topology.link_bw_gbps = [48.0]" in str(err.value) and "[50.0]" in str(err.value)
     other = tmp_path / "other.h5"
     other.write_bytes(PROFILE.read_bytes() + b"\0")
     with pytest.raises(EidolaError, match="another profile"):
@@ -109,11 +110,12 @@ def test_a_checkpoint_of_another_format_is_refused(tmp_path: Path) -> None:
         ckpt.check_restore(c, ident)
 
 
-def test_install_replaces_an_older_checkpoint_whole(tmp_path: Path) -> None:
+def test_install_replaces_an_older_checkpoint_whole(tmp_path: Path, capsys) -> None:
     final = fake_checkpoint(tmp_path / "ckpt", {"old": True})
     (final / "stale").write_text("from the old one")
     new = fake_checkpoint(tmp_path / ".partial", {"old": False})
     ckpt.install(new, final)
+    assert "replacing the earlier checkpoint" in capsys.readouterr().err
     assert not new.exists() and not (final / "stale").exists()
     assert json.loads((final / ckpt.IDENTITY_FILE).read_text())["model"] == {"old": False}
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import sys
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,9 @@ def run_identity(args: Namespace, topology: Topology, params: RunParams) -> dict
         "profile_sha256": profile_digest(args.profile),
         "params": params.to_dict(),
         "topology": {**{k: v for k, v in topology.to_dict().items() if k != "links"},  # in the digest
+                     # readable first: a restore with another link rate names the rate
+                     "link_bw_gbps": sorted({float(b) for b in topology.links["bw_gbps"]}),
+                     "link_latency_ns": sorted({float(x) for x in topology.links["latency_ns"]}),
                      "links_sha256": hashlib.sha256(np.ascontiguousarray(topology.links).tobytes()).hexdigest()},
         "network": network,
         "trace": getattr(args, "trace", None) is not None,  # the replay keeps a timeline or not
@@ -121,9 +125,16 @@ def run_identity(args: Namespace, topology: Topology, params: RunParams) -> dict
     return json.loads(json.dumps(ident, default=str))  # exactly what the file will hold
 
 
+# What a difference is reported by first: what the user sets before what is derived from it
+# (the outstanding window follows from the link rate).
+_SECTION_ORDER = ("profile_sha256", "topology", "network", "trace", "params")
+
+
 def _first_difference(saved: Any, now: Any, path: str = "") -> tuple[str, Any, Any] | None:
     if isinstance(saved, dict) and isinstance(now, dict):
-        for key in sorted(set(saved) | set(now)):
+        keys = sorted(set(saved) | set(now),
+                      key=lambda k: (_SECTION_ORDER.index(k) if not path and k in _SECTION_ORDER else 99, k))
+        for key in keys:
             found = _first_difference(saved.get(key), now.get(key), f"{path}.{key}" if path else key)
             if found:
                 return found
@@ -167,6 +178,7 @@ def install(partial: Path, final: Path) -> None:
     the older checkpoint is put back)."""
     old = final.parent / f".{final.name}.old-{os.getpid()}"
     if final.exists():
+        print(f"note: replacing the earlier checkpoint in {final}", file=sys.stderr)
         os.replace(final, old)
     try:
         os.replace(partial, final)

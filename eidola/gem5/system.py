@@ -219,6 +219,8 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     if request.restore is not None:
         checkpoints["restored_from"] = str(request.restore)
         checkpoints["restored_at_ns"] = m5.curTick() / ckpt.TICKS_PER_NS
+        if not args.quiet:
+            print(f"restored from {request.restore} (t = {checkpoints['restored_at_ns']} ns)", file=sys.stderr)
     t0 = time.perf_counter()
     if request.at_ns is not None:
         at_tick = round(request.at_ns * ckpt.TICKS_PER_NS)
