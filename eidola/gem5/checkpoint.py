@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from eidola.errors import EidolaError
+from eidola.results import sha256_file
 
 if TYPE_CHECKING:
     from eidola.params import RunParams
@@ -71,18 +72,13 @@ def request_from_args(args: Namespace) -> CheckpointRequest:
     if directory is not None and at is None:
         raise EidolaError("needs --checkpoint-at (when to take the checkpoint)", field="checkpoint_dir")
     if directory is not None:
+        from eidola.runner import check_output_path
+
         directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise EidolaError("exists and is a file", path=directory, field="checkpoint_dir")
+        check_output_path(directory, "checkpoint_dir", directory=True)
         if directory.is_dir() and any(directory.iterdir()) and not is_checkpoint(directory):
             raise EidolaError("exists and is not an Eidola checkpoint; pick another directory (it would "
                               "be replaced)", path=directory, field="checkpoint_dir")
-        parent = directory.resolve().parent
-        while not parent.exists():
-            parent = parent.parent
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise EidolaError(f"cannot be written: {parent} is not writable", path=directory,
-                              field="checkpoint_dir")
     if restore is not None:
         restore = Path(restore)
         if not restore.is_dir():
@@ -96,14 +92,6 @@ def request_from_args(args: Namespace) -> CheckpointRequest:
     return CheckpointRequest(at_ns=at, directory=directory, restore=restore)
 
 
-def profile_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run_identity(args: Namespace, topology: Topology, params: RunParams) -> dict[str, Any]:
     """What the simulated system is, as JSON values: the resolved run parameters, the topology
     (its description and a digest of every link), the gem5 network options and the profile's
@@ -112,7 +100,7 @@ def run_identity(args: Namespace, topology: Topology, params: RunParams) -> dict
     system, and a preset whose numbers changed between versions is not."""
     network = {k: v for k, v in sorted(vars(args).items()) if k == "network" or k.startswith("garnet_")}
     ident = {
-        "profile_sha256": profile_digest(args.profile),
+        "profile_sha256": sha256_file(args.profile),
         "params": params.to_dict(),
         "topology": {**{k: v for k, v in topology.to_dict().items() if k != "links"},  # in the digest
                      # readable first: a restore with another link rate names the rate
@@ -215,3 +203,32 @@ def take(m5: Any, final: Path | None, identity: dict[str, Any], requested_at_ns:
         with contextlib.suppress(OSError):
             shutil.rmtree(partial)
     return {"dir": str(target), "requested_at_ns": requested_at_ns, "taken_at_ns": tick / TICKS_PER_NS}
+
+
+def simulate(m5: Any, request: CheckpointRequest, identity: dict[str, Any], quiet: bool) -> tuple[Any, dict[str, Any]]:
+    """Run an instantiated gem5 system to its end, taking the checkpoint `request` asks for on
+    the way; returns gem5's exit event and what summary.json reports under gem5.checkpoint."""
+    info: dict[str, Any] = {}
+    if request.restore is not None:
+        info["restored_from"] = str(request.restore)
+        info["restored_at_ns"] = m5.curTick() / TICKS_PER_NS
+        if not quiet:
+            print(f"restored from {request.restore} (t = {info['restored_at_ns']} ns)", file=sys.stderr)
+    if request.at_ns is None:
+        return m5.simulate(), info
+    at_tick = round(request.at_ns * TICKS_PER_NS)
+    if at_tick <= m5.curTick():
+        raise EidolaError(f"{request.at_ns} ns is not after the restored checkpoint's time "
+                          f"({m5.curTick() / TICKS_PER_NS} ns)", field="checkpoint_at")
+    event = m5.simulate(at_tick - m5.curTick())
+    if event.getCause() == "simulate() limit reached":
+        info["taken"] = take(m5, request.directory, identity, request.at_ns)
+        if not quiet:
+            print(f"checkpoint written: {info['taken']['dir']} (t = {info['taken']['taken_at_ns']} ns)",
+                  file=sys.stderr)
+        return m5.simulate(), info
+    if event.getCause() == "eidola: all GPUs done":
+        info["taken"] = None
+        print(f"note: no checkpoint: the run ended at {m5.curTick() / TICKS_PER_NS} ns, before "
+              f"--checkpoint-at {request.at_ns}", file=sys.stderr)
+    return event, info

@@ -14,7 +14,6 @@ switches are a Garnet network instead (eidola.gem5.garnet), reached through a br
 from __future__ import annotations
 
 import json
-import sys
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -215,31 +214,8 @@ def run_in_gem5(args: Namespace, topo: Topology, params: RunParams) -> dict[str,
     system, eidolons, network = build(topo, params, args.profile, header, garnet)
     root = Root(full_system=False, system=system)
     m5.instantiate(str(request.restore) if request.restore is not None else None)
-    checkpoints: dict[str, Any] = {}
-    if request.restore is not None:
-        checkpoints["restored_from"] = str(request.restore)
-        checkpoints["restored_at_ns"] = m5.curTick() / ckpt.TICKS_PER_NS
-        if not args.quiet:
-            print(f"restored from {request.restore} (t = {checkpoints['restored_at_ns']} ns)", file=sys.stderr)
     t0 = time.perf_counter()
-    if request.at_ns is not None:
-        at_tick = round(request.at_ns * ckpt.TICKS_PER_NS)
-        if at_tick <= m5.curTick():
-            raise EidolaError(f"{request.at_ns} ns is not after the restored checkpoint's time "
-                              f"({m5.curTick() / ckpt.TICKS_PER_NS} ns)", field="checkpoint_at")
-        event = m5.simulate(at_tick - m5.curTick())
-        if event.getCause() == "simulate() limit reached":
-            checkpoints["taken"] = ckpt.take(m5, request.directory, identity, request.at_ns)
-            if not args.quiet:
-                print(f"checkpoint written: {checkpoints['taken']['dir']} "
-                      f"(t = {checkpoints['taken']['taken_at_ns']} ns)", file=sys.stderr)
-            event = m5.simulate()
-        elif event.getCause() == "eidola: all GPUs done":
-            checkpoints["taken"] = None
-            print(f"note: no checkpoint: the run ended at {m5.curTick() / ckpt.TICKS_PER_NS} ns, before "
-                  f"--checkpoint-at {request.at_ns}", file=sys.stderr)
-    else:
-        event = m5.simulate()
+    event, checkpoints = ckpt.simulate(m5, request, identity, quiet=args.quiet)
     wall = time.perf_counter() - t0
     cause = event.getCause()
     if cause == "eidola: deadlock":
