@@ -87,7 +87,7 @@ def test_disjoint_rings_fall_back_to_valid_rings_where_no_decomposition_exists()
 
 
 @pytest.mark.parametrize("kwargs,field", [
-    (dict(kind="alltoall", library="nccl"), "library"),
+    (dict(kind="alltoall", proto="ll"), "proto"),
     (dict(kind="allreduce", algo="direct", proto="ll"), "proto"),
     (dict(kind="allreduce", algo="nvls", proto="ll128"), "proto"),
     (dict(kind="allreduce", algo="nvls", library="rccl"), "library"),

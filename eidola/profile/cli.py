@@ -71,7 +71,7 @@ def profile_group() -> None:
                    "picks on --system)")
 @click.option("--gpus-per-node", "gpus_per_node", default=None, metavar="G",
               help="GPUs per node for collectives across nodes: --algo hierarchical / nvls-tree "
-                   "(default 8), ring (channels spread over the NICs), auto")
+                   "(default 8), ring (channels spread over the NICs), auto; alltoall with --library")
 @click.option("--pxn", is_flag=True, default=False,
               help="--algo ring across nodes: relay rail-changing node crossings through the GPU "
                    "on the receiver's rail (NCCL's PXN; keeps a rail-optimized fabric on its rails)")
@@ -80,9 +80,11 @@ def profile_group() -> None:
                    "Blackwell figures); with --algo auto also what the tuner picks for "
                    "(h100, h200, b200, mi300x, ...; default h100 for nccl, mi300x for rccl)")
 @click.option("--library", default=None, metavar="LIB",
-              help="nccl or rccl: add the library's launch/step latencies, channels and ring layout")
+              help="nccl or rccl: add the library's launch/step latencies, channels and ring layout; "
+                   "alltoall: the library's send/recv schedule (channels, chunks, LL or Simple per send)")
 @click.option("--proto", default=None, metavar="PROTO",
-              help="simple, ll128 or ll: bytes on the wire per payload byte and chunk size")
+              help="simple, ll128 or ll: bytes on the wire per payload byte and chunk size "
+                   "(alltoall: simple only, turning LL off)")
 @click.option("--signal", "signal", default="release", show_default=True, metavar="MODE",
               help="gemm kinds: release (fence, then flag) or nbi (flag ordered behind the tile, "
                    "no fence: NVSHMEM putmem_signal_nbi)")

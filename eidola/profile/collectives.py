@@ -308,6 +308,106 @@ def direct(table: OpTable, members: np.ndarray, size: int | np.ndarray, coll: st
     return nflags
 
 
+def p2p_alltoall(table: OpTable, members: np.ndarray, size: int | np.ndarray, *,
+                 op_shape, concurrent_ops, wire_factor: dict[str, float],
+                 inline_flags: dict[str, bool], gpus_per_node: int | None = None,
+                 fifo_steps: int = 0, flag_base: int = 0, stream_base: int = 0,
+                 seq_base: int = 0) -> int:
+    """All-to-all as a library runs it: one send per peer, all peers at once (eidola.profile.p2p).
+
+    Rank r sends block p of its buffer to every peer p (sizes as in `direct`: one value, one
+    per rank, or an (n, n) byte matrix), peers in the library's schedule order r+1, r+2, ...
+    `op_shape(nbytes) -> (channels, protocol, chunk)` says how one send is striped: `channels`
+    parts, each its own stream, moved in chunks of at most `chunk` payload bytes, each chunk a
+    write followed by +1 on the receiver's flag for that (sender, part): a fenced SIGNAL under
+    Simple, SIGNAL_NBI when `inline_flags[protocol]` (LL) or when the chunk crosses nodes
+    (network transport: data and flag in order on one connection); the write carries
+    `wire_factor[protocol]` wire bytes per payload byte. `concurrent_ops(channels)` caps how
+    many sends run at once (NCCL: p2p channels / channels x 8); sends beyond that queue behind
+    earlier ones on the same lane of streams. On the receiving side one stream per (lane, part)
+    waits for each chunk in turn, as the library's receiving thread block spins on its FIFO.
+    With `fifo_steps` > 0 the FIFO has that many chunk slots (NCCL_STEPS): the receiver hands
+    each slot back (SIGNAL_NBI +1 on the sender's credit flag for that send and part) and the
+    sender waits for the slot before writing chunk j >= fifo_steps, so a send has at most
+    `fifo_steps` chunks in flight, as in the library.
+    Streams: senders ``stream_base + lane * P + part``, receivers after them (P = most parts
+    of any send). Flags: ``flag_base + (d - 1) * P + part`` for data from the sender d ranks
+    back, ``flag_base + (n - 1 + d - 1) * P + part`` for slots returned by the receiver d ranks
+    ahead. Returns the flags used.
+    """
+    n = len(members)
+    if n < 2:
+        return 0
+    size_arr = np.asarray(size, dtype=np.int64)
+    if size_arr.ndim == 2:
+        if size_arr.shape != (n, n):
+            raise ValueError(f"a byte matrix must be {n} x {n}, got {size_arr.shape}")
+        matrix = size_arr
+    else:
+        matrix = split_even(np.broadcast_to(size_arr, (n,)), n)
+    recv_off = offsets_of(matrix.T)                # p's buffer holds its senders in rank order
+    r = np.arange(n)[:, None]
+    d = np.arange(1, n)[None, :]
+    p = (r + d) % n
+    B = matrix[np.broadcast_to(r, p.shape), p]     # (n, n-1): bytes r sends to r+d
+    shapes = {int(b): op_shape(int(b)) for b in np.unique(B) if b > 0}
+    if not shapes:
+        return 0
+    P = max(s[0] for s in shapes.values())
+    lanes = max(1, min(n - 1, int(concurrent_ops(P))))
+    M = max(math.ceil(math.ceil(b / s[0]) / s[2]) for b, s in shapes.items())  # chunks per part
+    lane = (d - 1) % lanes
+    pos = (d - 1) // lanes
+    rb = np.broadcast_to(r, p.shape)
+    for b, (ch, proto, chunk) in shapes.items():
+        rr, dd = np.nonzero(B == b)
+        if not len(rr):
+            continue
+        part = split_even(b, ch)                   # (ch,)
+        m = max(1, math.ceil(int(part.max()) / chunk))
+        pieces = split_even(part, m)               # (ch, m)
+        addr = (recv_off[p[rr, dd], rb[rr, dd]][:, None, None]
+                + offsets_of(part)[None, :, None] + offsets_of(pieces)[None, :, :])
+        c = np.arange(ch)[None, :, None]
+        j = np.arange(m)[None, None, :]
+        gpu = members[rr][:, None, None]
+        peer = members[p[rr, dd]][:, None, None]
+        ln = lane[0, dd][:, None, None]
+        ps = pos[0, dd][:, None, None]
+        send_stream = stream_base + ln * P + c
+        seq = seq_base + (ps * M + j) * 3 + 1
+        flag = flag_base + dd[:, None, None] * P + c   # dd is d - 1
+        credit = flag_base + (n - 1 + dd[:, None, None]) * P + c
+        if fifo_steps > 0 and m > fifo_steps:          # wait for a free FIFO slot
+            f = np.broadcast_arrays(gpu, send_stream, seq - 1, credit, j - fifo_steps + 1,
+                                    pieces[None])
+            late = (f[4] > 0) & (f[5] > 0)
+            table.add(gpu=f[0][late], stream=f[1][late], seq=f[2][late], kind=OpKind.WAIT,
+                      flag=f[3][late], value=f[4][late])
+        w = np.broadcast_arrays(gpu, send_stream, seq, peer, pieces[None], addr, flag)
+        keep = w[4] > 0
+        table.add(gpu=w[0][keep], stream=w[1][keep], seq=w[2][keep], kind=OpKind.WRITE,
+                  peer=w[3][keep], nbytes=_wire(w[4][keep], wire_factor[proto]),
+                  addr=w[5][keep])
+        kind: OpKind | np.ndarray = OpKind.SIGNAL_NBI if inline_flags[proto] else OpKind.SIGNAL
+        if gpus_per_node is not None and not inline_flags[proto]:
+            crosses = (w[0] // int(gpus_per_node)) != (w[3] // int(gpus_per_node))
+            kind = np.where(crosses, int(OpKind.SIGNAL_NBI), int(OpKind.SIGNAL)).astype(np.int64)
+            kind = kind[keep]
+        table.add(gpu=w[0][keep], stream=w[1][keep], seq=w[2][keep] + 1, kind=kind,
+                  peer=w[3][keep], flag=w[6][keep], value=1)
+        recv_stream = stream_base + lanes * P + ln * P + c
+        v = np.broadcast_arrays(peer, recv_stream, (ps * M + j) * 2 + seq_base, flag, j + 1,
+                                pieces[None], gpu, credit)
+        keep = v[5] > 0
+        table.add(gpu=v[0][keep], stream=v[1][keep], seq=v[2][keep], kind=OpKind.WAIT,
+                  flag=v[3][keep], value=v[4][keep])
+        if fifo_steps > 0 and m > fifo_steps:          # hand the slot back
+            table.add(gpu=v[0][keep], stream=v[1][keep], seq=v[2][keep] + 1,
+                      kind=OpKind.SIGNAL_NBI, peer=v[6][keep], flag=v[7][keep], value=1)
+    return 2 * (n - 1) * P
+
+
 def broadcast(table: OpTable, members: np.ndarray, size: int, algo: str, *, root: int = 0,
               chunk: int | None = None, flag_base: int = 0, stream_base: int = 0,
               seq_base: int = 0) -> int:

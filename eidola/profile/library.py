@@ -68,6 +68,10 @@ class LibraryModel:
     tuner: tun.TunerConstants | None = None
     #: NCCL search speeds to use for this GPU generation (tuner.SPEEDS_INTRA key)
     arch: str = "hopper"
+    #: one NVLink's bandwidth in the library's topology model, GB/s (NCCL src/graph/topo.h
+    #: SM90_NVLINK_BW / SM100_NVLINK_BW); p2p channels per peer scale with links per peer.
+    #: 0: a mesh, one link per peer (RCCL's xGMI)
+    nvlink_unit_gbps: float = 0.0
     sources: tuple[str, ...] = field(default=())
 
     def launch_ns(self, algo: str, proto: str) -> float:
@@ -96,6 +100,7 @@ NCCL_HOPPER = LibraryModel(
     max_busbw_gbps={"ll": 141.0},
     nvls_chunk_bytes=128 * 1024,
     tuner=tun.NCCL_HOPPER_TUNER,
+    nvlink_unit_gbps=20.6,
     sources=("NCCL src/graph/tuning.cc (2026-06): baseLatencies Ring {6.6, 14.0, 8.4} us and "
              "Tree {6.8, 14.0, 8.4} us, NVLink "
              "hwLatencies Ring {0.6, 1.9, 3.4} us per step and NVLS 25 us, nvlsEfficiency "
@@ -137,6 +142,7 @@ NCCL_BLACKWELL = LibraryModel(
     nvls_chunk_bytes=128 * 1024,
     tuner=tun.NCCL_BLACKWELL_TUNER,
     arch="blackwell",
+    nvlink_unit_gbps=40.1,
     sources=("NCCL src/graph/tuning.cc @5067397c (2026-06-11): the Hopper latencies (one table "
              "for all generations), nvlsEfficiency Blackwell 0.74, llMaxBws Blackwell-N1 "
              "2 x 141 GB/s",

@@ -122,8 +122,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     iteration, and ``/variability`` stays neutral so they are not applied twice.
     `compute_cv` is another name for `jitter` (the ``/variability`` attribute it sets).
     `library` (nccl, rccl) adds that library's launch and per-step latencies, channel count and
-    ring layout to ring and nvls collectives; `proto` (simple, ll128, ll) sets the bytes on the
-    wire per payload byte and the default chunk (eidola.profile.library). Without either the
+    ring layout to ring and nvls collectives, and makes an all-to-all the library's send/recv
+    schedule (every peer at once, channels and LL/Simple per send, FIFO slots: eidola.profile.
+    p2p; `gpus_per_node` then places the ranks on nodes); `proto` (simple, ll128, ll) sets the
+    bytes on the wire per payload byte and the default chunk (eidola.profile.library). Without either the
     collective is the bare algorithm: exact bytes, no fixed costs. `signal` (gemm kinds):
     "release" tile flags wait for the tile's acknowledgement first (fence + flag store);
     "nbi" sends them ordered behind the tile without waiting (NVSHMEM putmem_signal_nbi).
@@ -227,9 +229,10 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
     if pxn and (algo != "ring" or gpus_per_node is None):
         raise EidolaError("applies to --algo ring with --gpus-per-node (rings across nodes)",
                           field="pxn")
-    if gpus_per_node is not None and algo not in ("hierarchical", "ring", "nvls-tree", "tree"):
-        raise EidolaError("applies to --algo hierarchical, ring, tree and nvls-tree only",
-                          field="gpus-per-node")
+    if gpus_per_node is not None and algo not in ("hierarchical", "ring", "nvls-tree", "tree") \
+            and not (kind == "alltoall" and model is not None):
+        raise EidolaError("applies to --algo hierarchical, ring, tree and nvls-tree, and to "
+                          "an all-to-all with --library", field="gpus-per-node")
     if only_gpus is not None and not streamable(kind, algo, iterations):
         raise ValueError("only_gpus applies to ring all-reduce / reduce-scatter / all-gather "
                          "with one iteration")
@@ -282,6 +285,28 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         else:
             coll.direct(table, members, size, kind, chunk=chunk_bytes, streams=streams,
                         reduce_ns_per_byte=reduce_ns_per_byte)
+    elif kind == "alltoall" and model is not None:
+        if gpus_per_node is not None:
+            g = params["gpus_per_node"] = _node_size(n, gpus_per_node)
+        from eidola.profile import p2p
+
+        plan = _p2p_plan(model, n, gpus_per_node, system, chunk_bytes)
+        ll_off = proto == "simple"
+
+        def op_shape(nbytes: int) -> tuple[int, str, int]:
+            ch, pr, ck = plan.op(nbytes)
+            return (ch, "simple", plan.chunk_bytes) if ll_off and pr == "ll" else (ch, pr, ck)
+
+        coll.p2p_alltoall(table, np.arange(n), size, op_shape=op_shape,
+                          concurrent_ops=plan.concurrent_ops, wire_factor=lib.WIRE_FACTOR,
+                          inline_flags=lib.INLINE_FLAGS, gpus_per_node=params.get("gpus_per_node"),
+                          fifo_steps=p2p.FIFO_STEPS)
+        per_peer = max(1, size // n)
+        ch, proto, chunk_bytes = op_shape(per_peer)
+        streams = 2 * min(n - 1, plan.concurrent_ops(ch)) * ch
+        params["p2p"] = {**plan.provenance, "channels_per_send": ch, "send_bytes": per_peer,
+                         "concurrent_sends": min(n - 1, plan.concurrent_ops(ch)),
+                         "ll_disabled": ll_off}
     elif kind == "alltoall":
         streams = streams or 1
         coll.direct(table, np.arange(n), size, "alltoall", chunk=chunk_bytes, streams=streams)
@@ -443,6 +468,18 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
     `system` picks the GPU generation's constants (NCCL on b200: Blackwell)."""
     if library is None and proto is None:
         return None, None, chunk, streams
+    if kind == "alltoall":  # the library's send/recv schedule (eidola.profile.p2p)
+        if library is None:
+            raise EidolaError("an all-to-all's protocol is chosen per send by the library: "
+                              "give --library (and --proto simple to turn LL off)", field="proto")
+        if proto is not None and lib.check_protocol(proto) != "simple":
+            raise EidolaError(f"an all-to-all runs LL or Simple per send by size; only "
+                              f"--proto simple (LL off, as NCCL_PROTO=Simple) can be forced, "
+                              f"got {proto!r}", field="proto")
+        if streams is not None:
+            raise EidolaError("an all-to-all's channels per send come from the library's rule "
+                              "(eidola.profile.p2p); drop --streams or --library", field="streams")
+        return lib.library_model(library, system), proto, chunk, None
     if kind not in ("allreduce", "reducescatter", "allgather") or algo not in ("ring", "nvls",
                                                                                  "nvls-tree", "tree"):
         raise EidolaError(f"library and protocol models apply to ring and nvls all-reduce, "
@@ -466,6 +503,29 @@ def _library_options(kind: str, algo: str | None, library: str | None, proto: st
 
 #: the system each library's tuner assumes when --system is not given
 DEFAULT_SYSTEM = {"nccl": "h100", "rccl": "mi300x"}
+
+
+def _p2p_plan(model: lib.LibraryModel, n: int, gpus_per_node: int | None, system: str | None,
+              chunk: int | None):
+    """The library's p2p layout for `n` ranks on `system` nodes (eidola.profile.p2p); `chunk`
+    overrides the chunk as NCCL_P2P_*_CHUNKSIZE would."""
+    from dataclasses import replace
+
+    from eidola.profile import p2p
+    from eidola.topology.presets import PRESETS
+
+    sys_name = _system_name(system or DEFAULT_SYSTEM[model.name])
+    defaults, fabric = PRESETS[sys_name]
+    g = n if gpus_per_node is None else _node_size(n, gpus_per_node)  # default: one node
+    nodes = n // g
+    mesh = fabric != "switch"
+    unit = defaults.link_bw_gbps if mesh or not model.nvlink_unit_gbps else model.nvlink_unit_gbps
+    comm = model.ring_channels if nodes == 1 else lib.MULTINODE_RING_CHANNELS_PER_NIC * g
+    plan = p2p.p2p_plan(model.name, ranks=n, nodes=nodes, comm_channels=comm,
+                        link_gbps=defaults.link_bw_gbps, link_unit_gbps=unit,
+                        nic_gbps=defaults.nic_bw_gbps, nics_per_gpu=1,
+                        arm_blackwell=sys_name == "gb200-nvl72")
+    return plan if chunk is None else replace(plan, chunk_bytes=int(chunk))
 
 
 def _system_name(system: str) -> str:
