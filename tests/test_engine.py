@@ -266,3 +266,36 @@ def test_a_progress_callback_that_raises_stops_the_run() -> None:
     prof = synthesize("allreduce", gpus=8, size_bytes=256 * MiB, algo="ring")
     with pytest.raises(RuntimeError, match="enough"):
         run(prof, build_topology("ring", 8), RunParams(series=False), progress=stop)
+
+
+
+def bulk_and_small(n: int, a: int, b: int, bulk: int, small: int) -> Profile:
+    """GPU 0 stream 0 writes `bulk` bytes to GPU a and signals it; stream 1 writes `small`
+    bytes to GPU b and signals it; a and b wait for their flag, so each finishes when its
+    data (and the flag behind it) is in."""
+    g0 = empty_ops(4)
+    g0["stream"] = [0, 0, 1, 1]
+    g0["kind"] = [OpKind.WRITE, OpKind.SIGNAL, OpKind.WRITE, OpKind.SIGNAL]
+    g0["peer"] = [a, a, b, b]
+    g0["bytes"] = [bulk, 0, small, 0]
+    g0["flag"] = [-1, 0, -1, 0]
+    g0["value"] = [0, 1, 0, 1]
+    ops = [g0] + [empty_ops(0) for _ in range(n - 1)]
+    for peer in (a, b):
+        w = empty_ops(1)
+        w["kind"], w["flag"], w["value"] = OpKind.WAIT, 0, 1
+        ops[peer] = w
+    return profile_of(*ops)
+
+
+def test_a_nic_serves_its_gpus_streams_in_turn_and_a_gpu_port_in_issue_order() -> None:
+    # windows wide enough that stream 0 issues its whole bulk write before stream 1 issues
+    params = RunParams(sync="syncmon", series=False, max_outstanding_bytes=64 << 20)
+    # across nodes: GPU 0's NIC alternates between the flows, so the small one is in early
+    multi = build_topology("multinode", 16, gpus_per_node=8)
+    fin = run(bulk_and_small(16, 8, 9, 4 << 20, 64 << 10), multi, params).summary["gpu_finish_ns"]
+    assert fin[9] < 0.2 * fin[8]
+    # inside a node (a GPU's NVSwitch port is one FIFO): the small write waits for the bulk
+    one = build_topology("switch", 3)
+    fin = run(bulk_and_small(3, 1, 2, 4 << 20, 64 << 10), one, params).summary["gpu_finish_ns"]
+    assert fin[2] > 0.9 * fin[1]

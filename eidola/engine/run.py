@@ -47,6 +47,7 @@ def _network(topology: Topology, params: RunParams) -> dict[str, Any]:
         "channel_src": ch["src"], "channel_dst": ch["dst"],
         "channel_bw_gbps": ch["bw_gbps"], "channel_latency_ns": ch["latency_ns"],
         "channel_ring": channel_rings(topology),
+        "channel_arbitrate_flows": (ch["src"] < topology.num_gpus) & np.isin(ch["dst"], topology.nic_nodes()),
         "ecmp": bool(topology.ecmp), "ecmp_seed": int(params.seed),
         "gpus_forward": bool(topology.gpus_forward),
         "node_latency_ns": topology.node_latency_ns(),

@@ -76,6 +76,13 @@ class Topology:
             return self.node_names[node]
         return f"gpu{node}" if node < self.num_gpus else f"sw{node - self.num_gpus}"
 
+    def nic_nodes(self) -> np.ndarray:
+        """Node ids of the GPUs' network interfaces (the scale-out builders name them nicN):
+        the engine arbitrates a GPU's flows into its NIC in turn, as a NIC's send scheduler
+        serves its queue pairs."""
+        return np.array([i for i, name in enumerate(self.node_names) if name.startswith("nic")],
+                        dtype=np.int64)
+
     def channels(self) -> np.ndarray:
         """Directed channels, link i giving channels 2i (a->b) and 2i+1 (b->a)."""
         ch = np.empty(2 * len(self.links), dtype=[("src", "<u4"), ("dst", "<u4"),

@@ -42,8 +42,15 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
         if (r.size() != src.size()) throw std::invalid_argument("channel_ring: one entry per channel");
         for (py::ssize_t i = 0; i < r.size(); ++i) rings[static_cast<size_t>(i)] = r.at(i);
     }
+    std::vector<uint8_t> arbitrate(static_cast<size_t>(src.size()), 0);
+    if (net.contains("channel_arbitrate_flows")) {
+        auto a = net["channel_arbitrate_flows"].cast<py::array_t<uint8_t, py::array::c_style | py::array::forcecast>>();
+        if (a.size() != src.size()) throw std::invalid_argument("channel_arbitrate_flows: one entry per channel");
+        for (py::ssize_t i = 0; i < a.size(); ++i) arbitrate[static_cast<size_t>(i)] = a.at(i);
+    }
     for (py::ssize_t i = 0; i < src.size(); ++i)
-        spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i), rings[static_cast<size_t>(i)]});
+        spec.channels.push_back({src.at(i), dst.at(i), bw.at(i), lat.at(i), rings[static_cast<size_t>(i)],
+                                 arbitrate[static_cast<size_t>(i)] != 0});
     spec.node_latency_ns.assign(node_lat.data(), node_lat.data() + node_lat.size());
     spec.ecmp = need<bool>(net, "ecmp");
     spec.ecmp_seed = need<uint64_t>(net, "ecmp_seed");

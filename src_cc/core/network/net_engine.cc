@@ -43,6 +43,7 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
                                          s.ring >= 0 ? 2 * pkt : pkt);
         ch.credits = ch.capacity;
         in_channels_[s.dst].push_back(c);
+        arbitrate_.push_back(s.arbitrate_flows);
         channels_.push_back(std::move(ch));
     }
     route_.resize(net_.num_nodes);
@@ -301,14 +302,60 @@ void Engine::drain(uint32_t ch) {
             }
             if (moved) break;  // transit first again before any further entry
         }
+        if (!moved && c.own && c.own->waiting) moved = depart_own(ch);
     }
     wake_when_credits_return(ch);
 }
 
+bool Engine::depart_own(uint32_t ch) {
+    Channel& c = channels_[ch];
+    Channel::OwnFlows& o = *c.own;
+    const uint32_t f = o.turn[o.turn_head];
+    const Queued q = o.fifo[f][o.head[f]];
+    if (c.credits < credits_needed(q.packet, ch)) return false;
+    ++o.turn_head;
+    --o.waiting;
+    if (++o.head[f] < o.fifo[f].size()) {
+        o.turn.push_back(f);  // its next packet waits for the flow's next turn
+    } else {
+        o.fifo[f].clear();
+        o.head[f] = 0;
+    }
+    if (o.turn_head == o.turn.size()) {
+        o.turn.clear();
+        o.turn_head = 0;
+    } else if (o.turn_head > 4096 && o.turn_head * 2 > o.turn.size()) {
+        o.turn.erase(o.turn.begin(), o.turn.begin() + static_cast<std::ptrdiff_t>(o.turn_head));
+        o.turn_head = 0;
+    }
+    depart(q.packet, ch, std::max(now_, q.earliest));
+    return true;
+}
+
+void Engine::queue_own(uint32_t pkt, uint32_t ch, Tick earliest) {
+    Channel& c = channels_[ch];
+    if (!c.own) c.own = std::make_unique<Channel::OwnFlows>();
+    Channel::OwnFlows& o = *c.own;
+    const Request& r = packets_[pkt].req;
+    const uint64_t flow = (uint64_t(r.gpu) << 33) | (uint64_t(r.stream) << 1) |
+                          uint64_t(packets_[pkt].response);
+    auto [it, added] = o.slot.try_emplace(flow, static_cast<uint32_t>(o.fifo.size()));
+    if (added) {
+        o.fifo.emplace_back();
+        o.head.push_back(0);
+    }
+    const uint32_t f = it->second;
+    if (o.head[f] == o.fifo[f].size()) o.turn.push_back(f);  // the flow becomes active
+    o.fifo[f].push_back({pkt, earliest});
+    ++o.waiting;
+}
+
 void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
     Channel& c = channels_[ch];
+    const bool own = is_own(pkt, ch);
     const int k = enters_ring(pkt, ch) ? 1 : 0;
-    if (c.head[0] == c.queue[0].size() && c.head[k] == c.queue[k].size()) {
+    if (c.head[0] == c.queue[0].size() && c.head[k] == c.queue[k].size() &&
+        (!own || !c.own || c.own->waiting == 0)) {
         const uint64_t need = credits_needed(pkt, ch);
         if (c.credits < need) collect_credits(c);
         if (c.credits >= need) {
@@ -316,7 +363,10 @@ void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
             return;
         }
     }
-    c.queue[k].push_back({pkt, earliest});
+    if (own)
+        queue_own(pkt, ch, earliest);
+    else
+        c.queue[k].push_back({pkt, earliest});
     wake_when_credits_return(ch);
 }
 

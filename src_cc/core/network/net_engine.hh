@@ -34,6 +34,11 @@ struct ChannelSpec {
     // ring's cyclic buffer dependency from deadlocking (Carrion et al., "A flow control
     // mechanism to avoid message deadlock in k-ary n-cube networks", HiPC 1997).
     int32_t ring = -1;
+    // The channel from a GPU into its NIC: the NIC's send scheduler serves its queue pairs in
+    // turn (round-robin arbitration of RDMA send queues), so the GPU's own packets waiting
+    // for this channel are served one per flow (issuing GPU and stream) in turn, not in the
+    // order the streams issued their bursts. Elsewhere a channel is one FIFO.
+    bool arbitrate_flows = false;
 };
 
 struct NetworkSpec {
@@ -146,7 +151,22 @@ class Engine : public ReplayHost {
         // waiting for its bubble never blocks the ring's own traffic behind it.
         std::vector<Queued> queue[2];
         size_t head[2] = {0, 0};
-        bool idle() const { return head[0] == queue[0].size() && head[1] == queue[1].size(); }
+        // Own packets waiting for an arbitrate_flows channel (ChannelSpec), one FIFO per flow,
+        // served a packet per flow in turn after any transit. Allocated when the first one
+        // has to wait.
+        struct OwnFlows {
+            std::vector<std::vector<Queued>> fifo;
+            std::vector<uint32_t> head;
+            std::unordered_map<uint64_t, uint32_t> slot;  // flow -> fifo index
+            std::vector<uint32_t> turn;                   // flows with packets, service order
+            size_t turn_head = 0;
+            size_t waiting = 0;
+        };
+        std::unique_ptr<OwnFlows> own;
+        bool idle() const {
+            return head[0] == queue[0].size() && head[1] == queue[1].size() &&
+                   (!own || own->waiting == 0);
+        }
         // Credits on their way back, applied lazily when the channel next decides; an event
         // is scheduled only while packets wait for them (min-heap by time).
         std::vector<std::pair<Tick, uint64_t>> returns;
@@ -169,6 +189,11 @@ class Engine : public ReplayHost {
     }
     void forward(uint32_t pkt, uint32_t node, Tick earliest);
     void offer(uint32_t pkt, uint32_t ch, Tick earliest);
+    bool is_own(uint32_t pkt, uint32_t ch) const {
+        return packets_[pkt].in_channel == kNone && arbitrate_[ch];
+    }
+    void queue_own(uint32_t pkt, uint32_t ch, Tick earliest);
+    bool depart_own(uint32_t ch);
     void return_credit(uint32_t ch, Tick when, uint64_t bytes);
     void collect_credits(Channel& c);
     void wake_when_credits_return(uint32_t ch);
@@ -196,6 +221,7 @@ class Engine : public ReplayHost {
 
     NetworkSpec net_;
     EngineConfig cfg_;
+    std::vector<bool> arbitrate_;  // per channel: ChannelSpec::arbitrate_flows
     std::vector<std::unique_ptr<GpuReplayer>> replayers_;
     std::vector<FlagMemory> flags_;
     std::vector<GpuMemory> mem_;
