@@ -30,7 +30,7 @@ FIGURES = [  # (results, figure, what the panels show)
     (REPO / "bench" / "results" / "validation_multinode.json",
      REPO / "docs" / "img" / "validation_multinode.png", "across nodes (8 GPUs per node)"),
 ]
-COLL = {"allreduce": "AR", "allgather": "AG", "reducescatter": "RS"}
+COLL = {"allreduce": "AR", "allgather": "AG", "reducescatter": "RS", "alltoall": "A2A"}
 
 
 def panels(points: list[dict]) -> dict[str, list[dict]]:

@@ -1,4 +1,4 @@
-"""Published nccl-tests / rccl-tests curves (all-reduce, all-gather, reduce-scatter) against
+"""Published nccl-tests / rccl-tests curves (all-reduce, all-gather, reduce-scatter, all-to-all) against
 Eidola's library models.
 
     python bench/validate_hardware.py    # writes bench/results/validation_hardware.json and
@@ -13,7 +13,8 @@ NVSwitch, mi300x/mi325x: xGMI full mesh, payload link rates) with the library's 
 overhead, NVLS efficiency). The algorithm and protocol are what the library's own tuner picks
 (eidola.profile.tuner, as `synth --algo auto`): "auto" points let it choose everything, forced
 ones (NCCL_ALGO / NCCL_PROTO in the source) restrict it the same way. A "bare" ring (no library
-model, one ring order, one channel) is run too, to show what the model adds. Error = Eidola /
+model, one ring order, one channel; for an all-to-all the bare schedule of one stream visiting
+the peers in turn) is run too, to show what the model adds. Error = Eidola /
 measured - 1; the summary is the geometric mean of |error| over sizes >= 16 MiB, per curve and
 over all curves.
 """
@@ -44,7 +45,11 @@ MiB = 1 << 20
 
 def library_choice(coll: str, system: str, n: int, size: int, library: str, algo: str,
                    proto: str) -> tuple[str, str]:
-    """The (algo, proto) the library's tuner runs for a point, within what the source forced."""
+    """The (algo, proto) the library's tuner runs for a point, within what the source forced.
+    An all-to-all is not tuned: the library's send/recv rules pick channels and protocol per
+    send (eidola.profile.p2p)."""
+    if coll == "alltoall":
+        return "direct", None
     algos = None if algo == "auto" else (algo,)
     a, p, _ = tuned_algorithm(coll, n, size, library, None if proto == "auto" else proto,
                               system, algos)
@@ -78,12 +83,13 @@ def main() -> int:
         measured = float(r["busbw_gbps"])
         algo, proto = library_choice(coll, system, n, size, r["library"], r["algo"], r["proto"])
         eidola = sim((coll, system, n, size, algo, r["library"], proto))[0]
-        bare = sim((coll, system, n, size, "ring", None, None))[0] if size >= GEOMEAN_FROM else None
+        bare_algo = "direct" if coll == "alltoall" else "ring"  # one stream, peers in turn
+        bare = sim((coll, system, n, size, bare_algo, None, None))[0] if size >= GEOMEAN_FROM else None
         points.append({
             "dataset": r["dataset"], "collective": coll, "system": system, "gpus": n,
             "library": r["library"], "algo": r["algo"], "proto": r["proto"], "size_bytes": size,
             "measured_gbps": measured, "eidola_gbps": eidola,
-            "eidola_choice": f"{algo}-{proto}", "error": eidola / measured - 1.0,
+            "eidola_choice": f"{algo}-{proto or 'p2p'}", "error": eidola / measured - 1.0,
             "bare_ring_gbps": bare, "bare_ring_error": None if bare is None else bare / measured - 1.0,
         })
 

@@ -41,15 +41,19 @@ NIC_GBPS = 50.0  # 400 Gb/s ConnectX-7 / Quantum-2 NDR port
 
 
 def simulate(coll: str, system: str, n: int, g: int, size: int, algo: str) -> tuple[float, str]:
-    """(busbw GB/s, algo/proto run) of one collective as NCCL would run it."""
-    a, p, _ = tuned_algorithm(coll, n, size, "nccl", None, system,
-                              None if algo == "auto" else (algo,), gpus_per_node=g)
+    """(busbw GB/s, algo/proto run) of one collective as NCCL would run it (an all-to-all:
+    NCCL's send/recv rules, eidola.profile.p2p, not its tuner)."""
+    if coll == "alltoall":
+        a, p = "direct", None
+    else:
+        a, p, _ = tuned_algorithm(coll, n, size, "nccl", None, system,
+                                  None if algo == "auto" else (algo,), gpus_per_node=g)
     prof = synthesize(coll, n, size, algo=a, library="nccl", proto=p, gpus_per_node=g,
                       system=system)
     topo = build_topology("fat_tree", n, link_bw_gbps=preset_defaults(system).link_bw_gbps,
                           gpus_per_node=g, nic_bw_gbps=NIC_GBPS)
     res = run(prof, topo, PARAMS)
-    return bus_factor(coll, n) * size / float(res.summary["makespan_ns"]), f"{a}-{p}"
+    return bus_factor(coll, n) * size / float(res.summary["makespan_ns"]), f"{a}-{p or 'p2p'}"
 
 
 def main() -> int:

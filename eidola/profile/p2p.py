@@ -5,8 +5,8 @@ nccl-tests' ``alltoall_perf`` posts one ncclSend and one ncclRecv per peer insid
 the library schedules those as point-to-point operations: every peer at once, each operation
 striped over a number of *channels* (one thread block each) that grows with its size, moved in
 fixed *chunks* through the peer's FIFO with a flag per chunk (Simple) or flags inline (LL). A
-bare schedule (``synth alltoall`` without a library) visits peers one stream at a time, which
-on a mesh leaves all links but one idle.
+bare schedule (``synth alltoall`` without a library) visits the peers from one stream, which
+on a mesh keeps only as many links busy as that stream's window of unacknowledged bytes spans.
 
 Everything below follows the libraries' own code, taken as published facts:
 - NCCL src/init.cc @5067397c: p2p chunk 512 KiB when every path is NVLink
