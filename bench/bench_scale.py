@@ -2,6 +2,8 @@
 
     python bench/bench_scale.py            # 1024 and 4096 GPUs
     python bench/bench_scale.py --full     # also 16384 GPUs (minutes, several GB)
+    python bench/bench_scale.py --packets  # 128 GPUs at 1 MiB and 64 KiB packets: how much
+                                           # the result depends on the simulation's granularity
 
 Each size runs in a fresh process (its peak RSS is its own): the profile is handed to the engine
 a slice of GPUs at a time (`streaming.lazy_synthesized`, the generator of `eidola profile synth
@@ -24,7 +26,7 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "bench" / "results" / "scale.json"
 
 
-def child(n: int) -> None:
+def child(n: int, packet_bytes: int = 1 << 20) -> None:
     import resource
 
     from eidola.engine import run
@@ -38,9 +40,9 @@ def child(n: int) -> None:
     t_gen = time.perf_counter() - t0
     topo = build_topology("rail_optimized", n, link_bw_gbps=18 * 20.6, gpus_per_node=8,
                           nic_bw_gbps=50.0, switch_radix=256)
-    res = run(prof, topo, RunParams(packet_bytes=1 << 20, sync="syncmon", series=False))
+    res = run(prof, topo, RunParams(packet_bytes=packet_bytes, sync="syncmon", series=False))
     s = res.summary
-    print(json.dumps({"gpus": n, "ops": prof.num_ops, "events": s["events"],
+    print(json.dumps({"gpus": n, "packet_bytes": packet_bytes, "ops": prof.num_ops, "events": s["events"],
                       "packets": s["packets"], "engine_s": s["wall_seconds"],
                       "events_per_s": s["events"] / s["wall_seconds"],
                       "count_s": t_gen, "total_s": time.perf_counter() - t0,
@@ -50,27 +52,32 @@ def child(n: int) -> None:
 
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(int(sys.argv[2]))
+        child(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1 << 20)
         return 0
-    sizes = [1024, 4096] + ([16384] if "--full" in sys.argv else [])
+    if "--packets" in sys.argv:
+        runs = [(128, 1 << 20), (128, 64 << 10)]
+        out = OUT.with_name("scale_packets.json")
+    else:
+        runs = [(n, 1 << 20) for n in [1024, 4096] + ([16384] if "--full" in sys.argv else [])]
+        out = OUT
     rows = []
-    for n in sizes:
+    for n, packet_bytes in runs:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True,
-                              text=True, cwd=REPO)
+        proc = subprocess.run([sys.executable, __file__, "--child", str(n), str(packet_bytes)],
+                              capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0:
             print(f"{n} GPUs failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         row["whole_command_s"] = time.perf_counter() - t
         rows.append(row)
-        print(f"{n:>6} GPUs: {row['ops']:,} ops, {row['events']:,} events, engine {row['engine_s']:.1f} s "
+        print(f"{n:>6} GPUs, {packet_bytes >> 10} KiB packets: {row['ops']:,} ops, {row['events']:,} events, engine {row['engine_s']:.1f} s "
               f"({row['events_per_s'] / 1e6:.2f} M events/s), whole {row['whole_command_s']:.1f} s, "
               f"peak RSS {row['peak_rss_mib']:.0f} MiB, busbw {row['bus_bandwidth_gbps']:.1f} GB/s",
               flush=True)
     from eidola.results import atomic_write_bytes
 
-    atomic_write_bytes(OUT, json.dumps({"rows": rows, "units": {"time": "s", "bandwidth": "GB/s",
+    atomic_write_bytes(out, json.dumps({"rows": rows, "units": {"time": "s", "bandwidth": "GB/s",
                                                                  "memory": "MiB"}},
                                        indent=1).encode())
     return 0
