@@ -217,6 +217,22 @@ def test_nvls_multicast_runs_in_gem5_as_in_the_builtin_engine(tmp_path: Path) ->
     assert reads > 0  # the switch's multicast engine served the reductions
 
 
+@pytest.mark.parametrize("system,library", [("h100", "nccl"), ("mi300x", "rccl")])
+def test_library_alltoall_runs_in_gem5_as_in_the_builtin_engine(tmp_path: Path, system: str,
+                                                                 library: str) -> None:
+    from eidola.profile import write_profile
+    from eidola.profile.synth import synthesize
+
+    prof = tmp_path / "a2a.h5"  # NCCL's/RCCL's send/recv schedule: 56+ streams, FIFO slots
+    write_profile(synthesize("alltoall", 8, 16 << 20, library=library, system=system), prof)
+    common = ["--profile", str(prof), "--topology", system, "--sync", "syncmon"]
+    proc, g = gem5_run(tmp_path, *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    b = builtin_run(tmp_path, *common)
+    assert g["bytes_written"] == b["bytes_written"]
+    assert g["makespan_ns"] == pytest.approx(b["makespan_ns"], rel=0.05)
+
+
 @pytest.mark.parametrize("option", [["--topology", "fat_tree", "--gpus", "16"]])
 def test_options_gem5_does_not_model_are_refused_not_ignored(tmp_path: Path, option: list[str]) -> None:
     proc, summary = gem5_run(tmp_path, "--profile", str(REPO / "profiles" / "p2p_2gpu.h5"), *option)
