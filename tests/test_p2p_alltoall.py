@@ -168,3 +168,12 @@ def test_a_send_has_at_most_the_fifo_slots_in_flight() -> None:
     assert len(handbacks) == chunks and set(handbacks["peer"].tolist()) == {1}
     res = run(prof, build_topology("h100", 2), FAST)
     assert res.summary["bytes_written"] == written(prof)
+
+
+def test_auto_is_the_library_schedule_and_needs_a_library() -> None:
+    auto = synthesize("alltoall", 8, 64 * MiB, library="nccl", algo="auto")
+    plain = synthesize("alltoall", 8, 64 * MiB, library="nccl")
+    assert all(np.array_equal(a, b) for a, b in zip(auto.ops, plain.ops))
+    with pytest.raises(EidolaError) as err:
+        synthesize("alltoall", 8, 64 * MiB, algo="auto")
+    assert "'library'" in str(err.value)

@@ -32,7 +32,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "allreduce": ("ring", "direct", "nvls", "hierarchical", "nvls-tree", "tree", "auto"),
     "reducescatter": ("ring", "direct", "auto"),
     "allgather": ("ring", "direct", "auto"),
-    "alltoall": ("direct",),
+    "alltoall": ("direct", "auto"),
     "broadcast": ("ring", "direct"),
     "gemm-rs": (),
     "gemm-ag": (),
@@ -180,6 +180,11 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                           field="tile-order")
     size = _number(size_bytes, "size", lo=1, integer=True)
     tuned: dict[str, Any] | None = None
+    if kind == "alltoall" and algo == "auto":  # no tuner choice: the library's send/recv schedule
+        if library is None:
+            raise EidolaError("--algo auto needs --library (nccl or rccl): an all-to-all then "
+                              "runs that library's send/recv schedule", field="library")
+        algo = "direct"
     if algo == "auto":
         algo, proto, tuned = tuned_algorithm(kind, n, size, library, proto, system,
                                              gpus_per_node=gpus_per_node)
