@@ -47,7 +47,8 @@ def test_across_nodes_the_network_sets_the_channels_and_the_chunk() -> None:
     plan = p2p_plan("nccl", ranks=16, nodes=2, comm_channels=16, link_gbps=18 * 20.6,
                     link_unit_gbps=20.6, nic_gbps=50.0)
     assert plan.per_peer == 4 and plan.chunk_bytes == 128 * KiB  # ceil(50 / 14) channels
-    assert plan.op(32 * KiB)[2] == 32 * KiB                      # below one chunk: a quarter
+    assert plan.op(32 * KiB, network=True)[2] == 32 * KiB        # below one chunk: a quarter
+    assert plan.op(32 * KiB, network=False)[2] == 128 * KiB      # a peer on the same node: not cut
     arm = p2p_plan("nccl", ranks=16, nodes=2, comm_channels=16, link_gbps=18 * 40.1,
                    link_unit_gbps=40.1, nic_gbps=50.0, arm_blackwell=True)
     assert arm.chunk_bytes == 256 * KiB
@@ -136,7 +137,7 @@ def test_sends_beyond_the_concurrency_queue_on_their_lane() -> None:
     from eidola.profile.table import OpTable
 
     table = OpTable()
-    p2p_alltoall(table, np.arange(8), 8 * MiB, op_shape=lambda b: (2, "simple", 256 * KiB),
+    p2p_alltoall(table, np.arange(8), 8 * MiB, op_shape=lambda b, x: (2, "simple", 256 * KiB),
                  concurrent_ops=lambda ch: 3, wire_factor=WIRE_FACTOR, inline_flags=INLINE_FLAGS)
     ops = table.build(8)[0]
     w = ops[ops["kind"] == OpKind.WRITE]
@@ -177,3 +178,21 @@ def test_auto_is_the_library_schedule_and_needs_a_library() -> None:
     with pytest.raises(EidolaError) as err:
         synthesize("alltoall", 8, 64 * MiB, algo="auto")
     assert "'library'" in str(err.value)
+
+
+def test_only_sends_that_cross_nodes_get_the_network_chunk_cut() -> None:
+    # 100 KiB to each peer on 4 nodes of 8: below one 128 KiB chunk, so NCCL's network
+    # transport cuts the chunk to a quarter; NVLink peers of the same node keep it whole
+    prof = synthesize("alltoall", 32, 32 * 100 * KiB, library="nccl", gpus_per_node=8)
+    ops = prof.ops[0]
+    w = ops[ops["kind"] == OpKind.WRITE]
+    near = w["bytes"][w["peer"] < 8]
+    far = w["bytes"][w["peer"] >= 8]
+    assert len(near) == 7 and near.max() == 100 * KiB          # one chunk per NVLink peer
+    assert len(far) == 24 * 4 and far.max() <= 32 * KiB        # four quarter chunks per remote peer
+
+
+def test_a_chunk_below_eight_bytes_is_a_one_line_error() -> None:
+    with pytest.raises(EidolaError) as err:
+        synthesize("alltoall", 3, 122, library="nccl", chunk_bytes=4)
+    assert "'chunk'" in str(err.value) and "\n" not in str(err.value)

@@ -317,7 +317,8 @@ def p2p_alltoall(table: OpTable, members: np.ndarray, size: int | np.ndarray, *,
 
     Rank r sends block p of its buffer to every peer p (sizes as in `direct`: one value, one
     per rank, or an (n, n) byte matrix), peers in the library's schedule order r+1, r+2, ...
-    `op_shape(nbytes) -> (channels, protocol, chunk)` says how one send is striped: `channels`
+    `op_shape(nbytes, network) -> (channels, protocol, chunk)` says how one send is striped
+    (`network`: it crosses nodes of `gpus_per_node`): `channels`
     parts, each its own stream, moved in chunks of at most `chunk` payload bytes, each chunk a
     write followed by +1 on the receiver's flag for that (sender, part): a fenced SIGNAL under
     Simple, SIGNAL_NBI when `inline_flags[protocol]` (LL) or when the chunk crosses nodes
@@ -350,17 +351,22 @@ def p2p_alltoall(table: OpTable, members: np.ndarray, size: int | np.ndarray, *,
     d = np.arange(1, n)[None, :]
     p = (r + d) % n
     B = matrix[np.broadcast_to(r, p.shape), p]     # (n, n-1): bytes r sends to r+d
-    shapes = {int(b): op_shape(int(b)) for b in np.unique(B) if b > 0}
+    if gpus_per_node is None:
+        X = np.zeros(B.shape, dtype=bool)
+    else:                                           # sends that cross nodes
+        X = members[np.broadcast_to(r, p.shape)] // int(gpus_per_node) != members[p] // int(gpus_per_node)
+    kinds = np.unique(np.stack([B[B > 0], X[B > 0]], axis=1), axis=0)
+    shapes = {(int(b), bool(x)): op_shape(int(b), bool(x)) for b, x in kinds}
     if not shapes:
         return 0
     P = max(s[0] for s in shapes.values())
     lanes = max(1, min(n - 1, int(concurrent_ops(P))))
-    M = max(math.ceil(math.ceil(b / s[0]) / s[2]) for b, s in shapes.items())  # chunks per part
+    M = max(math.ceil(math.ceil(b / s[0]) / s[2]) for (b, _), s in shapes.items())  # chunks/part
     lane = (d - 1) % lanes
     pos = (d - 1) // lanes
     rb = np.broadcast_to(r, p.shape)
-    for b, (ch, proto, chunk) in shapes.items():
-        rr, dd = np.nonzero(B == b)
+    for (b, x), (ch, proto, chunk) in shapes.items():
+        rr, dd = np.nonzero((B == b) & (X == x))
         if not len(rr):
             continue
         part = split_even(b, ch)                   # (ch,)

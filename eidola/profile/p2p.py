@@ -90,8 +90,10 @@ class P2pPlan:
         """Operations that run at once: each channel holds MAX_P2P_PER_BATCH of them."""
         return max(1, self.p2p_channels // max(1, channels_per_op)) * MAX_P2P_PER_BATCH
 
-    def op(self, nbytes: int) -> tuple[int, str, int]:
-        """(channels, protocol, payload bytes per chunk) of one send of `nbytes`."""
+    def op(self, nbytes: int, network: bool = False) -> tuple[int, str, int]:
+        """(channels, protocol, payload bytes per chunk) of one send of `nbytes`; `network`: the
+        peer is on another node (NCCL's network transport, which cuts the chunk of a small
+        send; a send to a peer of the same node keeps it even in a multi-node communicator)."""
         step = self.chunk_bytes
         lo, hi = (step // 2, step) if self.multi_node else (step // 8, step * 32)
         if nbytes <= 0:
@@ -103,7 +105,7 @@ class P2pPlan:
             part = math.ceil(nbytes / ch)
         proto = "ll" if nbytes <= ch * P2P_LL_THRESHOLD_BYTES else "simple"
         chunk = LL_STEP_PAYLOAD_BYTES if proto == "ll" else step
-        if self.multi_node and proto == "simple":  # network transport's chunk tuning
+        if network and proto == "simple":  # network transport's chunk tuning
             if nbytes < step:
                 chunk //= 4
             elif nbytes < 8 * step:
@@ -130,7 +132,7 @@ def p2p_plan(library: str, *, ranks: int, nodes: int, comm_channels: int, link_g
     per_link = 4 if rccl else 2
     per_peer = per_link * max(1, int(link_gbps / link_unit_gbps + 1e-9))
     if nodes > 1:
-        net = max(int(nics_per_gpu), math.ceil(nic_gbps / P2P_PER_CHANNEL_NET_GBPS)) \
+        net = max(int(nics_per_gpu), math.ceil(int(nic_gbps) / P2P_PER_CHANNEL_NET_GBPS)) \
             if nics_per_gpu > 0 else 2
         per_peer = min(per_peer, net)
     per_peer = pow2_up(min(per_peer, MAX_CHANNELS))

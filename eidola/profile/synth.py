@@ -298,8 +298,8 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         plan = _p2p_plan(model, n, gpus_per_node, system, chunk_bytes)
         ll_off = proto == "simple"
 
-        def op_shape(nbytes: int) -> tuple[int, str, int]:
-            ch, pr, ck = plan.op(nbytes)
+        def op_shape(nbytes: int, network: bool = False) -> tuple[int, str, int]:
+            ch, pr, ck = plan.op(nbytes, network)
             return (ch, "simple", plan.chunk_bytes) if ll_off and pr == "ll" else (ch, pr, ck)
 
         coll.p2p_alltoall(table, np.arange(n), size, op_shape=op_shape,
@@ -307,7 +307,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                           inline_flags=lib.INLINE_FLAGS, gpus_per_node=params.get("gpus_per_node"),
                           fifo_steps=p2p.FIFO_STEPS)
         per_peer = max(1, size // n)
-        ch, proto, chunk_bytes = op_shape(per_peer)
+        ch, proto, chunk_bytes = op_shape(per_peer, plan.multi_node)  # a send across nodes
         streams = 2 * min(n - 1, plan.concurrent_ops(ch)) * ch
         params["p2p"] = {**plan.provenance, "channels_per_send": ch, "send_bytes": per_peer,
                          "concurrent_sends": min(n - 1, plan.concurrent_ops(ch)),
@@ -526,6 +526,9 @@ def _p2p_plan(model: lib.LibraryModel, n: int, gpus_per_node: int | None, system
     mesh = fabric != "switch"
     unit = defaults.link_bw_gbps if mesh or not model.nvlink_unit_gbps else model.nvlink_unit_gbps
     comm = model.ring_channels if nodes == 1 else lib.MULTINODE_RING_CHANNELS_PER_NIC * g
+    if chunk is not None and chunk < 8:
+        raise EidolaError(f"an all-to-all's chunk must be at least 8 bytes (a send's smallest part "
+                          f"is an eighth of it), got {chunk}", field="chunk")
     plan = p2p.p2p_plan(model.name, ranks=n, nodes=nodes, comm_channels=comm,
                         link_gbps=defaults.link_bw_gbps, link_unit_gbps=unit,
                         nic_gbps=defaults.nic_bw_gbps, nics_per_gpu=1,
