@@ -395,11 +395,7 @@ def p2p_alltoall(table: OpTable, members: np.ndarray, size: int | np.ndarray, *,
         table.add(gpu=w[0][keep], stream=w[1][keep], seq=w[2][keep], kind=OpKind.WRITE,
                   peer=w[3][keep], nbytes=_wire(w[4][keep], wire_factor[proto]),
                   addr=w[5][keep])
-        kind: OpKind | np.ndarray = OpKind.SIGNAL_NBI if inline_flags[proto] else OpKind.SIGNAL
-        if gpus_per_node is not None and not inline_flags[proto]:
-            crosses = (w[0] // int(gpus_per_node)) != (w[3] // int(gpus_per_node))
-            kind = np.where(crosses, int(OpKind.SIGNAL_NBI), int(OpKind.SIGNAL)).astype(np.int64)
-            kind = kind[keep]
+        kind = OpKind.SIGNAL_NBI if inline_flags[proto] or x else OpKind.SIGNAL  # x: crosses nodes
         table.add(gpu=w[0][keep], stream=w[1][keep], seq=w[2][keep] + 1, kind=kind,
                   peer=w[3][keep], flag=w[6][keep], value=1)
         recv_stream = stream_base + lanes * P + ln * P + c

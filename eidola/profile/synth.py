@@ -9,6 +9,7 @@ records every option in the ``parameters`` attribute so the file says how it was
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from eidola.profile import gemm
 from eidola.profile.concurrent import concurrent_profile
 from eidola.profile.gemm_shape import GemmShape, gemm_shape
 from eidola.profile import library as lib
+from eidola.profile import p2p
 from eidola.profile.model import Profile, stream_major
 from eidola.profile.schema import OpKind, empty_ops
 from eidola.profile.table import OpTable
@@ -292,9 +294,7 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
                         reduce_ns_per_byte=reduce_ns_per_byte)
     elif kind == "alltoall" and model is not None:
         if gpus_per_node is not None:
-            g = params["gpus_per_node"] = _node_size(n, gpus_per_node)
-        from eidola.profile import p2p
-
+            params["gpus_per_node"] = _node_size(n, gpus_per_node)
         plan = _p2p_plan(model, n, gpus_per_node, system, chunk_bytes)
         ll_off = proto == "simple"
 
@@ -514,9 +514,6 @@ def _p2p_plan(model: lib.LibraryModel, n: int, gpus_per_node: int | None, system
               chunk: int | None):
     """The library's p2p layout for `n` ranks on `system` nodes (eidola.profile.p2p); `chunk`
     overrides the chunk as NCCL_P2P_*_CHUNKSIZE would."""
-    from dataclasses import replace
-
-    from eidola.profile import p2p
     from eidola.topology.presets import PRESETS
 
     sys_name = _system_name(system or DEFAULT_SYSTEM[model.name])

@@ -43,7 +43,6 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
                                          s.ring >= 0 ? 2 * pkt : pkt);
         ch.credits = ch.capacity;
         in_channels_[s.dst].push_back(c);
-        arbitrate_.push_back(s.arbitrate_flows);
         channels_.push_back(std::move(ch));
     }
     route_.resize(net_.num_nodes);

@@ -190,7 +190,7 @@ class Engine : public ReplayHost {
     void forward(uint32_t pkt, uint32_t node, Tick earliest);
     void offer(uint32_t pkt, uint32_t ch, Tick earliest);
     bool is_own(uint32_t pkt, uint32_t ch) const {
-        return packets_[pkt].in_channel == kNone && arbitrate_[ch];
+        return packets_[pkt].in_channel == kNone && net_.channels[ch].arbitrate_flows;
     }
     void queue_own(uint32_t pkt, uint32_t ch, Tick earliest);
     bool depart_own(uint32_t ch);
@@ -221,7 +221,6 @@ class Engine : public ReplayHost {
 
     NetworkSpec net_;
     EngineConfig cfg_;
-    std::vector<bool> arbitrate_;  // per channel: ChannelSpec::arbitrate_flows
     std::vector<std::unique_ptr<GpuReplayer>> replayers_;
     std::vector<FlagMemory> flags_;
     std::vector<GpuMemory> mem_;
