@@ -23,7 +23,8 @@ UNITS = {
     "makespan_ns": "ns", "gpu_finish_ns": "ns", "bytes_written": "bytes", "bytes_read": "bytes",
     "packets": "count",
     "polling_reads": "count", "polling_bytes": "bytes", "syncmon_notifications": "count",
-    "events": "count", "wall_seconds": "s", "wakeup_latency_ns": "ns", "write_latency_ns": "ns",
+    "events": "count", "wall_seconds": "s", "load_seconds": "s", "simulate_seconds": "s",
+    "events_per_second": "events/s (simulate_seconds)", "wakeup_latency_ns": "ns", "write_latency_ns": "ns",
     "bus_bandwidth_gbps": "GB/s (10^9 bytes/s)", "algo_bandwidth_gbps": "GB/s (10^9 bytes/s)",
     "gpu_stall_ns": "ns",
     "polling_reads_remote": "count", "fallback_polls": "count", "recheck_polls": "count",
@@ -165,6 +166,11 @@ def build_summary(*, backend: str, raw: dict[str, Any], topology: Topology, para
                                   + int(raw["notifications"]) * params.syncmon_notify_bytes
                                   + _count(raw, "gpu_refusals") * params.syncmon_notify_bytes),
     }
+    if "simulate_seconds" in raw:  # built-in engine: reading the profile apart from simulating
+        summary["load_seconds"] = float(raw["load_seconds"])
+        summary["simulate_seconds"] = float(raw["simulate_seconds"])
+        summary["events_per_second"] = (summary["events"] / summary["simulate_seconds"]
+                                        if summary["simulate_seconds"] > 0 else 0.0)
     summary.update(_mem_channels(raw, makespan))
     summary.update(_bandwidths(profile.attrs, profile.num_gpus, makespan))
     summary["topology"] = topology.to_dict()

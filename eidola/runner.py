@@ -261,6 +261,10 @@ def print_summary(s: dict[str, Any]) -> None:
     if "bus_bandwidth_gbps" in s:
         lines.append(f"  bus bandwidth       {s['bus_bandwidth_gbps']:.2f} GB/s")
     lines.append(f"  simulated events    {s['events']} in {s['wall_seconds']:.3f} s wall")
+    if "simulate_seconds" in s:
+        lines.append(f"  of which            {s['load_seconds']:.3f} s reading the profile, "
+                     f"{s['simulate_seconds']:.3f} s simulating "
+                     f"({s['events_per_second'] / 1e6:.2f} M events/s)")
     if s.get("outdir"):
         lines.append(f"  results             {s['outdir']}/summary.json")
     print("\n".join(lines))

@@ -158,7 +158,8 @@ def sweep_lines(table: pd.DataFrame | str | Path, x: str, line: str, y: str = "m
 
 #: sweep-table columns that are results or bookkeeping, never a reason to split a line
 _RESULT_COLUMNS = {"point_id", "outdir", "status", "error", "events", "packets", "makespan_ns",
-                   "point_wall_seconds", "wall_seconds", "eidola_version", "backend", "num_gpus",
+                   "point_wall_seconds", "wall_seconds", "load_seconds", "simulate_seconds",
+                   "events_per_second", "eidola_version", "backend", "num_gpus",
                    "topology"}
 _RESULT_PREFIXES = ("gpu_", "bytes_", "polling_", "syncmon_", "mem_channel_", "wakeup_",
                     "write_latency", "algo_", "bus_", "fallback_", "recheck_", "registrations",

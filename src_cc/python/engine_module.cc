@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -100,6 +101,8 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
 
     // Ops arrive one GPU at a time from any iterable (a list, or a generator reading the file)
     // and are converted at once, so the numpy copy of a GPU is released before the next.
+    using Clock = std::chrono::steady_clock;
+    const auto load_start = Clock::now();  // reading and converting the ops, checks included
     const uint32_t num_profile_gpus = cfg["num_gpus"].cast<uint32_t>();
     std::vector<GpuProgram> programs;
     programs.reserve(num_profile_gpus);
@@ -136,11 +139,13 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
         }
         return false;
     };
+    const auto sim_start = Clock::now();
     {
         py::gil_scoped_release nogil;
         engine = std::make_unique<Engine>(std::move(spec), ec, std::move(programs));
         out = engine->run();
     }
+    const auto sim_end = Clock::now();
     if (out.interrupted) {
         // the host's stop request: the exception it raised (KeyboardInterrupt, a progress
         // callback's error), or KeyboardInterrupt when none is pending any more
@@ -154,6 +159,8 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     r["event_limit"] = out.event_limit;
     r["events"] = out.events;
     r["notifications"] = engine->notifications();
+    r["load_seconds"] = std::chrono::duration<double>(sim_start - load_start).count();
+    r["simulate_seconds"] = std::chrono::duration<double>(sim_end - sim_start).count();
 
     const auto& reps = engine->replayers();
     const size_t n = reps.size();

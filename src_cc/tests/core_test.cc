@@ -128,6 +128,70 @@ TEST(FlagMemory, WatchNotifiesOnceWhenThresholdReached) {
     EXPECT_EQ(m.watches_pending(), 0u);
 }
 
+// Once-signalled flags keep their update in the flag, later ones move the history to the log:
+// the answers must not depend on which of the two holds it.
+TEST(FlagMemory, HistoryAnswersAlikeForOneAndManyUpdates) {
+    FlagMemory m;
+    std::vector<Watcher> woken;
+    m.add(1, 5, 100, woken);  // once
+    EXPECT_EQ(m.value_at(1, 99), 0);
+    EXPECT_EQ(m.value_at(1, 100), 5);
+    EXPECT_EQ(m.satisfied_at(1, 5), 100u);
+    EXPECT_EQ(m.satisfied_at(1, 6), kMaxTick);
+    m.add(1, 2, 200, woken);  // twice: the first update must still be found
+    m.add(1, 3, 300, woken);
+    EXPECT_EQ(m.value_at(1, 150), 5);
+    EXPECT_EQ(m.value_at(1, 250), 7);
+    EXPECT_EQ(m.value_at(1, 300), 10);
+    EXPECT_EQ(m.satisfied_at(1, 4), 100u);
+    EXPECT_EQ(m.satisfied_at(1, 6), 200u);
+    EXPECT_EQ(m.satisfied_at(1, 10), 300u);
+    m.add(2, 0, 50, woken);  // a zero update still counts as the first
+    m.add(2, 1, 60, woken);
+    EXPECT_EQ(m.value_at(2, 55), 0);
+    EXPECT_EQ(m.satisfied_at(2, 1), 60u);
+}
+
+// Many flags watched at once, woken in an order unlike the registrations: every watcher wakes
+// exactly once, when its own flag reaches its threshold (the index deletes by shifting probe
+// runs, which a collision-heavy load exercises).
+TEST(FlagMemory, WatchIndexWakesEachWatcherOnceUnderChurn) {
+    FlagMemory m;
+    std::vector<Watcher> woken;
+    const int kFlags = 300;
+    for (int f = 0; f < kFlags; ++f)
+        for (uint32_t s = 0; s < 3; ++s)
+            ASSERT_EQ(m.watch(f * 64, {static_cast<uint32_t>(f), s, static_cast<int64_t>(s + 1)}),
+                      WatchResult::Registered);
+    EXPECT_EQ(m.watches_pending(), 3u * kFlags);
+    std::vector<std::pair<int32_t, Watcher>> listed;
+    m.pending(listed);
+    ASSERT_EQ(listed.size(), 3u * kFlags);
+    for (size_t i = 1; i < listed.size(); ++i)  // flag order, then registration order
+        EXPECT_TRUE(listed[i - 1].first < listed[i].first ||
+                    (listed[i - 1].first == listed[i].first && listed[i - 1].second.stream < listed[i].second.stream));
+    for (int step = 1; step <= 3; ++step)
+        for (int f = kFlags - 1; f >= 0; f -= 2) {  // odd flags first, from the top
+            woken.clear();
+            m.add(f * 64, 1, static_cast<Tick>(step * 1000 + f), woken);
+            ASSERT_EQ(woken.size(), 1u) << "flag " << f * 64 << " step " << step;
+            EXPECT_EQ(woken[0].gpu, static_cast<uint32_t>(f));
+            EXPECT_EQ(woken[0].stream, static_cast<uint32_t>(step - 1));
+        }
+    EXPECT_EQ(m.watches_pending(), 3u * (kFlags / 2));
+    for (int step = 1; step <= 3; ++step)
+        for (int f = 0; f < kFlags; f += 2) {
+            woken.clear();
+            m.add(f * 64, 1, static_cast<Tick>(5000 + step), woken);
+            ASSERT_EQ(woken.size(), 1u);
+        }
+    EXPECT_EQ(m.watches_pending(), 0u);
+    EXPECT_EQ(m.watch(0, {0, 0, 4}), WatchResult::Registered);  // the table is usable again
+    woken.clear();
+    m.add(0, 1, 9000, woken);
+    EXPECT_EQ(woken.size(), 1u);
+}
+
 TEST(LinkTiming, FifoSerializationAtPayloadBandwidth) {
     LinkTiming l(100.0, 500.0);  // 100 GB/s = 100 bytes/ns
     EXPECT_EQ(l.serialization_ps(4096), 40960u);

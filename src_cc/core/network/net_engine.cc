@@ -81,6 +81,7 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         series_ = BinnedSeries(static_cast<uint32_t>(channels_.size()) + net_.num_gpus + mem_series_rows_,
                                cfg_.max_bins, ns_to_ps(cfg_.time_bin_ns));
     }
+    for (GpuMemory& m : mem_) m.keep_shares(mem_series_rows_ != 0);
     channel_bytes_.assign(channels_.size(), 0);
 }
 

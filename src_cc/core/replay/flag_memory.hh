@@ -13,7 +13,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -71,10 +70,14 @@ class FlagMemory {
 
   private:
     static constexpr uint32_t kNone = ~uint32_t(0);
-    // 16 bytes a flag: profiles use many flags (one per collective step), most signalled once.
+    // 24 bytes a flag: profiles use many flags (one per collective step), most signalled once,
+    // so a flag's first update lives in the flag itself and the shared update log is only
+    // used from a second update on (it then holds every update of that flag, the first one
+    // included). A wait's lookup of a once-signalled flag touches one record.
     struct Flag {
         int64_t value = 0;
-        uint32_t first = kNone;  // first entry of this flag's update chain in log_
+        Tick first_when = kMaxTick;  // when the first update landed; kMaxTick: never updated
+        uint32_t first = kNone;      // first entry of this flag's update chain in log_ (2+ updates)
         uint32_t last = kNone;
     };
     struct Update {
@@ -85,12 +88,36 @@ class FlagMemory {
     };
     Flag& slot(int32_t flag);
     const Flag* find(int32_t flag) const;
+    uint32_t append_update(int64_t value_after, Tick when, uint32_t prev);
 
     // Dense for the small non-negative ids profiles use; a map for anything sparse.
     std::vector<Flag> dense_;
     std::unordered_map<int32_t, Flag> sparse_;
     std::vector<Update> log_;
-    std::map<int32_t, std::vector<Watcher>> watchers_;  // only flags someone waits on (SyncMon)
+
+    // The watch table: registrations in a pool, chained per flag in registration order, and an
+    // open-addressing index flag -> chain. A registration and its wake-up allocate nothing once
+    // the pool has grown (a std::map of vectors cost two allocations and two frees per wait).
+    struct WatchNode {
+        Watcher w;
+        int32_t flag;
+        uint32_t next;  // next registration of the same flag, or kNone; free list when unused
+        uint64_t seq;   // registration order (reports list a flag's watchers in this order)
+    };
+    struct WatchSlot {
+        int32_t flag;
+        uint32_t head = kNone;  // kNone: empty slot
+        uint32_t tail = kNone;
+    };
+    WatchSlot* find_watch_slot(int32_t flag);
+    void insert_watch(int32_t flag, uint32_t node);
+    void erase_watch_slot(WatchSlot* slot);
+    uint32_t alloc_watch_node();
+    std::vector<WatchNode> watch_pool_;
+    uint32_t watch_free_ = kNone;
+    std::vector<WatchSlot> watch_index_;  // power-of-two size, linear probing, <= half full
+    size_t watched_flags_ = 0;
+    uint64_t watch_seq_ = 0;
     size_t pending_ = 0;
     size_t capacity_ = 0;
     WakeOn wake_ = WakeOn::Match;

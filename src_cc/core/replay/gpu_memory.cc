@@ -27,22 +27,23 @@ void check_memory_spec(const MemorySpec& s) {
 GpuMemory::GpuMemory(const MemorySpec& spec)
     : interleave_(spec.interleave_bytes), latency_ps_(ns_to_ps(spec.latency_ns)),
       channel_bw_gbps_(spec.bw_gbps / spec.channels) {
-    channels_.assign(spec.channels, LinkTiming(channel_bw_gbps_, 0.0));
-    bytes_.assign(spec.channels, 0);
+    num_channels_ = spec.channels;
+    one_.timing = LinkTiming(channel_bw_gbps_, 0.0);
+    if (num_channels_ > 1) many_.assign(num_channels_, one_);
     shift_ = 0;
     while ((uint64_t(1) << shift_) < interleave_) ++shift_;
 }
 
 GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
-    last_.clear();
+    if (keep_shares_) last_.clear();
     if (bytes == 0) bytes = 1;  // a zero-byte access still occupies its channel briefly
     Tick first = kMaxTick, last = 0;
     const uint32_t n = num_channels();
     if (n == 1) {
-        const Tick start = channels_[0].occupy(now, bytes);
-        bytes_[0] += bytes;
-        last_.push_back({0, start, channels_[0].free_at(), bytes});
-        return {start, channels_[0].free_at() + latency_ps_};
+        const Tick start = one_.timing.occupy(now, bytes);
+        one_.bytes += bytes;
+        note_share(0, start, one_.timing.free_at(), bytes);
+        return {start, one_.timing.free_at() + latency_ps_};
     }
     // Walk the granules; a long access that wraps around every channel is folded into one
     // share per channel so the cost stays O(channels), not O(bytes / granule).
@@ -58,11 +59,12 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
         if (per) {
             (*per)[c] += in_granule;
         } else {
-            const Tick start = channels_[c].occupy(now, in_granule);
-            bytes_[c] += in_granule;
-            last_.push_back({c, start, channels_[c].free_at(), in_granule});
+            Channel& ch = many_[c];
+            const Tick start = ch.timing.occupy(now, in_granule);
+            ch.bytes += in_granule;
+            note_share(c, start, ch.timing.free_at(), in_granule);
             first = std::min(first, start);
-            last = std::max(last, channels_[c].free_at());
+            last = std::max(last, ch.timing.free_at());
         }
         pos += in_granule;
         left -= in_granule;
@@ -71,11 +73,12 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
     if (per) {
         for (c = 0; c < n; ++c) {
             if ((*per)[c] == 0) continue;
-            const Tick start = channels_[c].occupy(now, (*per)[c]);
-            bytes_[c] += (*per)[c];
-            last_.push_back({c, start, channels_[c].free_at(), (*per)[c]});
+            Channel& ch = many_[c];
+            const Tick start = ch.timing.occupy(now, (*per)[c]);
+            ch.bytes += (*per)[c];
+            note_share(c, start, ch.timing.free_at(), (*per)[c]);
             first = std::min(first, start);
-            last = std::max(last, channels_[c].free_at());
+            last = std::max(last, ch.timing.free_at());
         }
     }
     return {first, last + latency_ps_};
@@ -86,18 +89,18 @@ GpuMemory::Access GpuMemory::access(uint64_t addr, uint64_t bytes, Tick now) {
 namespace eidola {
 
 void GpuMemory::save(StateOut& out) const {
-    out.u64(channels_.size());
-    for (size_t c = 0; c < channels_.size(); ++c) {
-        channels_[c].save(out);
-        out.u64(bytes_[c]);
+    out.u64(num_channels_);
+    for (uint32_t c = 0; c < num_channels_; ++c) {
+        chan(c).timing.save(out);
+        out.u64(chan(c).bytes);
     }
 }
 
 void GpuMemory::load(StateIn& in) {
-    in.expect(channels_.size(), "memory channels");
-    for (size_t c = 0; c < channels_.size(); ++c) {
-        channels_[c].load(in);
-        bytes_[c] = in.u64();
+    in.expect(num_channels_, "memory channels");
+    for (uint32_t c = 0; c < num_channels_; ++c) {
+        chan(c).timing.load(in);
+        chan(c).bytes = in.u64();
     }
     last_.clear();
 }

@@ -55,7 +55,7 @@ class GpuMemory {
     explicit GpuMemory(const MemorySpec& spec);
 
     uint32_t channel_of(uint64_t addr) const {
-        return static_cast<uint32_t>((addr >> shift_) % channels_.size());
+        return static_cast<uint32_t>((addr >> shift_) % num_channels_);
     }
     // Serve `bytes` starting at byte address `addr`, no earlier than `now`.
     Access access(uint64_t addr, uint64_t bytes, Tick now);
@@ -64,8 +64,14 @@ class GpuMemory {
     void for_each_share(F&& f) const {
         for (const Share& s : last_) f(s.channel, s.start, s.end, s.bytes);
     }
-    uint32_t num_channels() const { return static_cast<uint32_t>(channels_.size()); }
-    uint64_t channel_bytes(uint32_t c) const { return bytes_[c]; }
+    uint32_t num_channels() const { return num_channels_; }
+    uint64_t channel_bytes(uint32_t c) const { return chan(c).bytes; }
+    // Whether access() keeps its per-channel shares for for_each_share (a host recording
+    // memory time series); off saves a write per access. On by default.
+    void keep_shares(bool on) {
+        keep_shares_ = on;
+        last_.clear();
+    }
     double channel_bw_gbps() const { return channel_bw_gbps_; }
     // Checkpoints: each channel's busy time and bytes served (the spec is configuration).
     void save(StateOut& out) const;
@@ -77,14 +83,27 @@ class GpuMemory {
         Tick start, end;
         uint64_t bytes;
     };
-    std::vector<LinkTiming> channels_;
-    std::vector<uint64_t> bytes_;
+    struct Channel {
+        LinkTiming timing;
+        uint64_t bytes = 0;  // served so far
+    };
+    // One channel lives in the object itself (the common single-channel model then costs one
+    // cache line per access, not three); more live in `many_`.
+    Channel& chan(uint32_t c) { return num_channels_ == 1 ? one_ : many_[c]; }
+    const Channel& chan(uint32_t c) const { return num_channels_ == 1 ? one_ : many_[c]; }
+    void note_share(uint32_t c, Tick start, Tick end, uint64_t bytes) {
+        if (keep_shares_) last_.push_back({c, start, end, bytes});
+    }
+    Channel one_;
+    uint32_t num_channels_ = 1;
+    uint32_t shift_ = 8;  // log2(interleave_): the granule of an address is addr >> shift_
+    uint64_t interleave_ = 256;
+    Tick latency_ps_ = 0;
+    bool keep_shares_ = true;
+    double channel_bw_gbps_ = 0.0;
+    std::vector<Channel> many_;
     std::vector<Share> last_;
     std::vector<uint64_t> fold_;  // bytes per channel of an access that wraps all channels
-    uint64_t interleave_ = 256;
-    uint32_t shift_ = 8;  // log2(interleave_): the granule of an address is addr >> shift_
-    Tick latency_ps_ = 0;
-    double channel_bw_gbps_ = 0.0;
 };
 
 }  // namespace eidola

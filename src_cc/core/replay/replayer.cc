@@ -132,7 +132,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
                 ++st.outstanding;
                 st.outstanding_bytes += chunk;
                 ++stats_.packets;
-                ReplayStats::PeerTraffic& peer = stats_.to_peer[static_cast<uint32_t>(op.peer)];
+                ReplayStats::PeerTraffic& peer = traffic_to(static_cast<uint32_t>(op.peer));
                 ++peer.packets;
                 if (is_write) {
                     stats_.bytes_written += chunk;
@@ -175,7 +175,7 @@ void GpuReplayer::advance(uint32_t s, Tick now) {
             ++st.outstanding;
             ++stats_.packets;
             ++stats_.signals;
-            ++stats_.to_peer[static_cast<uint32_t>(op.peer)].packets;
+            ++traffic_to(static_cast<uint32_t>(op.peer)).packets;
             record(s, st.cur, now, now);
             ++st.cur;
             continue;
@@ -441,6 +441,7 @@ void GpuReplayer::load(StateIn& in) {
                         &t.finish_ps})
         *v = in.u64();
     t.to_peer.clear();
+    last_traffic_ = nullptr;
     for (size_t n = in.count(3); n > 0; --n) {
         const uint32_t p = static_cast<uint32_t>(in.u64());
         ReplayStats::PeerTraffic& traffic = t.to_peer[p];

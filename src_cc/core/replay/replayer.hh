@@ -116,6 +116,8 @@ struct StuckWait {
 class GpuReplayer {
   public:
     GpuReplayer(GpuProgram program, uint32_t num_gpus, const ReplayConfig& cfg, ReplayHost& host);
+    GpuReplayer(const GpuReplayer&) = delete;  // it points into its own statistics
+    GpuReplayer& operator=(const GpuReplayer&) = delete;
 
     void start(Tick now);                     // every stream begins at `now`
     void resume(uint32_t stream, Tick now);   // a scheduled resume has come due
@@ -187,6 +189,15 @@ class GpuReplayer {
     void block(Stream& st, State state, Tick now);
     void finish_wait(uint32_t s, Stream& st, const ReplayOp& op, Tick now);
     void record(uint32_t s, size_t op, Tick start, Tick end);
+    // The statistics of traffic to `peer`: consecutive packets mostly go to one peer, so the
+    // last entry is remembered (map entries stay put when the map grows).
+    ReplayStats::PeerTraffic& traffic_to(uint32_t peer) {
+        if (peer != last_peer_ || !last_traffic_) {
+            last_traffic_ = &stats_.to_peer[peer];
+            last_peer_ = peer;
+        }
+        return *last_traffic_;
+    }
 
     GpuProgram program_;
     uint32_t num_gpus_;
@@ -196,6 +207,8 @@ class GpuReplayer {
     std::deque<uint32_t> host_blocked_;
     size_t streams_done_ = 0;
     ReplayStats stats_;
+    uint32_t last_peer_ = 0;
+    ReplayStats::PeerTraffic* last_traffic_ = nullptr;
     std::vector<TraceRecord> trace_;
 };
 
