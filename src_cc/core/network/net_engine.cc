@@ -46,6 +46,19 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         channels_.push_back(std::move(ch));
     }
     route_.resize(net_.num_nodes);
+    out_offsets_.assign(net_.num_nodes + 1, 0);  // CSR of every node's out-channels
+    for (const Channel& ch : channels_) ++out_offsets_[ch.src + 1];
+    for (uint32_t v = 0; v < net_.num_nodes; ++v) out_offsets_[v + 1] += out_offsets_[v];
+    out_channel_.resize(channels_.size());
+    out_dst_.resize(channels_.size());
+    {
+        std::vector<uint32_t> fill(out_offsets_.begin(), out_offsets_.end() - 1);
+        for (uint32_t c = 0; c < channels_.size(); ++c) {  // channel order kept per node
+            const uint32_t at = fill[channels_[c].src]++;
+            out_channel_[at] = c;
+            out_dst_[at] = channels_[c].dst;
+        }
+    }
     mcast_switch_.assign(net_.num_gpus, kNone);
     for (uint32_t c = 0; c < channels_.size(); ++c) {
         const Channel& ch = channels_[c];
@@ -55,12 +68,22 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     mcast_members_.assign(net_.num_nodes, {});
     for (uint32_t g = 0; g < net_.num_gpus; ++g)
         if (mcast_switch_[g] != kNone) mcast_members_[mcast_switch_[g]].push_back(g);
+    // One pass over the ops: multicast needs a switch; and each GPU's flag table is sized once
+    // for the highest dense flag id signalled to it (directly, or by multicast via its switch).
+    std::vector<uint32_t> flag_span(net_.num_nodes, 0);
     for (const GpuProgram& p : programs)
-        for (const ReplayOp& op : p.ops)
+        for (const ReplayOp& op : p.ops) {
             if (op.peer == kMulticastPeer && mcast_switch_[p.gpu] == kNone)
                 throw std::invalid_argument("gpu " + std::to_string(p.gpu) +
                                             " uses multicast (peer -2) but is not attached to a switch");
+            if (!is_signal(op.kind()) || op.flag < 0 || op.flag >= FlagMemory::kDenseLimit) continue;
+            const uint32_t home = op.peer == kMulticastPeer ? mcast_switch_[p.gpu] : static_cast<uint32_t>(op.peer);
+            if (home < flag_span.size()) flag_span[home] = std::max<uint32_t>(flag_span[home], op.flag + 1);
+        }
+    for (uint32_t sw = net_.num_gpus; sw < net_.num_nodes; ++sw)
+        for (const uint32_t g : mcast_members_[sw]) flag_span[g] = std::max(flag_span[g], flag_span[sw]);
     flags_.resize(net_.num_gpus);
+    for (uint32_t g = 0; g < net_.num_gpus; ++g) flags_[g].reserve(flag_span[g]);
     const WakeOn wake = cfg_.replay.syncmon_wake;
     for (FlagMemory& f : flags_) f.configure_watch_table(net_.syncmon_entries, wake);
     mem_.assign(net_.num_gpus, GpuMemory(net_.memory));
@@ -105,20 +128,7 @@ void Engine::schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool pr
 uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
     if (!net_.ecmp) return first_channel(node, dst);
     constexpr uint16_t kFar = 0xFFFF;
-    if (ecmp_dist_.empty()) {
-        ecmp_dist_.resize(net_.num_nodes);
-        out_offsets_.assign(net_.num_nodes + 1, 0);
-        for (const Channel& ch : channels_) ++out_offsets_[ch.src + 1];
-        for (uint32_t v = 0; v < net_.num_nodes; ++v) out_offsets_[v + 1] += out_offsets_[v];
-        out_channel_.resize(channels_.size());
-        out_dst_.resize(channels_.size());
-        std::vector<uint32_t> fill(out_offsets_.begin(), out_offsets_.end() - 1);
-        for (uint32_t c = 0; c < channels_.size(); ++c) {  // channel order kept per node
-            const uint32_t at = fill[channels_[c].src]++;
-            out_channel_[at] = c;
-            out_dst_[at] = channels_[c].dst;
-        }
-    }
+    if (ecmp_dist_.empty()) ecmp_dist_.resize(net_.num_nodes);
     std::vector<uint16_t>& dist = ecmp_dist_[dst];
     if (dist.empty()) {  // hop distances to dst over reversed channels
         dist.assign(net_.num_nodes, kFar);
@@ -165,6 +175,13 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
 }
 
 uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
+    // A node with few out-channels and one straight to `dst` (a ring or torus neighbour): the
+    // search below would pick the lowest-numbered such channel, and so does this scan, without
+    // a per-destination table (a table per destination is O(nodes) words each).
+    const uint32_t lo = out_offsets_[node], hi = out_offsets_[node + 1];
+    if (hi - lo <= kDirectScan)
+        for (uint32_t i = lo; i < hi; ++i)
+            if (out_dst_[i] == dst) return out_channel_[i];
     std::vector<uint32_t>& table = route_[dst];
     if (table.empty()) {
         table.assign(net_.num_nodes, kNone);

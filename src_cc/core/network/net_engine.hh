@@ -235,6 +235,7 @@ class Engine : public ReplayHost {
     std::vector<uint32_t> out_offsets_;   // CSR over nodes: their out-channels, and where
     std::vector<uint32_t> out_channel_;   //   each one leads (kept beside it for the scan)
     std::vector<uint32_t> out_dst_;
+    static constexpr uint32_t kDirectScan = 8;  // out-channels first_channel scans for a direct hop
     std::vector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
     std::vector<Watcher> woken_;

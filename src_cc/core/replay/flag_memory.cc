@@ -6,10 +6,6 @@
 
 namespace eidola {
 
-namespace {
-constexpr int32_t kDenseLimit = 1 << 22;
-}
-
 FlagMemory::Flag& FlagMemory::slot(int32_t flag) {
     if (flag >= 0 && flag < kDenseLimit) {
         if (static_cast<size_t>(flag) >= dense_.size()) dense_.resize(static_cast<size_t>(flag) + 1);

@@ -12,6 +12,7 @@
 // waiter re-reads and may find the value still short: a spurious wake-up).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -39,6 +40,11 @@ struct WatchTableStats {
 
 class FlagMemory {
   public:
+    // Flag ids below this live in a dense array; others (negative, huge) in a map.
+    static constexpr int32_t kDenseLimit = 1 << 22;
+    // Make room for the dense ids below `n` at once (a host that knows which flags its
+    // profile signals): growing one id at a time copies the array on every doubling.
+    void reserve(size_t n) { dense_.reserve(std::min<size_t>(n, kDenseLimit)); }
     // Current value of a flag (0 if never signalled).
     int64_t value(int32_t flag) const;
     // Its value at time `when` (<= now): what a read the memory served then returned. Walks
