@@ -83,7 +83,7 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     for (uint32_t sw = net_.num_gpus; sw < net_.num_nodes; ++sw)
         for (const uint32_t g : mcast_members_[sw]) flag_span[g] = std::max(flag_span[g], flag_span[sw]);
     flags_.resize(net_.num_gpus);
-    for (uint32_t g = 0; g < net_.num_gpus; ++g) flags_[g].reserve(flag_span[g]);
+    for (uint32_t g = 0; g < net_.num_gpus; ++g) flags_[g].presize(flag_span[g]);
     const WakeOn wake = cfg_.replay.syncmon_wake;
     for (FlagMemory& f : flags_) f.configure_watch_table(net_.syncmon_entries, wake);
     mem_.assign(net_.num_gpus, GpuMemory(net_.memory));

@@ -42,9 +42,13 @@ class FlagMemory {
   public:
     // Flag ids below this live in a dense array; others (negative, huge) in a map.
     static constexpr int32_t kDenseLimit = 1 << 22;
-    // Make room for the dense ids below `n` at once (a host that knows which flags its
-    // profile signals): growing one id at a time copies the array on every doubling.
-    void reserve(size_t n) { dense_.reserve(std::min<size_t>(n, kDenseLimit)); }
+    // Lay out the dense ids below `n` at once (a host that knows which flags its profile
+    // signals): growing one id at a time copies the array on every doubling and takes a page
+    // fault every few hundred flags in the middle of the run. An unsignalled flag reads as 0.
+    void presize(size_t n) {
+        n = std::min<size_t>(n, kDenseLimit);
+        if (n > dense_.size()) dense_.resize(n);
+    }
     // Current value of a flag (0 if never signalled).
     int64_t value(int32_t flag) const;
     // Its value at time `when` (<= now): what a read the memory served then returned. Walks

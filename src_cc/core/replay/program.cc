@@ -35,8 +35,9 @@ GpuProgram GpuProgram::build(uint32_t gpu, uint32_t num_gpus, const ProfileOp* o
         order.push_back(i);
         min_t = std::min(min_t, ops[i].t_ns);
     }
-    std::stable_sort(order.begin(), order.end(),
-                     [ops](size_t a, size_t b) { return ops[a].stream < ops[b].stream; });
+    const auto by_stream = [ops](size_t a, size_t b) { return ops[a].stream < ops[b].stream; };
+    if (!std::is_sorted(order.begin(), order.end(), by_stream))  // files are usually grouped
+        std::stable_sort(order.begin(), order.end(), by_stream);
     p.min_t_ns = order.empty() ? 0.0 : min_t;
     const double origin = std::isnan(opts.time_origin_ns) ? p.min_t_ns : opts.time_origin_ns;
 
