@@ -217,3 +217,57 @@ def test_atomic_outputs_get_normal_file_permissions(tmp_path) -> None:
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left
+
+
+# Each layout a file may store ops in: (h5py create_dataset options, decoded off the main
+# thread by eidola.profile.chunks?). Every one must read back exactly as h5py reads it.
+_LAYOUTS = [
+    ({"chunks": (1000,), "compression": "gzip", "compression_opts": 1, "shuffle": True}, True),
+    ({"chunks": (1000,), "shuffle": True}, True),
+    ({"chunks": (1000,), "compression": "gzip"}, True),
+    ({"chunks": (1000,)}, True),
+    ({}, False),  # contiguous
+    ({"chunks": (1000,), "compression": "gzip", "fletcher32": True}, False),
+    ({"chunks": (1000,), "compression": "lzf"}, False),
+]
+
+
+def test_read_ahead_decodes_every_layout_like_h5py(tmp_path: Path) -> None:
+    from eidola.profile.chunks import layout_of
+
+    prof = synthesize("allreduce", gpus=len(_LAYOUTS), size_bytes=16 * MiB, chunk_bytes=4096)
+    path = write_profile(prof, tmp_path / "layouts.h5")
+    with h5py.File(path, "r+") as f:
+        for g, (opts, _) in enumerate(_LAYOUTS):
+            ops = f[f"gpus/{g}/ops"][()]
+            assert len(ops) > 2500  # several chunks, the last one partly filled
+            del f[f"gpus/{g}/ops"]
+            f.create_dataset(f"gpus/{g}/ops", data=ops, **opts)
+    with h5py.File(path) as f:
+        assert [layout_of(f[f"gpus/{g}/ops"]) is not None for g in range(len(_LAYOUTS))] == \
+            [fast for _, fast in _LAYOUTS]
+        expected = [f[f"gpus/{g}/ops"][()] for g in range(len(_LAYOUTS))]
+    for order in (range(len(_LAYOUTS)), [3, 0, 6, 1, 5, 2, 4]):  # in order, and not
+        with ProfileReader(path) as r:
+            for g in order:
+                got = r.read_ops(g)
+                assert got.dtype == OP_DTYPE and got.tobytes() == expected[g].tobytes(), g
+                assert np.array_equal(got, prof.ops[g])
+
+
+def test_corrupt_chunk_is_a_one_line_error_naming_the_dataset(tmp_path: Path) -> None:
+    prof = synthesize("allreduce", gpus=4, size_bytes=16 * MiB, chunk_bytes=4096)
+    path = write_profile(prof, tmp_path / "bad.h5")
+    with h5py.File(path) as f:
+        info = f["gpus/2/ops"].id.get_chunk_info(0)
+    raw = bytearray(path.read_bytes())
+    for i in range(info.byte_offset + 8, info.byte_offset + info.size - 8):
+        raw[i] ^= 0x5A  # garble the deflate stream of GPU 2's first chunk
+    path.write_bytes(bytes(raw))
+    with ProfileReader(path) as r:
+        assert np.array_equal(r.read_ops(0), prof.ops[0])
+        assert np.array_equal(r.read_ops(1), prof.ops[1])  # GPU 2 was decoded ahead meanwhile
+        with pytest.raises(EidolaError) as err:
+            r.read_ops(2)
+    msg = str(err.value)
+    assert "bad.h5" in msg and "gpus/2/ops" in msg and "corrupt" in msg and "\n" not in msg

@@ -22,6 +22,7 @@ import numpy as np
 
 from eidola import __version__
 from eidola.errors import EidolaError
+from eidola.profile.chunks import ReadAhead
 from eidola.profile.model import DEFAULT_VARIABILITY, JSON_ATTRS, Profile
 from eidola.profile.schema import FORMAT_NAME, FORMAT_VERSION, OP_DTYPE, TIME_UNIT, empty_ops
 
@@ -351,6 +352,7 @@ class ProfileReader:
         if not is_h5:
             raise EidolaError("not an HDF5 file (an eidola profile is HDF5; see "
                               "docs/profile-format.md)", path=p)
+        self._ahead: ReadAhead | None = None
         with _h5_errors(p, "the file"):
             self._file = h5py.File(p, "r")
         try:
@@ -430,6 +432,10 @@ class ProfileReader:
         self.close()
 
     def close(self) -> None:
+        ahead = getattr(self, "_ahead", None)
+        if ahead is not None:
+            ahead.close()
+            self._ahead = None
         f = getattr(self, "_file", None)
         if f is not None:
             with contextlib.suppress(Exception):
@@ -468,7 +474,19 @@ class ProfileReader:
             yield chunk
 
     def read_ops(self, gpu: int) -> np.ndarray:
-        """All ops of GPU `gpu`."""
+        """All ops of GPU `gpu`. Reading GPUs in order decodes the next ones on a worker
+        thread meanwhile (eidola.profile.chunks); other layouts are read by h5py."""
+        if not 0 <= gpu < self.num_gpus:
+            raise EidolaError(f"GPU {gpu} is outside 0..{self.num_gpus - 1}", path=self.path,
+                              field="gpu")
+        if self._ahead is None:
+            fid = self._file.id
+            self._ahead = ReadAhead(lambda g: h5py.Dataset(h5py.h5d.open(fid, _ops_path(g).encode())),
+                                    self.num_gpus)
+        with _h5_errors(self.path, _ops_path(gpu)):
+            ops = self._ahead.get(gpu)
+        if ops is not None:
+            return ops
         parts = list(self.iter_ops(gpu, chunk_rows=max(1, self.num_ops(gpu))))
         return parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else empty_ops(0))
 

@@ -26,11 +26,26 @@ _CHUNK = 1 << 20
 MAX_OP_BYTES = 1 << 56
 
 
+def _strictly_increasing(keys: list[np.ndarray]) -> bool:
+    """Whether the rows' key tuples strictly increase (lexicographic, first key primary)."""
+    if len(keys[0]) < 2:
+        return True
+    greater = np.zeros(len(keys[0]) - 1, dtype=bool)
+    equal = np.ones(len(keys[0]) - 1, dtype=bool)
+    for k in keys:
+        later, earlier = k[1:], k[:-1]
+        greater |= equal & (later > earlier)
+        equal &= later == earlier
+    return bool(greater.all())
+
+
 def _group_reduce(keys: list[np.ndarray], values: np.ndarray, how: str,
                   extra: np.ndarray | None = None):
     """Group rows by the tuple of `keys`; sum or max `values` (max also returns `extra` at it)."""
     if len(values) == 0:
         return [k[:0] for k in keys], values[:0], (None if extra is None else extra[:0])
+    if _strictly_increasing(keys):  # every group is one row, already in order (generated
+        return keys, values, extra  # profiles: one signal per step and flag): nothing to sort
     if how == "max":
         order = np.lexsort((values, *reversed(keys)))  # last key is primary; values ascending
     else:
@@ -89,57 +104,65 @@ class _Checker:
 
     def add(self, gpu: int, ops: np.ndarray, base: int) -> None:
         n = self.num_gpus
-        kind, peer = ops["kind"], ops["peer"]
+        # Each field once into its own contiguous array: the masks below then run on packed
+        # 1-8 byte columns instead of striding through 55-byte records (about 2x faster).
+        kind = np.ascontiguousarray(ops["kind"])
+        peer = np.ascontiguousarray(ops["peer"])
+        flag = np.ascontiguousarray(ops["flag"])
+        value = np.ascontiguousarray(ops["value"])
+        nbytes = np.ascontiguousarray(ops["bytes"])
+        iteration = np.ascontiguousarray(ops["iteration"])
         self._flag_ops("kind", gpu, kind > max(KIND_NAMES), ops, base,
                        lambda o: f"unknown op kind {int(o['kind'])}")
-        remote = (kind == OpKind.WRITE) | (kind == OpKind.READ) | np.isin(kind, SIGNAL_KINDS)
+        sig = (kind == OpKind.SIGNAL) | (kind == OpKind.SIGNAL_NBI)
+        xfer = (kind == OpKind.WRITE) | (kind == OpKind.READ)
+        wait = kind == OpKind.WAIT
+        remote = xfer | sig
         multicast = remote & (peer == MULTICAST_PEER)  # NVLS: every GPU through the switch
         bad_peer = remote & ~multicast & ((peer < 0) | (peer >= n))
         self._flag_ops("peer", gpu, bad_peer, ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} to peer {int(o['peer'])}, outside "
                                  f"0..{n - 1}")
-        xfer = (kind == OpKind.WRITE) | (kind == OpKind.READ)
         self._flag_ops("self", gpu, xfer & (peer == gpu), ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} with peer {gpu} == its own GPU "
                                  "(P2P transfers need another GPU; model local work as compute)")
-        self._flag_ops("bytes", gpu, xfer & (ops["bytes"] == 0), ops, base,
+        self._flag_ops("bytes", gpu, xfer & (nbytes == 0), ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} of 0 bytes")
-        self._flag_ops("big", gpu, xfer & (ops["bytes"] >= MAX_OP_BYTES), ops, base,
+        self._flag_ops("big", gpu, xfer & (nbytes >= MAX_OP_BYTES), ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} of {int(o['bytes'])} bytes "
                                  "(one op carries less than 2^56)")
-        dur = ops["dur_ns"]
+        dur = np.ascontiguousarray(ops["dur_ns"])
+        t = np.ascontiguousarray(ops["t_ns"])
         with np.errstate(invalid="ignore"):
-            self._flag_ops("dur", gpu, ~(np.isfinite(dur) & (dur >= 0) & (dur <= MAX_TIME_NS)),
+            self._flag_ops("dur", gpu, ~((dur >= 0) & (dur <= MAX_TIME_NS)),  # NaN fails both
                            ops, base, lambda o: f"dur_ns is {float(o['dur_ns'])} (must be finite, "
                                                 f">= 0 and <= {MAX_TIME_NS:g} ns)")
-            self._flag_ops("t", gpu, ~(np.isfinite(ops["t_ns"]) & (np.abs(ops["t_ns"]) <= MAX_TIME_NS)),
+            self._flag_ops("t", gpu, ~(np.abs(t) <= MAX_TIME_NS),
                            ops, base, lambda o: f"t_ns is {float(o['t_ns']):g} (must be finite and "
                                                 f"within +-{MAX_TIME_NS:g} ns)")
-        sig = np.isin(kind, SIGNAL_KINDS)
-        wait = kind == OpKind.WAIT
-        self._flag_ops("sigval", gpu, sig & (ops["value"] < 0), ops, base,
+        self._flag_ops("sigval", gpu, sig & (value < 0), ops, base,
                        lambda o: f"signal adds a negative value {int(o['value'])} (flags only grow)")
-        self._flag_ops("flag", gpu, (sig | wait) & (ops["flag"] < 0), ops, base,
+        self._flag_ops("flag", gpu, (sig | wait) & (flag < 0), ops, base,
                        lambda o: f"{KIND_NAMES[int(o['kind'])]} on negative flag id {int(o['flag'])}")
-        self._flag_ops("iter", gpu, ops["iteration"] >= self.num_iterations, ops, base,
+        self._flag_ops("iter", gpu, iteration >= self.num_iterations, ops, base,
                        lambda o: f"iteration {int(o['iteration'])} but the profile records only "
                                  f"{self.num_iterations} (num_iterations)")
-        self._check_monotone(gpu, ops, base)
+        self._check_monotone(gpu, ops, base, t, iteration)
         # flag reachability evidence
-        ok_sig = sig & (peer >= 0) & (peer < n) & (ops["flag"] >= 0) & (ops["value"] > 0)
-        mc_sig = sig & (peer == MULTICAST_PEER) & (ops["flag"] >= 0) & (ops["value"] > 0)
+        counted = sig & (flag >= 0) & (value > 0)
+        ok_sig = counted & (peer >= 0) & (peer < n)
+        mc_sig = counted & (peer == MULTICAST_PEER)
         if mc_sig.any():  # a multicast signal adds to the flag on every GPU
             idx = np.repeat(np.flatnonzero(mc_sig), n)
             to = np.tile(np.arange(n, dtype=np.int64), int(mc_sig.sum()))
-            keys, sums, _ = _group_reduce([ops["iteration"][idx].astype(np.int64), to,
-                                           ops["flag"][idx].astype(np.int64)],
-                                          ops["value"][idx].astype(np.int64), "sum")
+            keys, sums, _ = _group_reduce([iteration[idx].astype(np.int64), to,
+                                           flag[idx].astype(np.int64)],
+                                          value[idx].astype(np.int64), "sum")
             self._sig.append(_narrow_sig(keys, sums))
         if ok_sig.any():
-            it = ops["iteration"][ok_sig].astype(np.int64)
-            keys, sums, _ = _group_reduce([it, peer[ok_sig].astype(np.int64),
-                                           ops["flag"][ok_sig].astype(np.int64)],
-                                          ops["value"][ok_sig].astype(np.int64), "sum")
+            keys, sums, _ = _group_reduce([iteration[ok_sig].astype(np.int64), peer[ok_sig].astype(np.int64),
+                                           flag[ok_sig].astype(np.int64)],
+                                          value[ok_sig].astype(np.int64), "sum")
             self._sig.append(_narrow_sig(keys, sums))
         # a wait's flag lives in its own memory (peer -1) or, for pull-style remote waits, in
         # GPU `peer`'s memory
@@ -147,25 +170,29 @@ class _Checker:
         self._flag_ops("home", gpu, bad_home, ops, base,
                        lambda o: f"wait on the flag of gpu {int(o['peer'])}, outside -1..{n - 1} "
                                  "(-1: its own memory)")
-        ok_wait = wait & ~bad_home & (ops["flag"] >= 0) & (ops["value"] > 0)
+        ok_wait = wait & ~bad_home & (flag >= 0) & (value > 0)
         if ok_wait.any():
             idx = np.flatnonzero(ok_wait)
-            it = ops["iteration"][idx].astype(np.int64)
+            it = iteration[idx].astype(np.int64)
             home = np.where(peer[idx] >= 0, peer[idx], gpu).astype(np.int64)
             keys, mx, at = _group_reduce(
-                [it, home, ops["stream"][idx].astype(np.int64),
-                 ops["flag"][idx].astype(np.int64)],
-                ops["value"][idx].astype(np.int64), "max", extra=(idx + base).astype(np.int64))
+                [it, home, ops["stream"][idx].astype(np.int64), flag[idx].astype(np.int64)],
+                value[idx].astype(np.int64), "max", extra=(idx + base).astype(np.int64))
             it_, home_, stream_, flag_ = keys
             self._wait.append((it_.astype(np.uint16), home_.astype(np.int32),
                                stream_.astype(np.uint32), flag_.astype(np.int32), mx, at))
 
-    def _check_monotone(self, gpu: int, ops: np.ndarray, base: int) -> None:
+    def _check_monotone(self, gpu: int, ops: np.ndarray, base: int, t_ns: np.ndarray,
+                        iteration: np.ndarray) -> None:
         if len(ops) == 0:
             return
-        key = ops["stream"].astype(np.int64) * 65536 + ops["iteration"].astype(np.int64)
-        order = np.argsort(key, kind="stable")
-        k, t = key[order], ops["t_ns"][order]
+        key = ops["stream"].astype(np.int64) * 65536 + iteration.astype(np.int64)
+        if np.all(key[1:] >= key[:-1]):  # already grouped (streams one after another): no sort
+            order = np.arange(len(key))
+            k, t = key, t_ns
+        else:
+            order = np.argsort(key, kind="stable")
+            k, t = key[order], t_ns[order]
         same = np.r_[False, k[1:] == k[:-1]]
         with np.errstate(invalid="ignore"):
             back = same & np.r_[False, t[1:] < t[:-1]]
@@ -225,9 +252,10 @@ class _Checker:
             wkey = (w_it.astype(np.int64) * self.num_gpus + w_gpu) * nf + inv[:len(w_flag)]
             skey = (s_it.astype(np.int64) * self.num_gpus + s_gpu) * nf + inv[len(w_flag):]
         del s_it, s_gpu, s_flag
-        order = np.argsort(skey, kind="stable")
-        skey, s_sum = skey[order], s_sum[order]
-        del order
+        if not np.all(skey[1:] >= skey[:-1]):  # GPU by GPU to the next one is often sorted already
+            order = np.argsort(skey, kind="stable")
+            skey, s_sum = skey[order], s_sum[order]
+            del order
         if len(skey):  # signals to one (iteration, gpu, flag) add up
             starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
             skey, s_sum = skey[starts], np.add.reduceat(s_sum, starts)
