@@ -271,3 +271,22 @@ def test_corrupt_chunk_is_a_one_line_error_naming_the_dataset(tmp_path: Path) ->
             r.read_ops(2)
     msg = str(err.value)
     assert "bad.h5" in msg and "gpus/2/ops" in msg and "corrupt" in msg and "\n" not in msg
+
+
+def test_writer_stores_whole_gpus_in_hdf5s_own_chunk_layout(tmp_path: Path) -> None:
+    """A GPU's first ops are compressed off the main thread and stored as raw chunks: HDF5
+    (h5py's filter pipeline) must read them back exactly, and later appends must extend them."""
+    prof = synthesize("allreduce", gpus=3, size_bytes=16 * MiB, chunk_bytes=4096)
+    path = tmp_path / "direct.h5"
+    with ProfileWriter(path, num_gpus=3, chunk_rows=1000) as w:
+        w.append(0, prof.ops[0])  # several whole chunks and a padded edge chunk
+        w.append(1, prof.ops[1][:1500])
+        w.append(1, prof.ops[1][1500:])  # extends a stored edge chunk through HDF5
+        w.append(2, prof.ops[2][:0])
+        w.append(2, prof.ops[2])
+    with h5py.File(path) as f:
+        for g in range(3):
+            ds = f[f"gpus/{g}/ops"]
+            assert ds.compression == "gzip" and ds.shuffle and ds.chunks == (1000,)
+            assert ds.id.get_num_chunks() == -(-len(prof.ops[g]) // 1000)
+            assert ds[()].tobytes() == prof.ops[g].tobytes(), g

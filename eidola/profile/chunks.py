@@ -1,4 +1,4 @@
-"""Decoding a profile's op chunks on a worker thread, ahead of the GPU being read.
+"""Decoding and encoding a profile's op chunks on a worker thread, beside the caller.
 
 Why: a run reads every GPU's ops once, in GPU order, and checks and converts each GPU before
 reading the next. Through h5py the decompression runs under h5py's lock on the caller's
@@ -11,6 +11,10 @@ both of which release the GIL, on a worker thread while the caller works on the 
 Only that layout is decoded here, and only when every stored detail matches it (record type
 byte for byte, filters, every chunk present and fully filtered); any other file is read by
 h5py as before. Decoded ops are identical to h5py's: `tests/test_profile_io.py` compares them.
+
+Writing is the mirror image (`ChunkEncoder`): a GPU's ops handed over whole are shuffled and
+deflated on the worker while the caller generates the next GPU, and their chunks are stored
+as they are (`write_direct_chunk`), in the layout h5py would have written.
 """
 
 from __future__ import annotations
@@ -130,3 +134,68 @@ class ReadAhead:
             self._pool.shutdown(wait=True)
             self._pool = None
         self._pending.clear()
+
+
+def _encode(ops: np.ndarray, chunk_rows: int, level: int) -> list[bytes]:
+    """Shuffled, deflated chunks of `ops` (the last one padded with zero records, as HDF5
+    pads an edge chunk with the fill value); runs on the worker thread."""
+    width = OP_DTYPE.itemsize
+    records = ops.view(np.uint8).reshape(len(ops), width)
+    plane = np.zeros((width, chunk_rows), dtype=np.uint8)
+    out = []
+    for lo in range(0, len(ops), chunk_rows):
+        n = min(chunk_rows, len(ops) - lo)
+        plane[:, :n] = records[lo:lo + n].T  # byte j of every record together: HDF5's shuffle
+        if n < chunk_rows:
+            plane[:, n:] = 0
+        out.append(zlib.compress(plane.tobytes(), level))
+    return out
+
+
+class ChunkEncoder:
+    """Encodes whole datasets' chunks on one worker thread and stores them in submit order.
+
+    Up to `max_pending_bytes` of ops wait encoded or encoding (a generator that makes a slice
+    of GPUs at a time can hand over a whole slice and go on with the next while the worker
+    compresses); submitting more first stores the oldest. The caller must `drain()` before
+    touching those datasets otherwise, and before closing the file.
+    """
+
+    def __init__(self, level: int, max_pending_bytes: int = 128 << 20):
+        self._level = level
+        self._max_pending = max(1, int(max_pending_bytes))
+        self._pending_bytes = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._queue: list[tuple[h5py.Dataset, int, int, Future]] = []
+
+    def submit(self, ds: h5py.Dataset, ops: np.ndarray) -> None:
+        """Store `ops` (OP_DTYPE, a private copy the caller will not change) as all of `ds`."""
+        chunk_rows = int(ds.chunks[0])
+        ds.resize((len(ops),))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eidola-encode")
+        self._queue.append((ds, chunk_rows, ops.nbytes, self._pool.submit(_encode, ops, chunk_rows, self._level)))
+        self._pending_bytes += ops.nbytes
+        while len(self._queue) > 1 and self._pending_bytes > self._max_pending:
+            self._store_oldest()
+
+    def _store_oldest(self) -> None:
+        ds, chunk_rows, nbytes, job = self._queue.pop(0)
+        self._pending_bytes -= nbytes
+        for k, data in enumerate(job.result()):
+            ds.id.write_direct_chunk((k * chunk_rows,), data, filter_mask=0)
+
+    def drain(self) -> None:
+        """Store everything submitted so far."""
+        while self._queue:
+            self._store_oldest()
+
+    def close(self) -> None:
+        """Stop the worker; whatever was not stored is dropped (the caller aborts the file)."""
+        for _, _, _, job in self._queue:
+            job.cancel()
+        self._pending_bytes = 0
+        self._queue.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -22,7 +22,7 @@ import numpy as np
 
 from eidola import __version__
 from eidola.errors import EidolaError
-from eidola.profile.chunks import ReadAhead
+from eidola.profile.chunks import ChunkEncoder, ReadAhead
 from eidola.profile.model import DEFAULT_VARIABILITY, JSON_ATTRS, Profile
 from eidola.profile.schema import FORMAT_NAME, FORMAT_VERSION, OP_DTYPE, TIME_UNIT, empty_ops
 
@@ -140,6 +140,8 @@ class ProfileWriter:
         self._datasets: list[h5py.Dataset] = []
         self._streams: list[set[int]] = [set() for _ in range(self.num_gpus)]
         self._max_iteration = -1
+        self._encoder = ChunkEncoder(GZIP_LEVEL)
+        self._encoded = [False] * self.num_gpus  # first ops handed to the encoder
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> ProfileWriter:
@@ -185,8 +187,12 @@ class ProfileWriter:
             self.abort()
             raise
 
-    def append(self, gpu: int, ops: np.ndarray) -> None:
-        """Add `ops` (OP_DTYPE) after the ops already written for `gpu`."""
+    def append(self, gpu: int, ops: np.ndarray, *, handed_over: bool = False) -> None:
+        """Add `ops` (OP_DTYPE) after the ops already written for `gpu`.
+
+        `handed_over`: the caller will not change `ops` again, so a GPU's first ops need not be
+        copied before they are compressed in the background.
+        """
         if self._file is None:
             raise RuntimeError("ProfileWriter is not open")
         if not 0 <= gpu < self.num_gpus:
@@ -199,8 +205,16 @@ class ProfileWriter:
         ds = self._datasets[gpu]
         old = ds.shape[0]
         try:
-            ds.resize((old + n,))
-            ds[old:old + n] = ops
+            if old == 0 and not self._encoded[gpu]:
+                # a GPU's first ops: compressed on a worker while the caller makes the next GPU
+                # (chunks.py); they must not change meanwhile, hence the copy
+                self._encoded[gpu] = True
+                self._encoder.submit(ds, ops if handed_over and ops.flags.c_contiguous
+                                     else np.array(ops, copy=True))
+            else:
+                self._encoder.drain()  # HDF5 may read back a stored edge chunk to extend it
+                ds.resize((old + n,))
+                ds[old:old + n] = ops
         except OSError as exc:  # e.g. disk full: the caller's `with` block then aborts
             raise EidolaError(f"cannot write the profile: {_first_line(exc)}", path=self.path) from None
         self._streams[gpu].update(np.unique(ops["stream"]).tolist())
@@ -211,6 +225,8 @@ class ProfileWriter:
         if self._file is None or self._tmp is None:
             raise RuntimeError("ProfileWriter is not open")
         try:
+            self._encoder.drain()
+            self._encoder.close()
             f = self._file
             for g in range(self.num_gpus):
                 f["gpus"][str(g)].attrs["num_streams"] = np.int64(len(self._streams[g]))
@@ -243,6 +259,7 @@ class ProfileWriter:
 
     def abort(self) -> None:
         """Drop everything written so far; `path` is left as it was."""
+        self._encoder.close()
         if self._file is not None:
             with contextlib.suppress(Exception):
                 self._file.close()

@@ -430,7 +430,7 @@ def write_synthesized(path: str | Path, kind: str, gpus: int, size_bytes: int | 
             for g in range(lo, min(n, lo + slice_gpus)):
                 ops = part.ops[g]
                 written += int(ops["bytes"][ops["kind"] == OpKind.WRITE].sum())
-                writer.append(g, ops)
+                writer.append(g, ops, handed_over=True)  # this slice is never changed again
         attrs["parameters"] = {**attrs["parameters"], "bytes_written_per_iteration": written}
         writer.attrs = attrs
     return Profile(num_gpus=n, ops=[empty_ops(0) for _ in range(n)], attrs=attrs,
