@@ -13,6 +13,7 @@ from eidola import raw as raw_schema
 from eidola.engine import run
 from eidola.errors import EidolaError
 from eidola.params import RunParams
+from eidola.profile.schema import OpKind
 from eidola.profile.synth import synthesize
 from eidola.results import results_layout, write_series_h5
 from eidola.topology import build_topology
@@ -137,3 +138,47 @@ def test_gem5_parameters_named_by_the_run_spec_exist_without_defaults_in_gem5() 
         first = declared[name].split(",")[0].strip()
         assert len(declared[name].split('", "')) == 1 and first.startswith('"'), \
             f"{name} has a default in Eidola.py: {declared[name]}"
+
+
+def _core_inputs(gpus: int):
+    from eidola.engine.run import _network
+
+    prof = synthesize("allreduce", gpus=gpus, size_bytes=1 << 16, algo="ring")
+    topo = build_topology("ring", gpus, link_bw_gbps=50.0)
+    params = RunParams()
+    cfg = {**params.to_dict(), "max_outstanding_bytes": 1 << 20, "num_gpus": gpus, "num_iterations": 1,
+           "compute_cv": 0.0, "straggler_prob": 0.0, "straggler_slowdown": 1.0, "time_origin_ns": 0.0,
+           "max_events": 0}
+    return prof, _network(topo, params), cfg
+
+
+def test_programs_built_beside_the_feed_report_the_core_refusal_of_a_late_gpu() -> None:
+    """Programs are built on a worker thread while the next GPUs are fed: a bad op of GPU 11
+    still fails the call with the core's one-line message for that GPU and op."""
+    from eidola import _engine
+
+    prof, net, cfg = _core_inputs(12)
+    ops = [o.copy() for o in prof.ops]
+    bad = int(np.flatnonzero(ops[11]["kind"] == OpKind.WRITE)[0])
+    ops[11]["peer"][bad] = 99
+    with pytest.raises(ValueError, match=rf"^gpu 11 op {bad}: field 'peer': 99 is outside 0..11"):
+        _engine.run(iter(ops), net, cfg)
+    assert _engine.run(iter(prof.ops), net, cfg)["finished"]  # and the module is usable after
+
+
+def test_a_feed_that_fails_midway_stops_the_run_with_its_own_error() -> None:
+    from eidola import _engine
+
+    prof, net, cfg = _core_inputs(12)
+
+    class FeedBroke(RuntimeError):
+        pass
+
+    def feed():
+        for g, o in enumerate(prof.ops):
+            if g == 10:  # several GPUs are still being built on the worker by now
+                raise FeedBroke("gpu 10 could not be read")
+            yield o
+
+    with pytest.raises(FeedBroke, match="gpu 10 could not be read"):
+        _engine.run(feed(), net, cfg)

@@ -7,11 +7,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
+#include <future>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "core/network/net_engine.hh"
 #include "core/replay/program.hh"
+#include "python/program_builder.hh"
 #include "python/raw_result.hh"
 
 namespace py = pybind11;
@@ -104,17 +108,48 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     using Clock = std::chrono::steady_clock;
     const auto load_start = Clock::now();  // reading and converting the ops, checks included
     const uint32_t num_profile_gpus = cfg["num_gpus"].cast<uint32_t>();
+    // Programs are built on a worker thread (program_builder.hh) while this thread, holding
+    // the GIL, reads and checks the next GPUs' ops.
     std::vector<GpuProgram> programs;
     programs.reserve(num_profile_gpus);
-    for (py::handle item : gpu_ops) {
-        const uint32_t g = static_cast<uint32_t>(programs.size());
-        if (g >= num_profile_gpus) throw std::invalid_argument("more op arrays than num_gpus");
-        py::array arr = py::reinterpret_borrow<py::object>(item).cast<py::array>();
-        if (arr.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || !(arr.flags() & py::array::c_style))
-            throw std::invalid_argument("gpu " + std::to_string(g) + ": op array is not a contiguous OP_DTYPE array");
-        programs.push_back(GpuProgram::build(g, std::max(num_profile_gpus, spec.num_gpus),
-                                             static_cast<const ProfileOp*>(arr.data()),
-                                             static_cast<size_t>(arr.size()), po));
+    {
+        std::deque<std::pair<py::array, std::future<GpuProgram>>> building;  // arrays kept alive
+        std::unique_ptr<ProgramBuilder> builder = std::make_unique<ProgramBuilder>();
+        const auto stop_builder = [&builder] {  // joins the worker without holding the GIL
+            py::gil_scoped_release nogil;
+            builder.reset();
+        };
+        const auto collect_oldest = [&] {
+            std::future<GpuProgram> job = std::move(building.front().second);
+            {
+                py::gil_scoped_release nogil;
+                job.wait();
+            }
+            programs.push_back(job.get());  // rethrows a build error (a one-line invalid_argument)
+            building.pop_front();
+        };
+        try {
+            uint32_t g = 0;
+            for (py::handle item : gpu_ops) {
+                if (g >= num_profile_gpus) throw std::invalid_argument("more op arrays than num_gpus");
+                py::array arr = py::reinterpret_borrow<py::object>(item).cast<py::array>();
+                if (arr.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || !(arr.flags() & py::array::c_style))
+                    throw std::invalid_argument("gpu " + std::to_string(g) + ": op array is not a contiguous OP_DTYPE array");
+                const ProfileOp* data = static_cast<const ProfileOp*>(arr.data());
+                const size_t n = static_cast<size_t>(arr.size());
+                const uint32_t all_gpus = std::max(num_profile_gpus, spec.num_gpus);
+                building.emplace_back(arr, builder->submit([g, all_gpus, data, n, &po] {
+                    return GpuProgram::build(g, all_gpus, data, n, po);
+                }));
+                ++g;
+                while (building.size() > 8) collect_oldest();
+            }
+            while (!building.empty()) collect_oldest();
+        } catch (...) {
+            stop_builder();  // before the arrays its jobs read are released
+            throw;
+        }
+        stop_builder();
     }
     if (programs.size() != num_profile_gpus) throw std::invalid_argument("fewer op arrays than num_gpus");
 
