@@ -57,6 +57,7 @@ def child(kind: str, gpus: int, size: int, packet: int, topology: str, link_bw: 
         "ops": prof.num_ops, "packets": s["packets"], "events": s["events"],
         "engine_seconds": s["wall_seconds"], "synth_seconds": t_synth,
         "events_per_second": s["events"] / s["wall_seconds"],
+        "simulate_seconds": s["simulate_seconds"], "simulate_events_per_second": s["events_per_second"],
         "makespan_ns": s["makespan_ns"], "bus_bandwidth_gbps": s.get("bus_bandwidth_gbps"),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }))
@@ -131,7 +132,8 @@ def main() -> None:
             rec = measure_child(kind, n, GiB, MiB, "ring" if kind == "allreduce" else "switch", 100.0)
             results["scaling"].append(rec)
             print(f"{kind:10s} {n:5d} GPUs: {rec['packets']:>10d} packets {rec['events']:>11d} events "
-                  f"{rec['engine_seconds']:7.2f} s engine {rec['events_per_second'] / 1e6:6.1f} M ev/s "
+                  f"{rec['engine_seconds']:7.2f} s engine ({rec['simulate_seconds']:7.2f} s simulating, "
+                  f"{rec['simulate_events_per_second'] / 1e6:5.1f} M ev/s) "
                   f"{rec['peak_rss_mib']:6d} MiB")
     results["packet_sweep"] = []
     for packet in (MiB, 256 * KiB, 64 * KiB, 16 * KiB, 4 * KiB):

@@ -45,6 +45,7 @@ def child(n: int, packet_bytes: int = 1 << 20) -> None:
     print(json.dumps({"gpus": n, "packet_bytes": packet_bytes, "ops": prof.num_ops, "events": s["events"],
                       "packets": s["packets"], "engine_s": s["wall_seconds"],
                       "events_per_s": s["events"] / s["wall_seconds"],
+                      "simulate_s": s["simulate_seconds"], "simulate_events_per_s": s["events_per_second"],
                       "count_s": t_gen, "total_s": time.perf_counter() - t0,
                       "makespan_ns": s["makespan_ns"], "bus_bandwidth_gbps": s["bus_bandwidth_gbps"],
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

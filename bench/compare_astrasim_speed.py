@@ -79,8 +79,9 @@ def eidola_point(n: int, work: Path) -> dict:
         return {"error": out.strip().splitlines()[-1] if out.strip() else f"rc {rc}"}
     s = json.loads((outdir / "summary.json").read_text())
     return {"synth_s": synth_s, "synth_rss_mib": synth_rss, "run_s": run_s, "run_rss_mib": run_rss,
-            "engine_s": s["wall_seconds"], "events": s["events"],
-            "events_per_s": s["events"] / s["wall_seconds"], "simulated_ns": s["makespan_ns"]}
+            "engine_s": s["wall_seconds"], "load_s": s["load_seconds"], "simulate_s": s["simulate_seconds"],
+            "events": s["events"], "events_per_s": s["events"] / s["wall_seconds"],
+            "simulate_events_per_s": s["events_per_second"], "simulated_ns": s["makespan_ns"]}
 
 
 def astrasim_point(binary: str, n: int, work: Path) -> dict:
@@ -123,14 +124,17 @@ def main(argv: list[str]) -> int:
             e, a = row["eidola"], row["astrasim"] or {}
             print(f"{n:5d} GPUs | Eidola run {e.get('run_s', float('nan')):7.2f} s "
                   f"({e.get('run_rss_mib', float('nan')):6.0f} MiB, synth {e.get('synth_s', float('nan')):6.1f} s), "
-                  f"sim {e.get('simulated_ns', float('nan')) / 1e6:8.3f} ms, "
-                  f"{e.get('events_per_s', float('nan')) / 1e6:5.2f} M ev/s | ASTRA-sim "
+                  f"sim {e.get('simulated_ns', float('nan')) / 1e6:8.3f} ms, load {e.get('load_s', float('nan')):6.2f} s "
+                  f"+ simulate {e.get('simulate_s', float('nan')):6.2f} s "
+                  f"({e.get('simulate_events_per_s', float('nan')) / 1e6:5.2f} M ev/s) | ASTRA-sim "
                   f"{'timeout' if a.get('timeout') else format(a.get('wall_s', float('nan')), '7.2f') + ' s'} "
                   f"sim {a.get('simulated_ns', float('nan')) / 1e6:8.3f} ms | "
                   f"alpha-beta {row['alpha_beta_ns'] / 1e6:8.3f} ms", flush=True)
     doc = {"work": f"ring all-reduce of 1 GiB per GPU, ring of {BW_GBPS} GB/s (10^9 B/s) and "
                    f"{LATENCY_NS} ns links", "timeout_s": TIMEOUT_S, "machine_cpus": os.cpu_count(),
-           "units": {"*_s": "s (wall, whole command)", "*_rss_mib": "MiB", "*_ns": "ns (simulated)"},
+           "units": {"*_s": "s (wall; run_s and synth_s the whole command, engine_s the engine call, "
+                              "load_s + simulate_s its two parts)", "*_rss_mib": "MiB", "*_ns": "ns (simulated)",
+                     "events_per_s": "events / engine_s", "simulate_events_per_s": "events / simulate_s"},
            "rows": rows}
     atomic_write_bytes(OUT, (json.dumps(doc, indent=2) + "\n").encode())
     print(f"wrote {OUT}")

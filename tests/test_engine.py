@@ -299,3 +299,12 @@ def test_a_nic_serves_its_gpus_streams_in_turn_and_a_gpu_port_in_issue_order() -
     one = build_topology("switch", 3)
     fin = run(bulk_and_small(3, 1, 2, 4 << 20, 64 << 10), one, params).summary["gpu_finish_ns"]
     assert fin[2] > 0.9 * fin[1]
+
+
+def test_summary_splits_engine_time_into_loading_and_simulating() -> None:
+    prof = synthesize("allreduce", gpus=4, size_bytes=4 << 20, algo="ring")
+    s = run(prof, build_topology("ring", 4), RunParams(packet_bytes=4096)).summary
+    assert s["load_seconds"] > 0 and s["simulate_seconds"] > 0
+    assert s["load_seconds"] + s["simulate_seconds"] <= s["wall_seconds"]
+    assert s["events_per_second"] == pytest.approx(s["events"] / s["simulate_seconds"])
+    assert s["units"]["simulate_seconds"] == "s"

@@ -256,13 +256,16 @@ class _Checker:
             order = np.argsort(skey, kind="stable")
             skey, s_sum = skey[order], s_sum[order]
             del order
-        if len(skey):  # signals to one (iteration, gpu, flag) add up
+        if len(skey) > 1 and not np.all(skey[1:] != skey[:-1]):  # signals to one key add up
             starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
             skey, s_sum = skey[starts], np.add.reduceat(s_sum, starts)
-        pos = np.searchsorted(skey, wkey)
-        found = (pos < len(skey)) & (skey[np.minimum(pos, max(len(skey) - 1, 0))] == wkey) \
-            if len(skey) else np.zeros(len(wkey), dtype=bool)
-        total = np.where(found, s_sum[np.minimum(pos, max(len(skey) - 1, 0))] if len(skey) else 0, 0)
+        if np.array_equal(wkey, skey):  # one wait per signalled flag, in the same order (rings)
+            total = s_sum
+        else:
+            pos = np.searchsorted(skey, wkey)
+            found = (pos < len(skey)) & (skey[np.minimum(pos, max(len(skey) - 1, 0))] == wkey) \
+                if len(skey) else np.zeros(len(wkey), dtype=bool)
+            total = np.where(found, s_sum[np.minimum(pos, max(len(skey) - 1, 0))] if len(skey) else 0, 0)
         bad = np.flatnonzero(total < w_val)
         out = []
         for i in bad:
