@@ -94,7 +94,13 @@ def main() -> int:
             if not same:
                 print(f"{name}: RESULTS DIFFER between the builds", flush=True)
             rows.append({"case": name, "same_results": same, **runs})
-    doc = {"old": str(old), "new": str(new), "units": {"*_s": "s (wall)", "makespan_ns": "ns (simulated)"},
+    def commit(checkout: Path) -> str | None:
+        p = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return (p.stdout.strip() + (" + uncommitted changes" if dirty else "")) if p.returncode == 0 else None
+
+    doc = {"old": str(old), "old_commit": commit(old), "new": str(new), "new_commit": commit(new), "units": {"*_s": "s (wall)", "makespan_ns": "ns (simulated)"},
            "rows": rows}
     atomic_write_bytes(a.out, (json.dumps(doc, indent=2) + "\n").encode())
     print(f"wrote {a.out}")
