@@ -46,7 +46,7 @@ class ChunkLayout:
 
 def layout_of(ds: h5py.Dataset) -> ChunkLayout | None:
     """The dataset's layout if this module can decode it, else None (h5py reads it)."""
-    if ds.ndim != 1 or ds.chunks is None or ds.dtype != OP_DTYPE or ds.dtype.itemsize != OP_DTYPE.itemsize:
+    if ds.ndim != 1 or ds.chunks is None or ds.dtype != OP_DTYPE:  # same fields, offsets and size
         return None
     dcpl = ds.id.get_create_plist()
     filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]

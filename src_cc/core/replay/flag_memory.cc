@@ -92,7 +92,7 @@ WatchResult FlagMemory::watch(int32_t flag, const Watcher& w) {
         return WatchResult::Full;
     }
     const uint32_t n = alloc_watch_node();
-    watch_pool_[n] = WatchNode{w, flag, kNone, watch_seq_++};
+    watch_pool_[n] = WatchNode{w, kNone};
     insert_watch(flag, n);
     ++pending_;
     ++watch_stats_.registrations;
@@ -136,19 +136,18 @@ void FlagMemory::insert_watch(int32_t flag, uint32_t node) {
         std::vector<WatchSlot> old;
         old.swap(watch_index_);
         watch_index_.assign(std::max<size_t>(16, 2 * old.size()), WatchSlot{});
-        const size_t mask = watch_index_.size() - 1;
-        for (const WatchSlot& s : old) {
-            if (s.head == kNone) continue;
-            size_t i = watch_home(s.flag, mask);
-            while (watch_index_[i].head != kNone) i = (i + 1) & mask;
-            watch_index_[i] = s;
-        }
+        for (const WatchSlot& s : old)
+            if (s.head != kNone) place_watch_slot(s);
     }
-    const size_t mask = watch_index_.size() - 1;
-    size_t i = watch_home(flag, mask);
-    while (watch_index_[i].head != kNone) i = (i + 1) & mask;
-    watch_index_[i] = WatchSlot{flag, node, node};
+    place_watch_slot(WatchSlot{flag, node, node});
     ++watched_flags_;
+}
+
+void FlagMemory::place_watch_slot(const WatchSlot& slot) {
+    const size_t mask = watch_index_.size() - 1;
+    size_t i = watch_home(slot.flag, mask);
+    while (watch_index_[i].head != kNone) i = (i + 1) & mask;
+    watch_index_[i] = slot;
 }
 
 // Linear-probing deletion by backward shift: later entries of the probe run move up so that
@@ -279,7 +278,6 @@ void FlagMemory::load(StateIn& in) {
     watch_free_ = kNone;
     watch_index_.clear();
     watched_flags_ = 0;
-    watch_seq_ = 0;
     const size_t watching = in.count(4);
     for (size_t n = 0; n < watching; ++n) {
         const int32_t flag = static_cast<int32_t>(in.i64());
@@ -288,7 +286,7 @@ void FlagMemory::load(StateIn& in) {
         w.stream = static_cast<uint32_t>(in.u64());
         w.threshold = in.i64();
         const uint32_t node = alloc_watch_node();
-        watch_pool_[node] = WatchNode{w, flag, kNone, watch_seq_++};
+        watch_pool_[node] = WatchNode{w, kNone};
         insert_watch(flag, node);
     }
     pending_ = static_cast<size_t>(in.u64());

@@ -110,9 +110,7 @@ class FlagMemory {
     // the pool has grown (a std::map of vectors cost two allocations and two frees per wait).
     struct WatchNode {
         Watcher w;
-        int32_t flag;
         uint32_t next;  // next registration of the same flag, or kNone; free list when unused
-        uint64_t seq;   // registration order (reports list a flag's watchers in this order)
     };
     struct WatchSlot {
         int32_t flag;
@@ -121,13 +119,13 @@ class FlagMemory {
     };
     WatchSlot* find_watch_slot(int32_t flag);
     void insert_watch(int32_t flag, uint32_t node);
+    void place_watch_slot(const WatchSlot& slot);  // into the first free slot of its probe run
     void erase_watch_slot(WatchSlot* slot);
     uint32_t alloc_watch_node();
     std::vector<WatchNode> watch_pool_;
     uint32_t watch_free_ = kNone;
     std::vector<WatchSlot> watch_index_;  // power-of-two size, linear probing, <= half full
     size_t watched_flags_ = 0;
-    uint64_t watch_seq_ = 0;
     size_t pending_ = 0;
     size_t capacity_ = 0;
     WakeOn wake_ = WakeOn::Match;
