@@ -192,6 +192,53 @@ TEST(FlagMemory, WatchIndexWakesEachWatcherOnceUnderChurn) {
     EXPECT_EQ(woken.size(), 1u);
 }
 
+// Lanes must not change the order events run in: the same pushes, some through lanes (in and
+// out of time order, as a multi-channel memory produces) and some not, pop exactly as one heap.
+TEST(EventQueue, LanesPopInTheOrderOfOneHeap) {
+    EventQueue plain, laned;
+    laned.set_lanes(5);
+    Tick now = 0;
+    std::vector<Tick> lane_last(5, 0);
+    uint64_t pushed = 0, popped = 0, out_of_order = 0;
+    for (uint64_t step = 0; step < 20000; ++step) {
+        const uint64_t r = static_cast<uint64_t>(unit_uniform(7, step, 0) * 1e9);
+        const bool push = plain.empty() || r % 3 != 0;
+        if (push) {
+            const Tick when = now + (r % 7 == 0 ? 0 : r % 5000);  // ties included
+            const uint32_t lane = static_cast<uint32_t>(r % 6);   // 5: no lane
+            plain.push(when, 1, static_cast<uint32_t>(pushed), lane);
+            if (lane < 5) {
+                out_of_order += when < lane_last[lane];
+                lane_last[lane] = std::max(lane_last[lane], when);
+                laned.push(when, 1, static_cast<uint32_t>(pushed), lane, lane);
+            } else {
+                laned.push(when, 1, static_cast<uint32_t>(pushed), lane);
+            }
+            ++pushed;
+        } else {
+            ASSERT_FALSE(laned.empty());
+            const Event a = plain.pop(), b = laned.pop();
+            ASSERT_EQ(a.when, b.when);
+            ASSERT_EQ(a.a, b.a);
+            ASSERT_EQ(b.type, 1u);  // the lane bits are not the caller's
+            ASSERT_EQ(a.b, b.b);
+            now = a.when;
+            ++popped;
+        }
+        ASSERT_EQ(plain.size(), laned.size());
+    }
+    EXPECT_GT(out_of_order, 100u);  // both lane paths were exercised
+    EXPECT_GT(popped, 5000u);
+    EXPECT_LT(laned.heap_size(), laned.size());  // and lanes did hold events back
+}
+
+TEST(HugePages, VectorsOfEverySizeKeepTheirContents) {
+    HugeVector<uint64_t> v;
+    for (uint64_t i = 0; i < (uint64_t(3) << 20) / 8; ++i) v.push_back(i * 3);  // crosses 2 MiB
+    for (uint64_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], i * 3);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHugePageBytes, 0u);
+}
+
 TEST(LinkTiming, FifoSerializationAtPayloadBandwidth) {
     LinkTiming l(100.0, 500.0);  // 100 GB/s = 100 bytes/ns
     EXPECT_EQ(l.serialization_ps(4096), 40960u);

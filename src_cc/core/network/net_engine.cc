@@ -20,7 +20,6 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     for (size_t i = 0; i < net_.node_latency_ns.size() && i < net_.num_nodes; ++i)
         node_latency_ps_[i] = ns_to_ps(net_.node_latency_ns[i]);
 
-    in_channels_.resize(net_.num_nodes);
     channels_.reserve(net_.channels.size());
     const uint64_t pkt = std::max<uint32_t>(cfg_.replay.packet_bytes, 64);
     bubble_bytes_ = pkt;
@@ -42,8 +41,20 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         ch.capacity = std::max<uint64_t>(net_.buffer_bytes ? net_.buffer_bytes : auto_bytes,
                                          s.ring >= 0 ? 2 * pkt : pkt);
         ch.credits = ch.capacity;
-        in_channels_[s.dst].push_back(c);
         channels_.push_back(std::move(ch));
+    }
+    in_offsets_.assign(net_.num_nodes + 1, 0);  // CSR of every node's in-channels
+    for (const Channel& ch : channels_) ++in_offsets_[ch.dst + 1];
+    for (uint32_t v = 0; v < net_.num_nodes; ++v) in_offsets_[v + 1] += in_offsets_[v];
+    in_channel_.resize(channels_.size());
+    in_src_.resize(channels_.size());
+    {
+        std::vector<uint32_t> fill(in_offsets_.begin(), in_offsets_.end() - 1);
+        for (uint32_t c = 0; c < channels_.size(); ++c) {  // channel order kept per node
+            const uint32_t at = fill[channels_[c].dst]++;
+            in_channel_[at] = c;
+            in_src_[at] = channels_[c].src;
+        }
     }
     route_.resize(net_.num_nodes);
     out_offsets_.assign(net_.num_nodes + 1, 0);  // CSR of every node's out-channels
@@ -106,6 +117,9 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     }
     for (GpuMemory& m : mem_) m.keep_shares(mem_series_rows_ != 0);
     channel_bytes_.assign(channels_.size(), 0);
+    const uint64_t lanes = uint64_t(channels_.size()) + net_.num_gpus;
+    lanes_ = lanes <= EventQueue::kMaxLanes;
+    if (lanes_) events_.set_lanes(static_cast<uint32_t>(lanes));
 }
 
 uint32_t Engine::alloc_packet() {
@@ -123,14 +137,71 @@ void Engine::schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool pr
     events_.push(when, type, a, b);
 }
 
+void Engine::schedule_arrival(Tick when, EventType type, uint32_t pkt, uint32_t ch, bool progress) {
+    if (progress) ++progress_events_;
+    if (lanes_)
+        events_.push(when, type, pkt, 0, ch);
+    else
+        events_.push(when, type, pkt, 0);
+}
+
+void Engine::schedule_served(Tick when, EventType type, uint32_t pkt, uint32_t gpu, bool progress) {
+    if (progress) ++progress_events_;
+    if (lanes_)
+        events_.push(when, type, pkt, 0, static_cast<uint32_t>(channels_.size()) + gpu);
+    else
+        events_.push(when, type, pkt, 0);
+}
+
 // Breadth-first search towards `dst` over reversed channels, done once per destination the
 // run uses: the first channel found wins, so routes are shortest and deterministic.
 uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
     if (!net_.ecmp) return first_channel(node, dst);
+    const EcmpChoice& c = ecmp_choice(node, dst);
+    if (c.count == 1) return ecmp_pool_[c.offset];
+    uint64_t h = flow ^ (uint64_t(node) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(dst) << 24) ^ net_.ecmp_seed;
+    h ^= h >> 33;  // splitmix64 finaliser: spreads flows evenly over the candidates
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return ecmp_pool_[c.offset + static_cast<uint32_t>(h % c.count)];
+}
+
+const Engine::EcmpChoice& Engine::ecmp_choice(uint32_t node, uint32_t dst) {
+    const uint64_t key = (uint64_t(node) << 32) | dst;
+    if (ecmp_memo_.empty()) ecmp_memo_.resize(1024);
+    size_t mask = ecmp_memo_.size() - 1;
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    size_t i = static_cast<size_t>(h >> 20) & mask;
+    for (; ecmp_memo_[i].key != ~uint64_t(0); i = (i + 1) & mask)
+        if (ecmp_memo_[i].key == key) return ecmp_memo_[i].choice;
+    const EcmpChoice choice = ecmp_candidates(node, dst);
+    if (2 * (ecmp_memo_used_ + 1) > ecmp_memo_.size()) {  // keep it at most half full
+        HugeVector<EcmpSlot> old(ecmp_memo_.size() * 2);
+        old.swap(ecmp_memo_);
+        mask = ecmp_memo_.size() - 1;
+        for (const EcmpSlot& e : old) {
+            if (e.key == ~uint64_t(0)) continue;
+            size_t j = static_cast<size_t>((e.key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+            while (ecmp_memo_[j].key != ~uint64_t(0)) j = (j + 1) & mask;
+            ecmp_memo_[j] = e;
+        }
+        i = static_cast<size_t>(h >> 20) & mask;
+        while (ecmp_memo_[i].key != ~uint64_t(0)) i = (i + 1) & mask;
+    }
+    ++ecmp_memo_used_;
+    ecmp_memo_[i] = EcmpSlot{key, choice};
+    return ecmp_memo_[i].choice;
+}
+
+// Hop distances to `dst` over reversed channels (a breadth-first search, once per destination
+// the run uses); a node's candidates are its out-channels one hop closer, in channel order.
+Engine::EcmpChoice Engine::ecmp_candidates(uint32_t node, uint32_t dst) {
     constexpr uint16_t kFar = 0xFFFF;
     if (ecmp_dist_.empty()) ecmp_dist_.resize(net_.num_nodes);
     std::vector<uint16_t>& dist = ecmp_dist_[dst];
-    if (dist.empty()) {  // hop distances to dst over reversed channels
+    if (dist.empty()) {
         dist.assign(net_.num_nodes, kFar);
         std::deque<uint32_t> frontier{dst};
         dist[dst] = 0;
@@ -141,37 +212,36 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
                 throw std::runtime_error("network diameter too large for ECMP routing");
             if (!net_.gpus_forward && u < net_.num_gpus && u != dst)
                 continue;  // a GPU is reached, not passed through
-            for (uint32_t c : in_channels_[u]) {
-                const uint32_t v = channels_[c].src;
+            for (uint32_t i = in_offsets_[u]; i < in_offsets_[u + 1]; ++i) {
+                const uint32_t v = in_src_[i];
                 if (dist[v] != kFar) continue;
                 dist[v] = static_cast<uint16_t>(dist[u] + 1);
                 frontier.push_back(v);
             }
         }
     }
-    // candidates: this node's out-channels one hop closer, in channel order
     const uint32_t lo = out_offsets_[node], hi = out_offsets_[node + 1];
     const uint16_t want = dist[node] - 1;
-    uint32_t count = 0, only = kNone;
+    const size_t begin = ecmp_pool_.size();
     if (dist[node] != kFar && node != dst)
         for (uint32_t i = lo; i < hi; ++i)
-            if (dist[out_dst_[i]] == want) {
-                if (count++ == 0) only = out_channel_[i];
-            }
+            if (dist[out_dst_[i]] == want) ecmp_pool_.push_back(out_channel_[i]);
+    const uint32_t count = static_cast<uint32_t>(ecmp_pool_.size() - begin);
     if (count == 0)
         throw std::runtime_error("no route from node " + std::to_string(node) + " to node " +
                                  std::to_string(dst));
-    if (count == 1) return only;
-    uint64_t h = flow ^ (uint64_t(node) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(dst) << 24) ^ net_.ecmp_seed;
-    h ^= h >> 33;  // splitmix64 finaliser: spreads flows evenly over the candidates
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    uint32_t pick = static_cast<uint32_t>(h % count);
-    for (uint32_t i = lo; i < hi; ++i)
-        if (dist[out_dst_[i]] == want && pick-- == 0) return out_channel_[i];
-    return only;  // unreachable
+    // share a list already stored with the same channels (checked, not trusted to the hash)
+    uint64_t h = 0x243F6A8885A308D3ull ^ count;
+    for (size_t k = begin; k < ecmp_pool_.size(); ++k)
+        h = (h ^ ecmp_pool_[k]) * 0x100000001B3ull;
+    auto [it, added] = ecmp_lists_.try_emplace(h, EcmpChoice{static_cast<uint32_t>(begin), count});
+    if (!added && it->second.count == count &&
+        std::equal(ecmp_pool_.begin() + static_cast<std::ptrdiff_t>(begin), ecmp_pool_.end(),
+                   ecmp_pool_.begin() + it->second.offset)) {
+        ecmp_pool_.resize(begin);
+        return it->second;
+    }
+    return EcmpChoice{static_cast<uint32_t>(begin), count};
 }
 
 uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
@@ -193,11 +263,11 @@ uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
             frontier.pop_front();
             if (!net_.gpus_forward && u < net_.num_gpus && u != dst)
                 continue;  // a GPU is reached, not passed through
-            for (uint32_t c : in_channels_[u]) {
-                const uint32_t v = channels_[c].src;
+            for (uint32_t i = in_offsets_[u]; i < in_offsets_[u + 1]; ++i) {
+                const uint32_t v = in_src_[i];
                 if (seen[v]) continue;
                 seen[v] = 1;
-                table[v] = c;
+                table[v] = in_channel_[i];
                 frontier.push_back(v);
             }
         }
@@ -308,7 +378,7 @@ void Engine::drain(uint32_t ch) {
         moved = false;
         for (int k = 0; k < 2; ++k) {
             while (c.head[k] < c.queue[k].size() &&
-                   c.credits >= credits_needed(c.queue[k][c.head[k]].packet, ch)) {
+                   c.credits >= c.queue[k][c.head[k]].need) {
                 const Queued q = c.queue[k][c.head[k]++];
                 depart(q.packet, ch, std::max(now_, q.earliest));
                 moved = true;
@@ -329,7 +399,7 @@ bool Engine::depart_own(uint32_t ch) {
     Channel::OwnFlows& o = *c.own;
     const uint32_t f = o.turn[o.turn_head];
     const Queued q = o.fifo[f][o.head[f]];
-    if (c.credits < credits_needed(q.packet, ch)) return false;
+    if (c.credits < q.need) return false;
     ++o.turn_head;
     --o.waiting;
     if (++o.head[f] < o.fifo[f].size()) {
@@ -349,7 +419,7 @@ bool Engine::depart_own(uint32_t ch) {
     return true;
 }
 
-void Engine::queue_own(uint32_t pkt, uint32_t ch, Tick earliest) {
+void Engine::queue_own(uint32_t pkt, uint32_t ch, Tick earliest, uint64_t need) {
     Channel& c = channels_[ch];
     if (!c.own) c.own = std::make_unique<Channel::OwnFlows>();
     Channel::OwnFlows& o = *c.own;
@@ -363,7 +433,7 @@ void Engine::queue_own(uint32_t pkt, uint32_t ch, Tick earliest) {
     }
     const uint32_t f = it->second;
     if (o.head[f] == o.fifo[f].size()) o.turn.push_back(f);  // the flow becomes active
-    o.fifo[f].push_back({pkt, earliest});
+    o.fifo[f].push_back({pkt, earliest, need});
     ++o.waiting;
 }
 
@@ -371,9 +441,9 @@ void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
     Channel& c = channels_[ch];
     const bool own = is_own(pkt, ch);
     const int k = enters_ring(pkt, ch) ? 1 : 0;
+    const uint64_t need = credits_needed(pkt, ch);
     if (c.head[0] == c.queue[0].size() && c.head[k] == c.queue[k].size() &&
         (!own || !c.own || c.own->waiting == 0)) {
-        const uint64_t need = credits_needed(pkt, ch);
         if (c.credits < need) collect_credits(c);
         if (c.credits >= need) {
             depart(pkt, ch, earliest);
@@ -381,9 +451,9 @@ void Engine::offer(uint32_t pkt, uint32_t ch, Tick earliest) {
         }
     }
     if (own)
-        queue_own(pkt, ch, earliest);
+        queue_own(pkt, ch, earliest, need);
     else
-        c.queue[k].push_back({pkt, earliest});
+        c.queue[k].push_back({pkt, earliest, need});
     wake_when_credits_return(ch);
 }
 
@@ -399,7 +469,7 @@ void Engine::depart(uint32_t pkt, uint32_t ch, Tick earliest) {
     p.in_channel = ch;
     p.path_latency += c.timing.latency_ps();
     const bool poll = p.req.kind == ReqKind::Poll;
-    schedule(c.timing.free_at() + c.timing.latency_ps(), poll ? kArrivePoll : kArrive, pkt, 0, !poll);
+    schedule_arrival(c.timing.free_at() + c.timing.latency_ps(), poll ? kArrivePoll : kArrive, pkt, ch, !poll);
 }
 
 void Engine::forward(uint32_t pkt, uint32_t node, Tick earliest) {
@@ -443,19 +513,19 @@ void Engine::arrive_at_gpu(uint32_t pkt, Tick now) {
     case ReqKind::Signal: {
         const GpuMemory::Access a = mem_access(gpu, flag_addr(p.req.flag), p.req.bytes, now);
         release_buffer(p, a.start);
-        schedule(a.done, kFlagUpdate, pkt, 0);
+        schedule_served(a.done, kFlagUpdate, pkt, gpu);
         return;
     }
     case ReqKind::Read: {
         const GpuMemory::Access a = mem_access(gpu, p.req.addr, p.req.bytes, now);
         release_buffer(p, a.start);
-        schedule(a.done, kInject, pkt, 0);
+        schedule_served(a.done, kInject, pkt, gpu);
         return;
     }
     case ReqKind::Poll: {  // a remote poll reaches the flag's home memory
         const GpuMemory::Access a = mem_access(gpu, flag_addr(p.req.flag), p.req.bytes, now);
         release_buffer(p, a.start);
-        schedule(a.done, kInjectPoll, pkt, 0, false);
+        schedule_served(a.done, kInjectPoll, pkt, gpu, false);
         return;
     }
     case ReqKind::Watch:  // a remote registration reaches the home's SyncMon

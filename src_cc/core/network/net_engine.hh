@@ -139,6 +139,9 @@ class Engine : public ReplayHost {
     struct Queued {
         uint32_t packet;
         Tick earliest;
+        // credits_needed(packet, channel), fixed while it waits: kept here so that a channel
+        // deciding whether its head can go does not reach for a packet record gone cold
+        uint64_t need;
     };
     struct Channel {
         LinkTiming timing;
@@ -182,6 +185,10 @@ class Engine : public ReplayHost {
     bool enters_ring(uint32_t pkt, uint32_t ch) const;
     void free_packet(uint32_t id) { free_packets_.push_back(id); }
     void schedule(Tick when, EventType type, uint32_t a, uint64_t b, bool progress = true);
+    // An event of a FIFO resource whose times never go back (EventQueue lanes): arrivals at
+    // the end of channel `ch`, and what GPU `gpu`'s memory has served.
+    void schedule_arrival(Tick when, EventType type, uint32_t pkt, uint32_t ch, bool progress);
+    void schedule_served(Tick when, EventType type, uint32_t pkt, uint32_t gpu, bool progress = true);
     uint32_t next_channel(uint32_t node, uint32_t dst, uint64_t flow = 0);
     uint32_t first_channel(uint32_t node, uint32_t dst);
     static uint64_t flow_of(const Request& r) {
@@ -192,7 +199,7 @@ class Engine : public ReplayHost {
     bool is_own(uint32_t pkt, uint32_t ch) const {
         return packets_[pkt].in_channel == kNone && net_.channels[ch].arbitrate_flows;
     }
-    void queue_own(uint32_t pkt, uint32_t ch, Tick earliest);
+    void queue_own(uint32_t pkt, uint32_t ch, Tick earliest, uint64_t need);
     bool depart_own(uint32_t ch);
     void return_credit(uint32_t ch, Tick when, uint64_t bytes);
     void collect_credits(Channel& c);
@@ -224,22 +231,46 @@ class Engine : public ReplayHost {
     std::vector<std::unique_ptr<GpuReplayer>> replayers_;
     std::vector<FlagMemory> flags_;
     std::vector<GpuMemory> mem_;
-    std::vector<Channel> channels_;
-    std::vector<std::vector<uint32_t>> in_channels_;  // per node, channels ending there
+    HugeVector<Channel> channels_;
+    // CSR over nodes: the channels ending at each node and where each one starts, in channel
+    // order (route searches walk these backwards from a destination)
+    std::vector<uint32_t> in_offsets_;
+    std::vector<uint32_t> in_channel_;
+    std::vector<uint32_t> in_src_;
     std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
     // ECMP: per destination, each node's hop distance to it (2 bytes a node; computed once per
     // destination the run uses). A node's candidates are its out-channels one hop closer,
     // found by scanning its out-channels; a per-destination list of them cost O(nodes) words
     // per destination, gigabytes at 16 K GPUs.
     std::vector<std::vector<uint16_t>> ecmp_dist_;
+    // ECMP candidates of each (node, destination) a packet has been routed through: scanning
+    // a 256-port switch's out-channels reads the destination's distance at every neighbour,
+    // hundreds of scattered reads a hop, where this memo answers with one probe. Lists are
+    // shared by the destinations that have the same ones (a leaf's uplinks serve every remote
+    // GPU), so the memo costs a few words per pair.
+    struct EcmpChoice {
+        uint32_t offset;  // into ecmp_pool_
+        uint32_t count;
+    };
+    struct EcmpSlot {
+        uint64_t key = ~uint64_t(0);  // (node << 32) | destination; all ones: empty
+        EcmpChoice choice{0, 0};
+    };
+    const EcmpChoice& ecmp_choice(uint32_t node, uint32_t dst);
+    EcmpChoice ecmp_candidates(uint32_t node, uint32_t dst);  // the scan, interned
+    HugeVector<EcmpSlot> ecmp_memo_;          // power-of-two size, linear probing, <= half full
+    size_t ecmp_memo_used_ = 0;
+    std::vector<uint32_t> ecmp_pool_;         // candidate channels, list after list
+    std::unordered_map<uint64_t, EcmpChoice> ecmp_lists_;  // list hash -> a stored list
     std::vector<uint32_t> out_offsets_;   // CSR over nodes: their out-channels, and where
     std::vector<uint32_t> out_channel_;   //   each one leads (kept beside it for the scan)
     std::vector<uint32_t> out_dst_;
     static constexpr uint32_t kDirectScan = 8;  // out-channels first_channel scans for a direct hop
-    std::vector<Packet> packets_;
+    HugeVector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
     std::vector<Watcher> woken_;
     EventQueue events_;
+    bool lanes_ = false;  // channels and GPU memories have event lanes (see schedule_arrival)
     Tick now_ = 0;
     Tick mem_latency_ps_, syncmon_latency_ps_;
     std::vector<Tick> node_latency_ps_;
