@@ -14,7 +14,9 @@ h5py as before. Decoded ops are identical to h5py's: `tests/test_profile_io.py` 
 
 Writing is the mirror image (`ChunkEncoder`): a GPU's ops handed over whole are shuffled and
 deflated on the worker while the caller generates the next GPU, and their chunks are stored
-as they are (`write_direct_chunk`), in the layout h5py would have written.
+as they are (`write_direct_chunk`), in the layout h5py would have written. Both directions
+use ISA-L's deflate (isal) when it is installed: its streams are ordinary zlib streams, which
+HDF5's gzip filter reads, and it is several times faster than zlib at the same ratio.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ import h5py
 import numpy as np
 
 from eidola.profile.schema import OP_DTYPE
+
+try:  # Intel ISA-L's deflate writes and reads the same zlib streams several times faster
+    from isal import isal_zlib as _zlib
+
+    #: ISA-L levels run 0-3; 1 compresses ops about as well as zlib's 1 (a 1024-GPU ring
+    #: GPU: 18.6x against 20.8x) at 2.3 GB/s against 0.26 GB/s on this machine.
+    _LEVEL: int | None = 1
+    _ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
+except ImportError:  # pragma: no cover - isal is a dependency; plain zlib still works
+    _zlib = zlib
+    _LEVEL = None  # the caller's zlib level
+    _ZLIB_ERRORS = (zlib.error,)
 
 _SHUFFLE = h5py.h5z.FILTER_SHUFFLE
 _DEFLATE = h5py.h5z.FILTER_DEFLATE
@@ -65,8 +79,8 @@ def _decode(raw: list[bytes], layout: ChunkLayout) -> np.ndarray:
     as_bytes = out.view(np.uint8).reshape(layout.rows, width)
     for k, data in enumerate(raw):
         try:
-            plain = zlib.decompress(data) if layout.deflate else data
-        except zlib.error as exc:  # reported like h5py's read errors: a corrupt file
+            plain = _zlib.decompress(data) if layout.deflate else data
+        except _ZLIB_ERRORS as exc:  # reported like h5py's read errors: a corrupt file
             raise ValueError(f"chunk {k} does not inflate ({exc})") from None
         if len(plain) != layout.chunk_rows * width:
             raise ValueError(f"chunk {k} holds {len(plain)} bytes, expected {layout.chunk_rows * width}")
@@ -136,9 +150,9 @@ class ReadAhead:
         self._pending.clear()
 
 
-def _encode(ops: np.ndarray, chunk_rows: int, level: int) -> list[bytes]:
+def _encode(ops: np.ndarray, chunk_rows: int, level: int) -> tuple[list[bytes], OpsSummary]:
     """Shuffled, deflated chunks of `ops` (the last one padded with zero records, as HDF5
-    pads an edge chunk with the fill value); runs on the worker thread."""
+    pads an edge chunk with the fill value), and their summary; runs on the worker thread."""
     width = OP_DTYPE.itemsize
     records = ops.view(np.uint8).reshape(len(ops), width)
     plane = np.zeros((width, chunk_rows), dtype=np.uint8)
@@ -148,8 +162,26 @@ def _encode(ops: np.ndarray, chunk_rows: int, level: int) -> list[bytes]:
         plane[:, :n] = records[lo:lo + n].T  # byte j of every record together: HDF5's shuffle
         if n < chunk_rows:
             plane[:, n:] = 0
-        out.append(zlib.compress(plane.tobytes(), level))
-    return out
+        out.append(_zlib.compress(plane.tobytes(), level if _LEVEL is None else _LEVEL))
+    return out, summarize(ops)
+
+
+@dataclass(frozen=True)
+class OpsSummary:
+    """What a profile writer keeps of each GPU's ops besides the ops themselves."""
+
+    streams: np.ndarray   # distinct stream ids
+    max_iteration: int    # -1 for no ops
+
+
+def summarize(ops: np.ndarray) -> OpsSummary:
+    """The summary of `ops`; a sorted stream column (stream-major ops) skips hashing."""
+    s = ops["stream"]
+    if len(s) > 1 and bool(np.all(s[1:] >= s[:-1])):
+        streams = s[np.flatnonzero(np.r_[True, s[1:] != s[:-1]])]
+    else:
+        streams = np.unique(s)
+    return OpsSummary(streams, int(ops["iteration"].max()) if len(ops) else -1)
 
 
 class ChunkEncoder:
@@ -166,24 +198,31 @@ class ChunkEncoder:
         self._max_pending = max(1, int(max_pending_bytes))
         self._pending_bytes = 0
         self._pool: ThreadPoolExecutor | None = None
-        self._queue: list[tuple[h5py.Dataset, int, int, Future]] = []
+        self._queue: list[tuple[h5py.Dataset, int, int, Callable[[OpsSummary], None] | None,
+                                Future]] = []
 
-    def submit(self, ds: h5py.Dataset, ops: np.ndarray) -> None:
-        """Store `ops` (OP_DTYPE, a private copy the caller will not change) as all of `ds`."""
+    def submit(self, ds: h5py.Dataset, ops: np.ndarray,
+               stored: Callable[[OpsSummary], None] | None = None) -> None:
+        """Store `ops` (OP_DTYPE, a private copy the caller will not change) as all of `ds`;
+        `stored` then gets their summary, worked out on the worker too."""
         chunk_rows = int(ds.chunks[0])
         ds.resize((len(ops),))
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eidola-encode")
-        self._queue.append((ds, chunk_rows, ops.nbytes, self._pool.submit(_encode, ops, chunk_rows, self._level)))
+        self._queue.append((ds, chunk_rows, ops.nbytes, stored,
+                            self._pool.submit(_encode, ops, chunk_rows, self._level)))
         self._pending_bytes += ops.nbytes
         while len(self._queue) > 1 and self._pending_bytes > self._max_pending:
             self._store_oldest()
 
     def _store_oldest(self) -> None:
-        ds, chunk_rows, nbytes, job = self._queue.pop(0)
+        ds, chunk_rows, nbytes, stored, job = self._queue.pop(0)
         self._pending_bytes -= nbytes
-        for k, data in enumerate(job.result()):
+        chunks, summary = job.result()
+        for k, data in enumerate(chunks):
             ds.id.write_direct_chunk((k * chunk_rows,), data, filter_mask=0)
+        if stored is not None:
+            stored(summary)
 
     def drain(self) -> None:
         """Store everything submitted so far."""
@@ -192,7 +231,7 @@ class ChunkEncoder:
 
     def close(self) -> None:
         """Stop the worker; whatever was not stored is dropped (the caller aborts the file)."""
-        for _, _, _, job in self._queue:
+        for *_, job in self._queue:
             job.cancel()
         self._pending_bytes = 0
         self._queue.clear()

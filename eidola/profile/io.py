@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from eidola import __version__
 from eidola.errors import EidolaError
-from eidola.profile.chunks import ChunkEncoder, ReadAhead
+from eidola.profile.chunks import ChunkEncoder, OpsSummary, ReadAhead, summarize
 from eidola.profile.model import DEFAULT_VARIABILITY, JSON_ATTRS, Profile
 from eidola.profile.schema import FORMAT_NAME, FORMAT_VERSION, OP_DTYPE, TIME_UNIT, empty_ops
 
@@ -138,6 +139,7 @@ class ProfileWriter:
         self._tmp: Path | None = None
         self._file: h5py.File | None = None
         self._datasets: list[h5py.Dataset] = []
+        self._groups: list[h5py.Group] = []
         self._streams: list[set[int]] = [set() for _ in range(self.num_gpus)]
         self._max_iteration = -1
         self._encoder = ChunkEncoder(GZIP_LEVEL)
@@ -174,11 +176,20 @@ class ProfileWriter:
             f = h5py.File(self._tmp, "w", libver="earliest", rdcc_nbytes=0)
             self._file = f
             grp = f.create_group("gpus")
+            empty = h5py.h5s.create_simple((0,), (h5py.h5s.UNLIMITED,))
+            dcpl = type_id = None
             for g in range(self.num_gpus):
                 gg = grp.create_group(str(g))
-                ds = gg.create_dataset("ops", shape=(0,), maxshape=(None,), dtype=OP_DTYPE,
-                                       chunks=(self.chunk_rows,), compression="gzip",
-                                       compression_opts=GZIP_LEVEL, shuffle=True)
+                self._groups.append(gg)
+                if dcpl is None:
+                    ds = gg.create_dataset("ops", shape=(0,), maxshape=(None,), dtype=OP_DTYPE,
+                                           chunks=(self.chunk_rows,), compression="gzip",
+                                           compression_opts=GZIP_LEVEL, shuffle=True)
+                    # the rest alike from the first one's type and creation properties:
+                    # h5py's per-dataset setup cost seconds at thousands of GPUs
+                    dcpl, type_id = ds.id.get_create_plist(), ds.id.get_type()
+                else:
+                    ds = h5py.Dataset(h5py.h5d.create(gg.id, b"ops", type_id, empty, dcpl=dcpl))
                 self._datasets.append(ds)
         except OSError as exc:
             self.abort()
@@ -210,15 +221,21 @@ class ProfileWriter:
                 # (chunks.py); they must not change meanwhile, hence the copy
                 self._encoded[gpu] = True
                 self._encoder.submit(ds, ops if handed_over and ops.flags.c_contiguous
-                                     else np.array(ops, copy=True))
+                                     else np.array(ops, copy=True),
+                                     partial(self._note, gpu))
+                return
             else:
                 self._encoder.drain()  # HDF5 may read back a stored edge chunk to extend it
                 ds.resize((old + n,))
                 ds[old:old + n] = ops
         except OSError as exc:  # e.g. disk full: the caller's `with` block then aborts
             raise EidolaError(f"cannot write the profile: {_first_line(exc)}", path=self.path) from None
-        self._streams[gpu].update(np.unique(ops["stream"]).tolist())
-        self._max_iteration = max(self._max_iteration, int(ops["iteration"].max()))
+        self._note(gpu, summarize(ops))
+
+    def _note(self, gpu: int, summary: OpsSummary) -> None:
+        """Keep what the root and per-GPU attributes need of ops written for `gpu`."""
+        self._streams[gpu].update(summary.streams.tolist())
+        self._max_iteration = max(self._max_iteration, summary.max_iteration)
 
     def commit(self) -> None:
         """Write the attributes, flush, fsync and move the file into place."""
@@ -228,8 +245,8 @@ class ProfileWriter:
             self._encoder.drain()
             self._encoder.close()
             f = self._file
-            for g in range(self.num_gpus):
-                f["gpus"][str(g)].attrs["num_streams"] = np.int64(len(self._streams[g]))
+            for g, group in enumerate(self._groups):
+                group.attrs["num_streams"] = np.int64(len(self._streams[g]))
             self._write_root_attrs(f)
             var = f.create_group("variability")
             for k, v in self.variability.items():
