@@ -197,8 +197,9 @@ def test_streamed_synthesis_writes_exactly_the_in_memory_profile(tmp_path, monke
 
     monkeypatch.setattr(synth_mod, "STREAM_OPS_PER_SLICE", 50)  # many slices of few GPUs
     ref = synth_mod.synthesize(**kw)
-    synth_mod.write_synthesized(tmp_path / "s.h5", **kw)
+    _, num_ops = synth_mod.write_synthesized(tmp_path / "s.h5", **kw)
     got = read_profile(tmp_path / "s.h5")
+    assert num_ops == ref.num_ops == got.num_ops  # counted while writing, not read back
     assert all(np.array_equal(a, b) for a, b in zip(ref.ops, got.ops))
     assert got.attrs["parameters"] == ref.attrs["parameters"]
 

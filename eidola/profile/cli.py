@@ -152,7 +152,7 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
         from eidola.profile.variability_fit import recorded_compute_cv
         jitter_cv = recorded_compute_cv(jitter_from)
 
-    profile = write_synthesized(
+    profile, num_ops = write_synthesized(
         output, kind, _opt_int(gpus, "gpus"), None if size is None else parse_size(str(size), field="size"),
         algo=algo, gpu=gpu, gemm_m=_opt_int(gemm_m, "m", lo=1), gemm_n=_opt_int(gemm_n, "n", lo=1),
         gemm_k=_opt_int(gemm_k, "k", lo=1), dtype=dtype, workgroups=_opt_int(workgroups, "workgroups", lo=1),
@@ -175,8 +175,6 @@ def synth_command(kind: str, gpus: str | None, size: str | None, algo: str | Non
                    f"(estimated {tuned['estimated_us']:g} us)"
                    + (f"; its favourite {tuned['tuner_favourite_not_generated']} is not generated"
                       if "tuner_favourite_not_generated" in tuned else ""))
-    with ProfileReader(output) as r:  # streamed profiles are not held in memory: ask the file
-        num_ops = sum(r.num_ops(g) for g in range(r.num_gpus))
     click.echo(f"wrote {output}: {profile.attrs['name']}, {profile.num_gpus} GPUs, "
                f"{num_ops:,} ops, {format_size(w)} written per iteration")
 

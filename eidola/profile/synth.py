@@ -25,7 +25,8 @@ from eidola.profile import p2p
 from eidola.profile.model import Profile, stream_major
 from eidola.profile.schema import OpKind, empty_ops
 from eidola.profile.table import OpTable
-from eidola.profile.timeline import NOMINAL_LATENCY_NS, NOMINAL_LINK_GBPS, estimate_times
+from eidola.profile.timeline import (NOMINAL_LATENCY_NS, NOMINAL_LINK_GBPS, estimate_times,
+                                     estimate_times_of_gpus)
 from eidola.profile.units import format_size
 
 #: kind -> algorithms it accepts (first = default; empty: no --algo)
@@ -350,11 +351,13 @@ def synthesize(kind: str, gpus: int, size_bytes: int | None, algo: str | None = 
         params["tuner"] = tuned
     params.update(chunk_bytes=chunk_bytes, streams=streams or 1, jitter=jitter,
                   straggler_prob=straggler_prob, straggler_slowdown=straggler_slowdown)
-    base = table.build(n)
+    built, cuts = table.build_all(n)
+    base = [built[cuts[g]:cuts[g + 1]] for g in range(n)]  # views of one array
+    params["bytes_written_per_iteration"] = table.sum_bytes(OpKind.WRITE)
+    if iterations == 1:  # times laid out in place, all GPUs at once
+        estimate_times_of_gpus(built, cuts, 0.0, link_gbps, latency_ns)
     ops, variability = _iterations(base, iterations, seed, jitter, straggler_prob,
                                    straggler_slowdown, link_gbps, latency_ns)
-    params["bytes_written_per_iteration"] = int(sum(
-        int(o["bytes"][o["kind"] == OpKind.WRITE].sum()) for o in base))
     label = f"{kind}-{algo}" if algo else kind
     if tuned is not None:
         label = f"{kind}-auto"
@@ -391,14 +394,15 @@ STREAM_OPS_PER_SLICE = 1 << 21
 
 
 def write_synthesized(path: str | Path, kind: str, gpus: int, size_bytes: int | None,
-                      **options: Any) -> Profile:
+                      **options: Any) -> tuple[Profile, int]:
     """`synthesize` straight into the file at `path`, GPU slice by GPU slice where it can.
 
     Why: building every GPU's ops at once needs several hundred bytes of temporaries per op, so
     a 4096-GPU ring all-reduce (~100 M ops) does not fit in memory; slices of GPUs keep the
     peak bounded by the slice, whatever the GPU count. The file is the same either way (the
     ring builder makes a GPU's ops identically alone or with the others). Returns a Profile
-    with the attributes and variability written and empty op arrays.
+    with the attributes and variability written (its op arrays empty when streamed) and the
+    number of ops written, so that a caller need not read the file back to count them.
     """
     from eidola.profile.io import ProfileWriter, write_profile
 
@@ -406,9 +410,9 @@ def write_synthesized(path: str | Path, kind: str, gpus: int, size_bytes: int | 
     if not streamable(kind, algo, options.get("iterations", 1)):
         prof = synthesize(kind, gpus, size_bytes, **options)
         write_profile(prof, path)
-        return prof
+        return prof, prof.num_ops
     n = _number(gpus, "gpus", lo=1, integer=True)
-    written = 0
+    written = num_ops = 0
     first = synthesize(kind, n, size_bytes, only_gpus=np.arange(min(n, 1)), **options)
     per_gpu = max(1, len(first.ops[0]))
     from eidola.memory import check_fits
@@ -427,14 +431,14 @@ def write_synthesized(path: str | Path, kind: str, gpus: int, size_bytes: int | 
         for lo in range(0, n, slice_gpus):
             part = synthesize(kind, n, size_bytes, only_gpus=np.arange(lo, min(n, lo + slice_gpus)),
                               **options)
+            written += int(part.attrs["parameters"]["bytes_written_per_iteration"])
             for g in range(lo, min(n, lo + slice_gpus)):
-                ops = part.ops[g]
-                written += int(ops["bytes"][ops["kind"] == OpKind.WRITE].sum())
-                writer.append(g, ops, handed_over=True)  # this slice is never changed again
+                writer.append(g, part.ops[g], handed_over=True)  # never changed again
+                num_ops += len(part.ops[g])
         attrs["parameters"] = {**attrs["parameters"], "bytes_written_per_iteration": written}
         writer.attrs = attrs
     return Profile(num_gpus=n, ops=[empty_ops(0) for _ in range(n)], attrs=attrs,
-                   variability=variability)
+                   variability=variability), num_ops
 
 
 def _shape_form(kind: str, n: int, gpu: str | None, m: Any, n_cols: Any, k: Any, dtype: str,
@@ -621,9 +625,7 @@ def _iterations(base: list[np.ndarray], iterations: int, seed: int, cv: float, p
                 slowdown: float, link_gbps: float, latency_ns: float
                 ) -> tuple[list[np.ndarray], dict[str, float]]:
     """Lay out times; with several iterations, replicate and bake seeded jitter into each."""
-    if iterations == 1:
-        for ops in base:
-            estimate_times(ops, 0.0, link_gbps, latency_ns)
+    if iterations == 1:  # the caller has laid out the times (estimate_times_of_gpus)
         return base, {"compute_cv": cv, "straggler_prob": p, "straggler_slowdown": slowdown}
     n = len(base)
     per_gpu: list[list[np.ndarray]] = [[] for _ in range(n)]

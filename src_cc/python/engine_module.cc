@@ -15,6 +15,7 @@
 
 #include "core/network/net_engine.hh"
 #include "core/replay/program.hh"
+#include "python/nominal_times.hh"
 #include "python/program_builder.hh"
 #include "python/raw_result.hh"
 
@@ -240,11 +241,30 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
     return r;
 }
 
+void estimate_times_of_gpus(py::array ops, py::array_t<int64_t, py::array::c_style> cuts,
+                            double start_ns, double link_gbps, double latency_ns) {
+    if (ops.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || ops.ndim() != 1 ||
+        !(ops.flags() & py::array::c_style) || !ops.writeable())
+        throw std::invalid_argument("ops must be a writable, contiguous OP_DTYPE array");
+    const py::ssize_t gpus = cuts.size() - 1;
+    const int64_t* c = cuts.data();
+    if (gpus < 0) throw std::invalid_argument("cuts must hold num_gpus + 1 offsets");
+    for (py::ssize_t g = 0; g < gpus; ++g)
+        if (c[g] < 0 || c[g] > c[g + 1] || c[g + 1] > ops.shape(0))
+            throw std::invalid_argument("cuts must be non-decreasing offsets into ops");
+    ProfileOp* data = static_cast<ProfileOp*>(ops.mutable_data());
+    py::gil_scoped_release unlocked;  // the profile writer's encoder thread runs meanwhile
+    nominal_times(data, c, static_cast<size_t>(gpus), start_ns, link_gbps, latency_ns);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_engine, m) {
     m.doc() = "Eidola built-in engine: the gem5-free replay core driven by a discrete-event network model.";
     m.def("run", &run, py::arg("gpu_ops"), py::arg("network"), py::arg("config"),
           "Replay per-GPU op arrays (OP_DTYPE) on a network; returns stats and series as numpy arrays.");
+    m.def("estimate_times_of_gpus", &estimate_times_of_gpus, py::arg("ops"), py::arg("cuts"),
+          py::arg("start_ns"), py::arg("link_gbps"), py::arg("latency_ns"),
+          "eidola.profile.timeline.estimate_times for GPU g = ops[cuts[g]:cuts[g+1]], in place.");
     py::register_exception<std::invalid_argument>(m, "InputError", PyExc_ValueError);
 }
