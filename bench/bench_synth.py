@@ -1,9 +1,14 @@
 """Time and peak memory of `eidola profile synth` for large ring all-reduces (streamed to disk).
 
     python bench/bench_synth.py [GPUS ...]    # default 512 4096; writes bench/results/synth.json
+    python bench/bench_synth.py --deflate     # zlib against ISA-L on profile chunks;
+                                              # writes bench/results/deflate.json
 
 Each size runs `eidola profile synth allreduce --gpus N --size 1GiB --algo ring` in a fresh
 process (wall time of the whole command and its peak RSS) into a temporary directory.
+`--deflate` times compressing the shuffled records of one GPU of a 1024-GPU ring all-reduce
+(the chunks `eidola profile synth` writes) with zlib and with isal at the levels a profile
+uses, and inflating each result with both libraries; it reports the compression ratios.
 """
 
 from __future__ import annotations
@@ -24,7 +29,51 @@ from eidola.results import atomic_write_bytes  # noqa: E402
 OUT = REPO / "bench" / "results" / "synth.json"
 
 
+def deflate() -> int:
+    import zlib
+
+    import numpy as np
+    from isal import isal_zlib
+
+    from eidola.profile.io import GZIP_LEVEL
+    from eidola.profile.synth import synthesize
+
+    ops = synthesize("allreduce", 1024, 1 << 30, algo="ring", only_gpus=np.arange(1)).ops[0]
+    width = ops.dtype.itemsize
+    plane = np.ascontiguousarray(ops.view(np.uint8).reshape(len(ops), width).T).tobytes()
+
+    def rate(fn, reps: int = 20) -> float:  # GB/s of raw bytes, best of `reps`
+        best = float("inf")
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        return len(plane) / best / 1e9
+
+    rows = []
+    for name, lib, level in (("zlib", zlib, GZIP_LEVEL), ("isal", isal_zlib, 1)):
+        packed = lib.compress(plane, level)
+        assert zlib.decompress(packed) == plane  # both are plain zlib streams
+        rows.append({"library": name, "level": level, "raw_mib": len(plane) / 2**20,
+                     "ratio": len(plane) / len(packed),
+                     "compress_gb_per_s": rate(lambda: lib.compress(plane, level)),
+                     "inflate_by_zlib_gb_per_s": rate(lambda: zlib.decompress(packed)),
+                     "inflate_by_isal_gb_per_s": rate(lambda: isal_zlib.decompress(packed))})
+        r = rows[-1]
+        print(f"{name} level {level}: ratio {r['ratio']:.1f}x, compress {r['compress_gb_per_s']:.2f} GB/s, "
+              f"inflate by zlib {r['inflate_by_zlib_gb_per_s']:.2f} GB/s, "
+              f"by isal {r['inflate_by_isal_gb_per_s']:.2f} GB/s")
+    out = OUT.with_name("deflate.json")
+    doc = {"units": {"*_gb_per_s": "GB/s of raw bytes", "raw_mib": "MiB"},
+           "input": "shuffled records of GPU 0 of a 1024-GPU ring all-reduce of 1 GiB", "rows": rows}
+    atomic_write_bytes(out, (json.dumps(doc, indent=2) + "\n").encode())
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--deflate"]:
+        return deflate()
     sizes = [int(a) for a in argv] or [512, 4096]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,9 +14,9 @@ h5py as before. Decoded ops are identical to h5py's: `tests/test_profile_io.py` 
 
 Writing is the mirror image (`ChunkEncoder`): a GPU's ops handed over whole are shuffled and
 deflated on the worker while the caller generates the next GPU, and their chunks are stored
-as they are (`write_direct_chunk`), in the layout h5py would have written. Both directions
-use ISA-L's deflate (isal) when it is installed: its streams are ordinary zlib streams, which
-HDF5's gzip filter reads, and it is several times faster than zlib at the same ratio.
+as they are (`write_direct_chunk`), in the layout h5py would have written. They are deflated
+by ISA-L (isal) when it is installed: its streams are ordinary zlib streams, which HDF5's gzip
+filter reads, and it is several times faster than zlib at almost the same ratio.
 """
 
 from __future__ import annotations
@@ -32,17 +32,17 @@ import numpy as np
 
 from eidola.profile.schema import OP_DTYPE
 
-try:  # Intel ISA-L's deflate writes and reads the same zlib streams several times faster
-    from isal import isal_zlib as _zlib
+try:  # Intel ISA-L's deflate writes the same zlib streams several times faster
+    from isal import isal_zlib as _deflater
 
-    #: ISA-L levels run 0-3; 1 compresses ops about as well as zlib's 1 (a 1024-GPU ring
-    #: GPU: 18.6x against 20.8x) at 2.3 GB/s against 0.26 GB/s on this machine.
+    #: ISA-L levels run 0-3; 1 compresses ops about as well as zlib's 1 (18.6x against 20.8x)
+    #: 8x as fast: 2.7-3.8 GB/s against 0.33-0.46 GB/s in two runs of `python
+    #: bench/bench_synth.py --deflate`. Inflating stays with zlib: the two libraries were within
+    #: about 10% of each other there, either way round.
     _LEVEL: int | None = 1
-    _ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
 except ImportError:  # pragma: no cover - isal is a dependency; plain zlib still works
-    _zlib = zlib
+    _deflater = zlib
     _LEVEL = None  # the caller's zlib level
-    _ZLIB_ERRORS = (zlib.error,)
 
 _SHUFFLE = h5py.h5z.FILTER_SHUFFLE
 _DEFLATE = h5py.h5z.FILTER_DEFLATE
@@ -79,8 +79,8 @@ def _decode(raw: list[bytes], layout: ChunkLayout) -> np.ndarray:
     as_bytes = out.view(np.uint8).reshape(layout.rows, width)
     for k, data in enumerate(raw):
         try:
-            plain = _zlib.decompress(data) if layout.deflate else data
-        except _ZLIB_ERRORS as exc:  # reported like h5py's read errors: a corrupt file
+            plain = zlib.decompress(data) if layout.deflate else data
+        except zlib.error as exc:  # reported like h5py's read errors: a corrupt file
             raise ValueError(f"chunk {k} does not inflate ({exc})") from None
         if len(plain) != layout.chunk_rows * width:
             raise ValueError(f"chunk {k} holds {len(plain)} bytes, expected {layout.chunk_rows * width}")
@@ -162,7 +162,7 @@ def _encode(ops: np.ndarray, chunk_rows: int, level: int) -> tuple[list[bytes], 
         plane[:, :n] = records[lo:lo + n].T  # byte j of every record together: HDF5's shuffle
         if n < chunk_rows:
             plane[:, n:] = 0
-        out.append(_zlib.compress(plane.tobytes(), level if _LEVEL is None else _LEVEL))
+        out.append(_deflater.compress(plane.tobytes(), level if _LEVEL is None else _LEVEL))
     return out, summarize(ops)
 
 
