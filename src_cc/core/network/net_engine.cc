@@ -168,27 +168,25 @@ uint32_t Engine::next_channel(uint32_t node, uint32_t dst, uint64_t flow) {
     return ecmp_pool_[c.offset + static_cast<uint32_t>(h % c.count)];
 }
 
+size_t Engine::ecmp_slot(const HugeVector<EcmpSlot>& table, uint64_t key) {
+    const size_t mask = table.size() - 1;
+    size_t i = static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+    while (table[i].key != key && table[i].key != EcmpSlot::kEmpty) i = (i + 1) & mask;
+    return i;
+}
+
 const Engine::EcmpChoice& Engine::ecmp_choice(uint32_t node, uint32_t dst) {
     const uint64_t key = (uint64_t(node) << 32) | dst;
     if (ecmp_memo_.empty()) ecmp_memo_.resize(1024);
-    size_t mask = ecmp_memo_.size() - 1;
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    size_t i = static_cast<size_t>(h >> 20) & mask;
-    for (; ecmp_memo_[i].key != ~uint64_t(0); i = (i + 1) & mask)
-        if (ecmp_memo_[i].key == key) return ecmp_memo_[i].choice;
+    size_t i = ecmp_slot(ecmp_memo_, key);
+    if (ecmp_memo_[i].key == key) return ecmp_memo_[i].choice;
     const EcmpChoice choice = ecmp_candidates(node, dst);
     if (2 * (ecmp_memo_used_ + 1) > ecmp_memo_.size()) {  // keep it at most half full
         HugeVector<EcmpSlot> old(ecmp_memo_.size() * 2);
         old.swap(ecmp_memo_);
-        mask = ecmp_memo_.size() - 1;
-        for (const EcmpSlot& e : old) {
-            if (e.key == ~uint64_t(0)) continue;
-            size_t j = static_cast<size_t>((e.key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-            while (ecmp_memo_[j].key != ~uint64_t(0)) j = (j + 1) & mask;
-            ecmp_memo_[j] = e;
-        }
-        i = static_cast<size_t>(h >> 20) & mask;
-        while (ecmp_memo_[i].key != ~uint64_t(0)) i = (i + 1) & mask;
+        for (const EcmpSlot& e : old)
+            if (e.key != EcmpSlot::kEmpty) ecmp_memo_[ecmp_slot(ecmp_memo_, e.key)] = e;
+        i = ecmp_slot(ecmp_memo_, key);
     }
     ++ecmp_memo_used_;
     ecmp_memo_[i] = EcmpSlot{key, choice};

@@ -253,9 +253,13 @@ class Engine : public ReplayHost {
         uint32_t count;
     };
     struct EcmpSlot {
-        uint64_t key = ~uint64_t(0);  // (node << 32) | destination; all ones: empty
+        static constexpr uint64_t kEmpty = ~uint64_t(0);
+        uint64_t key = kEmpty;  // (node << 32) | destination
         EcmpChoice choice{0, 0};
     };
+    // The slot holding `key` (open addressing, power-of-two size, linear probing), or the
+    // empty slot where it would go.
+    static size_t ecmp_slot(const HugeVector<EcmpSlot>& table, uint64_t key);
     const EcmpChoice& ecmp_choice(uint32_t node, uint32_t dst);
     EcmpChoice ecmp_candidates(uint32_t node, uint32_t dst);  // the scan, interned
     HugeVector<EcmpSlot> ecmp_memo_;          // power-of-two size, linear probing, <= half full
