@@ -1,3 +1,3 @@
-from eidola.cli import main
+from eidola.hugepages import main
 
 main()
