@@ -38,7 +38,7 @@ def _glibc_version() -> tuple[int, int] | None:
         return None
 
 
-def relaunch_argv(argv: list[str], environ: dict[str, str]) -> dict[str, str] | None:
+def relaunch_env(argv: list[str], environ: dict[str, str]) -> dict[str, str] | None:
     """The environment to start the command `argv` again with, or None to go on as it is."""
     if environ.get("EIDOLA_HUGE_PAGES", "1") == "0" or not sys.platform.startswith("linux"):
         return None
@@ -61,7 +61,7 @@ def relaunch_argv(argv: list[str], environ: dict[str, str]) -> dict[str, str] | 
 
 def relaunch_with_huge_pages() -> None:
     """Replace this process with the same command under the tunable, when that helps."""
-    env = relaunch_argv(sys.argv, dict(os.environ))
+    env = relaunch_env(sys.argv, dict(os.environ))
     if env is None:
         return
     try:

@@ -25,9 +25,9 @@ def linux_glibc_madvise(monkeypatch, tmp_path):
 
 
 def test_engine_commands_get_the_tunable_added_to_the_users(linux_glibc_madvise) -> None:
-    env = hp.relaunch_argv(["eidola", "run", "cfg.py"], {"PATH": "/bin"})
+    env = hp.relaunch_env(["eidola", "run", "cfg.py"], {"PATH": "/bin"})
     assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
-    env = hp.relaunch_argv(["eidola", "--help-free", "sweep", "s.yaml"],
+    env = hp.relaunch_env(["eidola", "--help-free", "sweep", "s.yaml"],
                            {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
     assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
 
@@ -39,20 +39,20 @@ def test_engine_commands_get_the_tunable_added_to_the_users(linux_glibc_madvise)
     (["eidola", "run"], {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}),     # the second start
 ])
 def test_no_relaunch(linux_glibc_madvise, argv, environ) -> None:
-    assert hp.relaunch_argv(argv, environ) is None
+    assert hp.relaunch_env(argv, environ) is None
 
 
 def test_no_relaunch_where_it_cannot_help(linux_glibc_madvise, monkeypatch) -> None:
     linux_glibc_madvise.write_text("[always] madvise never\n")  # every page may be huge already
-    assert hp.relaunch_argv(["eidola", "run"], {}) is None
+    assert hp.relaunch_env(["eidola", "run"], {}) is None
     linux_glibc_madvise.write_text("always [madvise] never\n")
     monkeypatch.setattr(hp, "_glibc_version", lambda: (2, 34))  # no such tunable before 2.35
-    assert hp.relaunch_argv(["eidola", "run"], {}) is None
+    assert hp.relaunch_env(["eidola", "run"], {}) is None
     monkeypatch.setattr(hp, "_glibc_version", lambda: None)  # musl and others
-    assert hp.relaunch_argv(["eidola", "run"], {}) is None
+    assert hp.relaunch_env(["eidola", "run"], {}) is None
     monkeypatch.setattr(hp, "_glibc_version", lambda: (2, 36))
     monkeypatch.setattr(hp.sys, "platform", "darwin")
-    assert hp.relaunch_argv(["eidola", "run"], {}) is None
+    assert hp.relaunch_env(["eidola", "run"], {}) is None
 
 
 def test_the_relaunched_command_runs_and_gives_the_same_result(tmp_path) -> None:

@@ -43,33 +43,9 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
         ch.credits = ch.capacity;
         channels_.push_back(std::move(ch));
     }
-    in_offsets_.assign(net_.num_nodes + 1, 0);  // CSR of every node's in-channels
-    for (const Channel& ch : channels_) ++in_offsets_[ch.dst + 1];
-    for (uint32_t v = 0; v < net_.num_nodes; ++v) in_offsets_[v + 1] += in_offsets_[v];
-    in_channel_.resize(channels_.size());
-    in_src_.resize(channels_.size());
-    {
-        std::vector<uint32_t> fill(in_offsets_.begin(), in_offsets_.end() - 1);
-        for (uint32_t c = 0; c < channels_.size(); ++c) {  // channel order kept per node
-            const uint32_t at = fill[channels_[c].dst]++;
-            in_channel_[at] = c;
-            in_src_[at] = channels_[c].src;
-        }
-    }
+    in_.build(channels_, net_.num_nodes, /*by_destination=*/true);
+    out_.build(channels_, net_.num_nodes, /*by_destination=*/false);
     route_.resize(net_.num_nodes);
-    out_offsets_.assign(net_.num_nodes + 1, 0);  // CSR of every node's out-channels
-    for (const Channel& ch : channels_) ++out_offsets_[ch.src + 1];
-    for (uint32_t v = 0; v < net_.num_nodes; ++v) out_offsets_[v + 1] += out_offsets_[v];
-    out_channel_.resize(channels_.size());
-    out_dst_.resize(channels_.size());
-    {
-        std::vector<uint32_t> fill(out_offsets_.begin(), out_offsets_.end() - 1);
-        for (uint32_t c = 0; c < channels_.size(); ++c) {  // channel order kept per node
-            const uint32_t at = fill[channels_[c].src]++;
-            out_channel_[at] = c;
-            out_dst_[at] = channels_[c].dst;
-        }
-    }
     mcast_switch_.assign(net_.num_gpus, kNone);
     for (uint32_t c = 0; c < channels_.size(); ++c) {
         const Channel& ch = channels_[c];
@@ -120,6 +96,22 @@ Engine::Engine(NetworkSpec net, EngineConfig cfg, std::vector<GpuProgram> progra
     const uint64_t lanes = uint64_t(channels_.size()) + net_.num_gpus;
     lanes_ = lanes <= EventQueue::kMaxLanes;
     if (lanes_) events_.set_lanes(static_cast<uint32_t>(lanes));
+}
+
+void Engine::NodeChannels::build(const HugeVector<Channel>& channels, uint32_t num_nodes,
+                                 bool by_destination) {
+    const auto node_of = [&](const Channel& ch) { return by_destination ? ch.dst : ch.src; };
+    offsets.assign(num_nodes + 1, 0);
+    for (const Channel& ch : channels) ++offsets[node_of(ch) + 1];
+    for (uint32_t v = 0; v < num_nodes; ++v) offsets[v + 1] += offsets[v];
+    channel.resize(channels.size());
+    far.resize(channels.size());
+    std::vector<uint32_t> fill(offsets.begin(), offsets.end() - 1);
+    for (uint32_t c = 0; c < channels.size(); ++c) {  // channel order kept per node
+        const uint32_t at = fill[node_of(channels[c])]++;
+        channel[at] = c;
+        far[at] = by_destination ? channels[c].src : channels[c].dst;
+    }
 }
 
 uint32_t Engine::alloc_packet() {
@@ -210,20 +202,20 @@ Engine::EcmpChoice Engine::ecmp_candidates(uint32_t node, uint32_t dst) {
                 throw std::runtime_error("network diameter too large for ECMP routing");
             if (!net_.gpus_forward && u < net_.num_gpus && u != dst)
                 continue;  // a GPU is reached, not passed through
-            for (uint32_t i = in_offsets_[u]; i < in_offsets_[u + 1]; ++i) {
-                const uint32_t v = in_src_[i];
+            for (uint32_t i = in_.offsets[u]; i < in_.offsets[u + 1]; ++i) {
+                const uint32_t v = in_.far[i];
                 if (dist[v] != kFar) continue;
                 dist[v] = static_cast<uint16_t>(dist[u] + 1);
                 frontier.push_back(v);
             }
         }
     }
-    const uint32_t lo = out_offsets_[node], hi = out_offsets_[node + 1];
+    const uint32_t lo = out_.offsets[node], hi = out_.offsets[node + 1];
     const uint16_t want = dist[node] - 1;
     const size_t begin = ecmp_pool_.size();
     if (dist[node] != kFar && node != dst)
         for (uint32_t i = lo; i < hi; ++i)
-            if (dist[out_dst_[i]] == want) ecmp_pool_.push_back(out_channel_[i]);
+            if (dist[out_.far[i]] == want) ecmp_pool_.push_back(out_.channel[i]);
     const uint32_t count = static_cast<uint32_t>(ecmp_pool_.size() - begin);
     if (count == 0)
         throw std::runtime_error("no route from node " + std::to_string(node) + " to node " +
@@ -246,10 +238,10 @@ uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
     // A node with few out-channels and one straight to `dst` (a ring or torus neighbour): the
     // search below would pick the lowest-numbered such channel, and so does this scan, without
     // a per-destination table (a table per destination is O(nodes) words each).
-    const uint32_t lo = out_offsets_[node], hi = out_offsets_[node + 1];
+    const uint32_t lo = out_.offsets[node], hi = out_.offsets[node + 1];
     if (hi - lo <= kDirectScan)
         for (uint32_t i = lo; i < hi; ++i)
-            if (out_dst_[i] == dst) return out_channel_[i];
+            if (out_.far[i] == dst) return out_.channel[i];
     std::vector<uint32_t>& table = route_[dst];
     if (table.empty()) {
         table.assign(net_.num_nodes, kNone);
@@ -261,11 +253,11 @@ uint32_t Engine::first_channel(uint32_t node, uint32_t dst) {
             frontier.pop_front();
             if (!net_.gpus_forward && u < net_.num_gpus && u != dst)
                 continue;  // a GPU is reached, not passed through
-            for (uint32_t i = in_offsets_[u]; i < in_offsets_[u + 1]; ++i) {
-                const uint32_t v = in_src_[i];
+            for (uint32_t i = in_.offsets[u]; i < in_.offsets[u + 1]; ++i) {
+                const uint32_t v = in_.far[i];
                 if (seen[v]) continue;
                 seen[v] = 1;
-                table[v] = in_channel_[i];
+                table[v] = in_.channel[i];
                 frontier.push_back(v);
             }
         }

@@ -232,11 +232,15 @@ class Engine : public ReplayHost {
     std::vector<FlagMemory> flags_;
     std::vector<GpuMemory> mem_;
     HugeVector<Channel> channels_;
-    // CSR over nodes: the channels ending at each node and where each one starts, in channel
-    // order (route searches walk these backwards from a destination)
-    std::vector<uint32_t> in_offsets_;
-    std::vector<uint32_t> in_channel_;
-    std::vector<uint32_t> in_src_;
+    // Each node's channels by one end (CSR over nodes, channel order kept within a node): node
+    // v's are channel[offsets[v] .. offsets[v + 1]), whose other ends are in `far` beside them
+    // (scans read those, not the channel records).
+    struct NodeChannels {
+        std::vector<uint32_t> offsets, channel, far;
+        void build(const HugeVector<Channel>& channels, uint32_t num_nodes, bool by_destination);
+    };
+    NodeChannels in_;   // channels ending at each node, from where (route searches walk back)
+    NodeChannels out_;  // channels leaving each node, to where (next-hop scans)
     std::vector<std::vector<uint32_t>> route_;        // per destination node: next channel per node
     // ECMP: per destination, each node's hop distance to it (2 bytes a node; computed once per
     // destination the run uses). A node's candidates are its out-channels one hop closer,
@@ -266,9 +270,6 @@ class Engine : public ReplayHost {
     size_t ecmp_memo_used_ = 0;
     std::vector<uint32_t> ecmp_pool_;         // candidate channels, list after list
     std::unordered_map<uint64_t, EcmpChoice> ecmp_lists_;  // list hash -> a stored list
-    std::vector<uint32_t> out_offsets_;   // CSR over nodes: their out-channels, and where
-    std::vector<uint32_t> out_channel_;   //   each one leads (kept beside it for the scan)
-    std::vector<uint32_t> out_dst_;
     static constexpr uint32_t kDirectScan = 8;  // out-channels first_channel scans for a direct hop
     HugeVector<Packet> packets_;
     std::vector<uint32_t> free_packets_;
