@@ -5,7 +5,7 @@ reading the next. Through h5py the decompression runs under h5py's lock on the c
 thread, so the run waits for it while the machine's other core idles: for a 4096-GPU ring
 all-reduce (100 M ops, 5.5 GB of records) that was about 24 s of a 44 s load. The files
 Eidola writes keep each GPU's ops in chunks filtered by shuffle + deflate (io.py). Such a
-chunk can be fetched raw, which is cheap, and then inflated by zlib and un-shuffled by numpy,
+chunk can be fetched raw, which is cheap, and then inflated (ISA-L, else zlib) and un-shuffled by numpy,
 both of which release the GIL, on a worker thread while the caller works on the GPU before.
 
 Only that layout is decoded here, and only when every stored detail matches it (record type
@@ -32,17 +32,22 @@ import numpy as np
 
 from eidola.profile.schema import OP_DTYPE
 
-try:  # Intel ISA-L's deflate writes the same zlib streams several times faster
+try:  # Intel ISA-L reads and writes the same zlib streams several times faster
     from isal import isal_zlib as _deflater
 
-    #: ISA-L levels run 0-3; 1 compresses ops about as well as zlib's 1 (18.6x against 20.8x)
-    #: 8x as fast: 2.7-3.8 GB/s against 0.33-0.46 GB/s in two runs of `python
-    #: bench/bench_synth.py --deflate`. Inflating stays with zlib: the two libraries were within
-    #: about 10% of each other there, either way round.
+    #: ISA-L levels run 0-3; 1 compresses ops about as well as zlib's 1 (36x against 40x on a
+    #: 4096-GPU ring) 7.6x as fast (6.2 against 0.82 GB/s), and inflates what it wrote 4x as
+    #: fast as zlib (3.0 against 0.75 GB/s): `python bench/bench_synth.py --deflate`,
+    #: 2026-12-01. (On 0.3 MiB chunks, an older version of that bench, the two inflated at
+    #: about the same speed; a 4096-GPU profile's chunks are 1.3 MiB.)
     _LEVEL: int | None = 1
+    _inflate = _deflater.decompress
+    _InflateError: type[Exception] = _deflater.error
 except ImportError:  # pragma: no cover - isal is a dependency; plain zlib still works
     _deflater = zlib
     _LEVEL = None  # the caller's zlib level
+    _inflate = zlib.decompress
+    _InflateError = zlib.error
 
 _SHUFFLE = h5py.h5z.FILTER_SHUFFLE
 _DEFLATE = h5py.h5z.FILTER_DEFLATE
@@ -77,13 +82,14 @@ def _decode(raw: list[bytes], layout: ChunkLayout) -> np.ndarray:
     width = OP_DTYPE.itemsize
     out = np.empty(layout.rows, dtype=OP_DTYPE)
     as_bytes = out.view(np.uint8).reshape(layout.rows, width)
+    expected = layout.chunk_rows * width  # inflated size of a chunk: one buffer, no regrowing
     for k, data in enumerate(raw):
         try:
-            plain = zlib.decompress(data) if layout.deflate else data
-        except zlib.error as exc:  # reported like h5py's read errors: a corrupt file
+            plain = _inflate(data, bufsize=expected) if layout.deflate else data
+        except _InflateError as exc:  # reported like h5py's read errors: a corrupt file
             raise ValueError(f"chunk {k} does not inflate ({exc})") from None
-        if len(plain) != layout.chunk_rows * width:
-            raise ValueError(f"chunk {k} holds {len(plain)} bytes, expected {layout.chunk_rows * width}")
+        if len(plain) != expected:
+            raise ValueError(f"chunk {k} holds {len(plain)} bytes, expected {expected}")
         lo = k * layout.chunk_rows
         n = min(layout.chunk_rows, layout.rows - lo)
         buf = np.frombuffer(plain, dtype=np.uint8)
