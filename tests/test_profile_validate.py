@@ -172,3 +172,59 @@ def test_flag_reachability_sums_signals_per_gpu_and_flag(num_gpus: int) -> None:
     c.add(0, waiter[:1], 0)
     c.add(1, signaller, 0)  # two signals of 1 reach the awaited 2
     assert c.problems() == []
+
+
+def _unreachable_waits_by_brute_force(num_gpus: int, ops: list[np.ndarray]) -> set[tuple[int, int, int, int]]:
+    """(home, stream, op, flag) of each wait no signals satisfy, one op at a time in Python:
+    of the waits of one GPU on one (iteration, home, stream, flag), the highest threshold,
+    the latest of equal ones."""
+    sums: dict[tuple[int, int, int], int] = {}
+    for o in ops:
+        for r in o:
+            if r["kind"] in (OpKind.SIGNAL, OpKind.SIGNAL_NBI) and r["flag"] >= 0 and r["value"] > 0:
+                homes = range(num_gpus) if r["peer"] == -2 else [int(r["peer"])] if 0 <= r["peer"] < num_gpus else []
+                for h in homes:
+                    key = (int(r["iteration"]), h, int(r["flag"]))
+                    sums[key] = sums.get(key, 0) + int(r["value"])
+    worst: dict[tuple, tuple[int, int]] = {}  # group -> (threshold, op)
+    for g, o in enumerate(ops):
+        for i, r in enumerate(o):
+            if r["kind"] == OpKind.WAIT and -1 <= r["peer"] < num_gpus and r["flag"] >= 0 and r["value"] > 0:
+                home = int(r["peer"]) if r["peer"] >= 0 else g
+                group = (g, int(r["iteration"]), home, int(r["stream"]), int(r["flag"]))
+                if group not in worst or int(r["value"]) >= worst[group][0]:
+                    worst[group] = (int(r["value"]), i)
+    return {(home, stream, op, flag) for (g, it, home, stream, flag), (need, op) in worst.items()
+            if sums.get((it, home, flag), 0) < need}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flag_check_matches_a_brute_force_count(seed: int) -> None:
+    """The checker keeps signals and waits as runs of consecutive flags: random schedules with
+    runs, gaps, repeats, multicast and remote waits must settle like a plain count."""
+    from eidola.profile.validate import _Checker
+
+    rng = np.random.default_rng(seed)
+    num_gpus = 5
+    ops = []
+    for g in range(num_gpus):
+        n = 300
+        o = empty_ops(n)
+        o["kind"] = rng.choice([OpKind.SIGNAL, OpKind.SIGNAL_NBI, OpKind.WAIT, OpKind.COMPUTE], n)
+        # mostly runs of consecutive flags, now and then a jump back or a repeat
+        o["flag"] = np.cumsum(rng.choice([1, 1, 1, 0, -3], n)) % 40
+        o["value"] = rng.choice([1, 1, 1, 2, 0], n)
+        o["peer"] = np.where(o["kind"] == OpKind.WAIT, rng.choice([-1, -1, -1, 0, 3], n),
+                             rng.choice([(g + 1) % num_gpus, (g + 2) % num_gpus, -2], n))
+        o["stream"] = rng.choice([0, 0, 1], n)
+        o["iteration"] = rng.choice([0, 0, 0, 1], n)
+        o["t_ns"] = 0.0
+        ops.append(o)
+    c = _Checker(num_gpus, 2)
+    for g, o in enumerate(ops):
+        c.add(g, o, 0)
+    failed = c._core.failed_waits()
+    got = set(zip(failed["gpu"].tolist(), failed["stream"].tolist(), failed["op"].tolist(), failed["flag"].tolist()))
+    expected = _unreachable_waits_by_brute_force(num_gpus, ops)
+    assert expected, "the random schedule should leave some waits unsatisfied"
+    assert got == expected

@@ -9,7 +9,7 @@ per-op problems on one stream are reported once with a count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,76 +19,59 @@ from eidola.params import MAX_TIME_NS
 from eidola.profile.io import ProfileReader
 from eidola.profile.model import Profile
 from eidola.profile.collectives import MULTICAST_PEER
-from eidola.profile.schema import KIND_NAMES, SIGNAL_KINDS, OpKind
+from eidola.profile.schema import KIND_NAMES, OP_DTYPE
 
 _CHUNK = 1 << 20
 #: the largest payload one op may carry: the replay core keeps byte counts below 2^56
 MAX_OP_BYTES = 1 << 56
 
 
-def _strictly_increasing(keys: list[np.ndarray]) -> bool:
-    """Whether the rows' key tuples strictly increase (lexicographic, first key primary)."""
-    if len(keys[0]) < 2:
-        return True
-    greater = np.zeros(len(keys[0]) - 1, dtype=bool)
-    equal = np.ones(len(keys[0]) - 1, dtype=bool)
-    for k in keys:
-        later, earlier = k[1:], k[:-1]
-        greater |= equal & (later > earlier)
-        equal &= later == earlier
-    return bool(greater.all())
-
-
-def _group_reduce(keys: list[np.ndarray], values: np.ndarray, how: str,
-                  extra: np.ndarray | None = None):
-    """Group rows by the tuple of `keys`; sum or max `values` (max also returns `extra` at it)."""
-    if len(values) == 0:
-        return [k[:0] for k in keys], values[:0], (None if extra is None else extra[:0])
-    if _strictly_increasing(keys):  # every group is one row, already in order (generated
-        return keys, values, extra  # profiles: one signal per step and flag): nothing to sort
-    if how == "max":
-        order = np.lexsort((values, *reversed(keys)))  # last key is primary; values ascending
-    else:
-        order = np.lexsort(tuple(reversed(keys)))
-    ks = [k[order] for k in keys]
-    v = values[order]
-    change = np.zeros(len(v), dtype=bool)
-    change[0] = True
-    for k in ks:
-        change[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(change)
-    if how == "sum":
-        out = np.add.reduceat(v, starts)
-        ex = None
-    else:
-        ends = np.r_[starts[1:], len(v)] - 1  # last of each group holds the max
-        out = v[ends]
-        ex = extra[order][ends] if extra is not None else None
-        starts = ends
-    return [k[starts] for k in ks], out, ex
-
-
-def _narrow_sig(keys: list[np.ndarray], sums: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Signal evidence kept until every GPU is read, in the profile's own widths (iteration
-    16 bits, GPU and flag 32): 18 bytes a (gpu, flag) instead of 32, which matters when a run
-    checks a 100 M-op profile while the engine loads it."""
-    it, gpu, flag = keys
-    return it.astype(np.uint16), gpu.astype(np.int32), flag.astype(np.int32), sums
+def _op_checks(gpu: int, num_gpus: int, num_iterations: int) -> dict[str, Callable[[np.void], str]]:
+    """The message of each per-op check (eidola._engine.OP_CHECKS names the checks), given the
+    first op that fails it."""
+    n = num_gpus
+    return {
+        "kind": lambda o: f"unknown op kind {int(o['kind'])}",
+        "peer": lambda o: f"{KIND_NAMES[int(o['kind'])]} to peer {int(o['peer'])}, outside 0..{n - 1}",
+        "self": lambda o: (f"{KIND_NAMES[int(o['kind'])]} with peer {gpu} == its own GPU "
+                           "(P2P transfers need another GPU; model local work as compute)"),
+        "bytes": lambda o: f"{KIND_NAMES[int(o['kind'])]} of 0 bytes",
+        "big": lambda o: (f"{KIND_NAMES[int(o['kind'])]} of {int(o['bytes'])} bytes "
+                          "(one op carries less than 2^56)"),
+        "dur": lambda o: (f"dur_ns is {float(o['dur_ns'])} (must be finite, >= 0 and "
+                          f"<= {MAX_TIME_NS:g} ns)"),
+        "t": lambda o: f"t_ns is {float(o['t_ns']):g} (must be finite and within +-{MAX_TIME_NS:g} ns)",
+        "sigval": lambda o: f"signal adds a negative value {int(o['value'])} (flags only grow)",
+        "flag": lambda o: f"{KIND_NAMES[int(o['kind'])]} on negative flag id {int(o['flag'])}",
+        "iter": lambda o: (f"iteration {int(o['iteration'])} but the profile records only "
+                           f"{num_iterations} (num_iterations)"),
+        "mono": lambda o: (f"t_ns {float(o['t_ns'])} is earlier than the previous op's on this stream "
+                           "(recorded start times must not go back in time)"),
+        "home": lambda o: (f"wait on the flag of gpu {int(o['peer'])}, outside -1..{n - 1} "
+                           "(-1: its own memory)"),
+    }
 
 
 class _Checker:
-    """Accumulates evidence chunk by chunk; `problems()` turns it into messages."""
+    """Checks ops chunk by chunk (eidola._engine.OpsChecker: one pass over each chunk's
+    records, flag evidence kept as runs); `problems()` words what it found.
+
+    A chunk of one GPU follows that GPU's earlier chunks (the start-time check continues across
+    them); GPUs may come in any order.
+    """
 
     def __init__(self, num_gpus: int, num_iterations: int):
+        from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
+
         self.num_gpus = num_gpus
         self.num_iterations = num_iterations
         self._per_op: dict[tuple[str, int, int], list] = {}  # (check, gpu, stream) -> [first, count, text]
-        self._last_t: dict[tuple[int, int, int], float] = {}  # (gpu, stream, iteration) -> last t
-        self._sig: list[tuple[np.ndarray, ...]] = []
-        self._wait: list[tuple[np.ndarray, ...]] = []
+        self._bits: dict[str, int] = dict(_engine.OP_CHECKS)
+        self._core = _engine.OpsChecker(num_gpus, num_iterations, MAX_TIME_NS, MAX_OP_BYTES,
+                                        MULTICAST_PEER, max(KIND_NAMES))
 
     def _flag_ops(self, check: str, gpu: int, mask: np.ndarray, ops: np.ndarray, base: int,
-                  describe) -> None:
+                  describe: Callable[[np.void], str]) -> None:
         idx = np.flatnonzero(mask)
         if len(idx) == 0:
             return
@@ -103,113 +86,14 @@ class _Checker:
                 entry[1] += len(sel)
 
     def add(self, gpu: int, ops: np.ndarray, base: int) -> None:
-        n = self.num_gpus
-        # Each field once into its own contiguous array: the masks below then run on packed
-        # 1-8 byte columns instead of striding through 55-byte records (about 2x faster).
-        kind = np.ascontiguousarray(ops["kind"])
-        peer = np.ascontiguousarray(ops["peer"])
-        flag = np.ascontiguousarray(ops["flag"])
-        value = np.ascontiguousarray(ops["value"])
-        nbytes = np.ascontiguousarray(ops["bytes"])
-        iteration = np.ascontiguousarray(ops["iteration"])
-        self._flag_ops("kind", gpu, kind > max(KIND_NAMES), ops, base,
-                       lambda o: f"unknown op kind {int(o['kind'])}")
-        sig = (kind == OpKind.SIGNAL) | (kind == OpKind.SIGNAL_NBI)
-        xfer = (kind == OpKind.WRITE) | (kind == OpKind.READ)
-        wait = kind == OpKind.WAIT
-        remote = xfer | sig
-        multicast = remote & (peer == MULTICAST_PEER)  # NVLS: every GPU through the switch
-        bad_peer = remote & ~multicast & ((peer < 0) | (peer >= n))
-        self._flag_ops("peer", gpu, bad_peer, ops, base,
-                       lambda o: f"{KIND_NAMES[int(o['kind'])]} to peer {int(o['peer'])}, outside "
-                                 f"0..{n - 1}")
-        self._flag_ops("self", gpu, xfer & (peer == gpu), ops, base,
-                       lambda o: f"{KIND_NAMES[int(o['kind'])]} with peer {gpu} == its own GPU "
-                                 "(P2P transfers need another GPU; model local work as compute)")
-        self._flag_ops("bytes", gpu, xfer & (nbytes == 0), ops, base,
-                       lambda o: f"{KIND_NAMES[int(o['kind'])]} of 0 bytes")
-        self._flag_ops("big", gpu, xfer & (nbytes >= MAX_OP_BYTES), ops, base,
-                       lambda o: f"{KIND_NAMES[int(o['kind'])]} of {int(o['bytes'])} bytes "
-                                 "(one op carries less than 2^56)")
-        dur = np.ascontiguousarray(ops["dur_ns"])
-        t = np.ascontiguousarray(ops["t_ns"])
-        with np.errstate(invalid="ignore"):
-            self._flag_ops("dur", gpu, ~((dur >= 0) & (dur <= MAX_TIME_NS)),  # NaN fails both
-                           ops, base, lambda o: f"dur_ns is {float(o['dur_ns'])} (must be finite, "
-                                                f">= 0 and <= {MAX_TIME_NS:g} ns)")
-            self._flag_ops("t", gpu, ~(np.abs(t) <= MAX_TIME_NS),
-                           ops, base, lambda o: f"t_ns is {float(o['t_ns']):g} (must be finite and "
-                                                f"within +-{MAX_TIME_NS:g} ns)")
-        self._flag_ops("sigval", gpu, sig & (value < 0), ops, base,
-                       lambda o: f"signal adds a negative value {int(o['value'])} (flags only grow)")
-        self._flag_ops("flag", gpu, (sig | wait) & (flag < 0), ops, base,
-                       lambda o: f"{KIND_NAMES[int(o['kind'])]} on negative flag id {int(o['flag'])}")
-        self._flag_ops("iter", gpu, iteration >= self.num_iterations, ops, base,
-                       lambda o: f"iteration {int(o['iteration'])} but the profile records only "
-                                 f"{self.num_iterations} (num_iterations)")
-        self._check_monotone(gpu, ops, base, t, iteration)
-        # flag reachability evidence
-        counted = sig & (flag >= 0) & (value > 0)
-        ok_sig = counted & (peer >= 0) & (peer < n)
-        mc_sig = counted & (peer == MULTICAST_PEER)
-        if mc_sig.any():  # a multicast signal adds to the flag on every GPU
-            idx = np.repeat(np.flatnonzero(mc_sig), n)
-            to = np.tile(np.arange(n, dtype=np.int64), int(mc_sig.sum()))
-            keys, sums, _ = _group_reduce([iteration[idx].astype(np.int64), to,
-                                           flag[idx].astype(np.int64)],
-                                          value[idx].astype(np.int64), "sum")
-            self._sig.append(_narrow_sig(keys, sums))
-        if ok_sig.any():
-            keys, sums, _ = _group_reduce([iteration[ok_sig].astype(np.int64), peer[ok_sig].astype(np.int64),
-                                           flag[ok_sig].astype(np.int64)],
-                                          value[ok_sig].astype(np.int64), "sum")
-            self._sig.append(_narrow_sig(keys, sums))
-        # a wait's flag lives in its own memory (peer -1) or, for pull-style remote waits, in
-        # GPU `peer`'s memory
-        bad_home = wait & ((peer < -1) | (peer >= n))
-        self._flag_ops("home", gpu, bad_home, ops, base,
-                       lambda o: f"wait on the flag of gpu {int(o['peer'])}, outside -1..{n - 1} "
-                                 "(-1: its own memory)")
-        ok_wait = wait & ~bad_home & (flag >= 0) & (value > 0)
-        if ok_wait.any():
-            idx = np.flatnonzero(ok_wait)
-            it = iteration[idx].astype(np.int64)
-            home = np.where(peer[idx] >= 0, peer[idx], gpu).astype(np.int64)
-            keys, mx, at = _group_reduce(
-                [it, home, ops["stream"][idx].astype(np.int64), flag[idx].astype(np.int64)],
-                value[idx].astype(np.int64), "max", extra=(idx + base).astype(np.int64))
-            it_, home_, stream_, flag_ = keys
-            self._wait.append((it_.astype(np.uint16), home_.astype(np.int32),
-                               stream_.astype(np.uint32), flag_.astype(np.int32), mx, at))
-
-    def _check_monotone(self, gpu: int, ops: np.ndarray, base: int, t_ns: np.ndarray,
-                        iteration: np.ndarray) -> None:
-        if len(ops) == 0:
+        if ops.dtype != OP_DTYPE:
+            ops = ops.astype(OP_DTYPE)
+        ops = np.ascontiguousarray(ops)
+        bits = self._core.add(gpu, ops, base)
+        if bits is None:
             return
-        key = ops["stream"].astype(np.int64) * 65536 + iteration.astype(np.int64)
-        if np.all(key[1:] >= key[:-1]):  # already grouped (streams one after another): no sort
-            order = np.arange(len(key))
-            k, t = key, t_ns
-        else:
-            order = np.argsort(key, kind="stable")
-            k, t = key[order], t_ns[order]
-        same = np.r_[False, k[1:] == k[:-1]]
-        with np.errstate(invalid="ignore"):
-            back = same & np.r_[False, t[1:] < t[:-1]]
-        firsts = np.flatnonzero(~same)
-        for i in firsts:
-            prev = self._last_t.get((gpu, int(ops["stream"][order[i]]), int(ops["iteration"][order[i]])))
-            if prev is not None and t[i] < prev:
-                back[i] = True
-        lasts = np.r_[firsts[1:], len(k)] - 1
-        for i in lasts:
-            if np.isfinite(t[i]):
-                self._last_t[(gpu, int(ops["stream"][order[i]]), int(ops["iteration"][order[i]]))] = float(t[i])
-        mask = np.zeros(len(ops), dtype=bool)
-        mask[order[back]] = True
-        self._flag_ops("mono", gpu, mask, ops, base,
-                       lambda o: f"t_ns {float(o['t_ns'])} is earlier than the previous op's on "
-                                 "this stream (recorded start times must not go back in time)")
+        for check, describe in _op_checks(gpu, self.num_gpus, self.num_iterations).items():
+            self._flag_ops(check, gpu, (bits & self._bits[check]) != 0, ops, base, describe)
 
     def problems(self, *, flags: bool = True) -> list[str]:
         """Every problem found so far; `flags=False` leaves out the flag-reachability check,
@@ -228,54 +112,15 @@ class _Checker:
         return bool(self._per_op)
 
     def _flag_problems(self) -> list[tuple[tuple, str]]:
-        if not self._wait:
-            return []
-        # Concatenate in the narrow widths and drop the per-chunk lists: a run checks this
-        # while the engine holds every op, so this step's peak adds to the engine's memory.
-        w_it, w_gpu, w_stream, w_flag, w_val, w_at = (np.concatenate(c) for c in zip(*self._wait))
-        self._wait = []
-        if self._sig:
-            s_it, s_gpu, s_flag, s_sum = (np.concatenate(c) for c in zip(*self._sig))
-        else:
-            s_it = s_gpu = s_flag = s_sum = np.zeros(0, dtype=np.int64)
-        self._sig = []
-        if self.num_gpus <= 1 << 17:
-            # (iteration, gpu, flag) packed into one uint64: 16 + 17 + 31 bits (flags here are
-            # non-negative int32, iterations uint16)
-            def key(it: np.ndarray, gpu: np.ndarray, flag: np.ndarray) -> np.ndarray:
-                return ((it.astype(np.uint64) << np.uint64(48)) | (gpu.astype(np.uint64) << np.uint64(31))
-                        | flag.astype(np.uint64))
-            wkey, skey = key(w_it, w_gpu, w_flag), key(s_it, s_gpu, s_flag)
-        else:  # compact the flag ids so (iteration, gpu, flag) fits one int64 key
-            flags, inv = np.unique(np.r_[w_flag, s_flag], return_inverse=True)
-            nf = max(1, len(flags))
-            wkey = (w_it.astype(np.int64) * self.num_gpus + w_gpu) * nf + inv[:len(w_flag)]
-            skey = (s_it.astype(np.int64) * self.num_gpus + s_gpu) * nf + inv[len(w_flag):]
-        del s_it, s_gpu, s_flag
-        if not np.all(skey[1:] >= skey[:-1]):  # GPU by GPU to the next one is often sorted already
-            order = np.argsort(skey, kind="stable")
-            skey, s_sum = skey[order], s_sum[order]
-            del order
-        if len(skey) > 1 and not np.all(skey[1:] != skey[:-1]):  # signals to one key add up
-            starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
-            skey, s_sum = skey[starts], np.add.reduceat(s_sum, starts)
-        if np.array_equal(wkey, skey):  # one wait per signalled flag, in the same order (rings)
-            total = s_sum
-        else:
-            pos = np.searchsorted(skey, wkey)
-            found = (pos < len(skey)) & (skey[np.minimum(pos, max(len(skey) - 1, 0))] == wkey) \
-                if len(skey) else np.zeros(len(wkey), dtype=bool)
-            total = np.where(found, s_sum[np.minimum(pos, max(len(skey) - 1, 0))] if len(skey) else 0, 0)
-        bad = np.flatnonzero(total < w_val)
+        failed = self._core.failed_waits()
         out = []
-        for i in bad:
-            it = f" in iteration {int(w_it[i])}" if self.num_iterations > 1 else ""
-            g, s, fl, v = int(w_gpu[i]), int(w_stream[i]), int(w_flag[i]), int(w_val[i])
-            have = int(total[i])
+        for g, s, at, fl, it, v, have in zip(*(failed[k].tolist() for k in
+                                               ("gpu", "stream", "op", "flag", "iteration", "need", "have"))):
+            when = f" in iteration {it}" if self.num_iterations > 1 else ""
             why = (f"signals to gpu {g} flag {fl} add up to only {have}" if have
                    else f"no signal ever targets gpu {g} flag {fl}")
-            out.append(((g, s, int(w_at[i]), "wait"),
-                        f"gpu {g} stream {s} op {int(w_at[i])}: waits for flag {fl} >= {v}{it}, "
+            out.append(((g, s, at, "wait"),
+                        f"gpu {g} stream {s} op {at}: waits for flag {fl} >= {v}{when}, "
                         f"but {why}; the wait can never complete"))
         return out
 

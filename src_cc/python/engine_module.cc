@@ -16,6 +16,7 @@
 #include "core/network/net_engine.hh"
 #include "core/replay/program.hh"
 #include "python/nominal_times.hh"
+#include "python/ops_check.hh"
 #include "python/program_builder.hh"
 #include "python/raw_result.hh"
 
@@ -257,6 +258,53 @@ void estimate_times_of_gpus(py::array ops, py::array_t<int64_t, py::array::c_sty
     nominal_times(data, c, static_cast<size_t>(gpus), start_ns, link_gbps, latency_ns);
 }
 
+// OpsChecker.add: a GPU's ops (or a chunk of them) in; None, or each op's failed checks.
+py::object check_ops(OpsChecker& checker, uint32_t gpu, py::array ops, uint64_t base) {
+    if (ops.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || ops.ndim() != 1 ||
+        !(ops.flags() & py::array::c_style))
+        throw std::invalid_argument("ops must be a contiguous OP_DTYPE array");
+    const ProfileOp* data = static_cast<const ProfileOp*>(ops.data());
+    const size_t n = static_cast<size_t>(ops.shape(0));
+    std::vector<uint16_t> bits;
+    bool any;
+    {
+        py::gil_scoped_release unlocked;  // the read-ahead thread decodes the next GPU meanwhile
+        any = checker.add(gpu, data, n, base, bits);
+    }
+    if (!any) return py::none();
+    return to_array(bits);
+}
+
+py::dict failed_waits(OpsChecker& checker) {
+    const std::vector<FailedWait>* failed;
+    {
+        py::gil_scoped_release unlocked;
+        failed = &checker.failed_waits();
+    }
+    std::vector<uint32_t> home, stream, iteration;
+    std::vector<uint64_t> op;
+    std::vector<int32_t> flag;
+    std::vector<int64_t> need, have;
+    for (const FailedWait& w : *failed) {
+        home.push_back(w.home);
+        stream.push_back(w.stream);
+        op.push_back(w.op);
+        flag.push_back(w.flag);
+        iteration.push_back(w.iteration);
+        need.push_back(w.need);
+        have.push_back(w.have);
+    }
+    py::dict d;
+    d["gpu"] = to_array(home);
+    d["stream"] = to_array(stream);
+    d["op"] = to_array(op);
+    d["flag"] = to_array(flag);
+    d["iteration"] = to_array(iteration);
+    d["need"] = to_array(need);
+    d["have"] = to_array(have);
+    return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_engine, m) {
@@ -266,5 +314,26 @@ PYBIND11_MODULE(_engine, m) {
     m.def("estimate_times_of_gpus", &estimate_times_of_gpus, py::arg("ops"), py::arg("cuts"),
           py::arg("start_ns"), py::arg("link_gbps"), py::arg("latency_ns"),
           "eidola.profile.timeline.estimate_times for GPU g = ops[cuts[g]:cuts[g+1]], in place.");
+    py::class_<OpsChecker>(m, "OpsChecker",
+                           "eidola.profile.validate's checks in one pass over each GPU's records.")
+        .def(py::init([](uint32_t num_gpus, int64_t num_iterations, double max_time_ns, uint64_t max_op_bytes,
+                         int32_t multicast_peer, uint8_t max_kind) {
+                 return OpsChecker({num_gpus, num_iterations, max_time_ns, max_op_bytes, multicast_peer, max_kind});
+             }),
+             py::arg("num_gpus"), py::arg("num_iterations"), py::arg("max_time_ns"), py::arg("max_op_bytes"),
+             py::arg("multicast_peer"), py::arg("max_kind"))
+        .def("add", &check_ops, py::arg("gpu"), py::arg("ops"), py::arg("base"),
+             "Checks ops of `gpu` (op indices from `base`); None, or a uint16 per op: its failed checks.")
+        .def("failed_waits", &failed_waits,
+             "Waits no signals can satisfy (call after the last GPU): arrays gpu (the flag's home), "
+             "stream, op, flag, iteration, need, have.");
+    py::dict checks;
+    for (const auto& [name, bit] : {std::pair<const char*, uint16_t>{"kind", kCheckKind}, {"peer", kCheckPeer},
+                                    {"self", kCheckSelf}, {"bytes", kCheckBytes}, {"big", kCheckBig},
+                                    {"dur", kCheckDur}, {"t", kCheckT}, {"sigval", kCheckSigval},
+                                    {"flag", kCheckFlag}, {"iter", kCheckIter}, {"mono", kCheckMono},
+                                    {"home", kCheckHome}})
+        checks[name] = bit;
+    m.attr("OP_CHECKS") = checks;
     py::register_exception<std::invalid_argument>(m, "InputError", PyExc_ValueError);
 }

@@ -25,6 +25,7 @@ namespace py = pybind11;
 // numpy's type code of the element types the raw result uses.
 template <typename T> constexpr const char* dtype_code();
 template <> constexpr const char* dtype_code<uint8_t>() { return "u1"; }
+template <> constexpr const char* dtype_code<uint16_t>() { return "u2"; }
 template <> constexpr const char* dtype_code<uint32_t>() { return "u4"; }
 template <> constexpr const char* dtype_code<uint64_t>() { return "u8"; }
 template <> constexpr const char* dtype_code<int32_t>() { return "i4"; }
