@@ -5,7 +5,7 @@ reading the next. Through h5py the decompression runs under h5py's lock on the c
 thread, so the run waits for it while the machine's other core idles: for a 4096-GPU ring
 all-reduce (100 M ops, 5.5 GB of records) that was about 24 s of a 44 s load. The files
 Eidola writes keep each GPU's ops in chunks filtered by shuffle + deflate (io.py). Such a
-chunk can be fetched raw, which is cheap, and then inflated (ISA-L, else zlib) and un-shuffled by numpy,
+chunk can be fetched raw, which is cheap, and then inflated (ISA-L, else zlib) and un-shuffled (C++),
 both of which release the GIL, on a worker thread while the caller works on the GPU before.
 
 Only that layout is decoded here, and only when every stored detail matches it (record type
@@ -79,6 +79,8 @@ def layout_of(ds: h5py.Dataset) -> ChunkLayout | None:
 
 def _decode(raw: list[bytes], layout: ChunkLayout) -> np.ndarray:
     """Ops from the raw bytes of a dataset's chunks, in order (runs on the worker thread)."""
+    from eidola import _engine  # the compiled core; imported late so `eidola` imports without it
+
     width = OP_DTYPE.itemsize
     out = np.empty(layout.rows, dtype=OP_DTYPE)
     as_bytes = out.view(np.uint8).reshape(layout.rows, width)
@@ -92,11 +94,10 @@ def _decode(raw: list[bytes], layout: ChunkLayout) -> np.ndarray:
             raise ValueError(f"chunk {k} holds {len(plain)} bytes, expected {expected}")
         lo = k * layout.chunk_rows
         n = min(layout.chunk_rows, layout.rows - lo)
-        buf = np.frombuffer(plain, dtype=np.uint8)
         if layout.shuffle:  # byte j of every record is stored together: plane j of `width`
-            as_bytes[lo:lo + n] = buf.reshape(width, layout.chunk_rows)[:, :n].T
+            _engine.unshuffle_into(plain, out, lo, n, layout.chunk_rows)
         else:
-            as_bytes[lo:lo + n] = buf.reshape(layout.chunk_rows, width)[:n]
+            as_bytes[lo:lo + n] = np.frombuffer(plain, dtype=np.uint8).reshape(layout.chunk_rows, width)[:n]
     return out
 
 

@@ -19,6 +19,7 @@
 #include "python/ops_check.hh"
 #include "python/program_builder.hh"
 #include "python/raw_result.hh"
+#include "python/unshuffle.hh"
 
 namespace py = pybind11;
 using namespace eidola;
@@ -258,6 +259,21 @@ void estimate_times_of_gpus(py::array ops, py::array_t<int64_t, py::array::c_sty
     nominal_times(data, c, static_cast<size_t>(gpus), start_ns, link_gbps, latency_ns);
 }
 
+// Records [lo, lo + rows) of `out` from one chunk's shuffled bytes (`chunk_rows` records).
+void unshuffle_into(py::buffer planes, py::array out, size_t lo, size_t rows, size_t chunk_rows) {
+    const py::buffer_info in = planes.request();
+    const size_t width = static_cast<size_t>(out.itemsize());
+    if (out.ndim() != 1 || !(out.flags() & py::array::c_style) || !out.writeable())
+        throw std::invalid_argument("out must be a writable, contiguous record array");
+    if (rows > chunk_rows || lo + rows > static_cast<size_t>(out.shape(0)) ||
+        static_cast<size_t>(in.size * in.itemsize) != chunk_rows * width)
+        throw std::invalid_argument("chunk and record sizes do not match");
+    const uint8_t* src = static_cast<const uint8_t*>(in.ptr);
+    uint8_t* dst = static_cast<uint8_t*>(out.mutable_data()) + lo * width;
+    py::gil_scoped_release unlocked;  // the caller's thread checks the previous GPU meanwhile
+    unshuffle(src, chunk_rows, width, dst, rows);
+}
+
 // OpsChecker.add: a GPU's ops (or a chunk of them) in; None, or each op's failed checks.
 py::object check_ops(OpsChecker& checker, uint32_t gpu, py::array ops, uint64_t base) {
     if (ops.itemsize() != static_cast<py::ssize_t>(sizeof(ProfileOp)) || ops.ndim() != 1 ||
@@ -314,6 +330,9 @@ PYBIND11_MODULE(_engine, m) {
     m.def("estimate_times_of_gpus", &estimate_times_of_gpus, py::arg("ops"), py::arg("cuts"),
           py::arg("start_ns"), py::arg("link_gbps"), py::arg("latency_ns"),
           "eidola.profile.timeline.estimate_times for GPU g = ops[cuts[g]:cuts[g+1]], in place.");
+    m.def("unshuffle_into", &unshuffle_into, py::arg("planes"), py::arg("out"), py::arg("lo"), py::arg("rows"),
+          py::arg("chunk_rows"),
+          "Undo HDF5's shuffle filter: records out[lo:lo + rows] from a chunk of chunk_rows records.");
     py::class_<OpsChecker>(m, "OpsChecker",
                            "eidola.profile.validate's checks in one pass over each GPU's records.")
         .def(py::init([](uint32_t num_gpus, int64_t num_iterations, double max_time_ns, uint64_t max_op_bytes,
