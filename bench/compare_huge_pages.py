@@ -4,7 +4,8 @@
 
 Makes a ring all-reduce profile of 1 GiB per GPU (`eidola profile synth ... --algo ring`) in a
 temporary directory, then runs `eidola run` on it (ring of 100 GB/s / 500 ns links, 1 MiB
-packets, SyncMon) with EIDOLA_HUGE_PAGES=0 and =1 in turn, `--pairs` times: this machine's
+packets, SyncMon) with EIDOLA_HUGE_PAGES=0 and =1 in turn (the malloc thresholds of the same
+restart are set in both), `--pairs` times: this machine's
 speed drifts too much between minutes for anything but alternated runs to compare. Reports the
 whole command's wall time and the run's own load/simulate split, checks that both give the
 same makespan and event count, and writes bench/results/huge_pages.json (atomically).
