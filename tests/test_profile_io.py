@@ -173,6 +173,20 @@ def test_wrong_format_future_version_and_missing_dataset(tmp_path: Path) -> None
         read_profile(p)
     _assert_one_line(err.value, "field 'gpus/1/ops'", "missing")
 
+    # GPU 0 is fine, so GPU 1's dataset is held against GPU 0's type, not only checked alone
+    def fieldless(f: h5py.File) -> None:
+        del f["gpus/1/ops"]
+        f["gpus/1/ops"] = np.zeros(3, dtype=[("t_ns", "<f8"), ("kind", "u1")])
+    p = _edit(fresh("fields.h5"), fieldless)
+    with pytest.raises(EidolaError) as err:
+        read_profile(p)
+    _assert_one_line(err.value, "field 'gpus/1/ops'", "lacks the op field(s) dur_ns")
+
+    p = _edit(fresh("group.h5"), lambda f: (f.__delitem__("gpus/1/ops"), f.create_group("gpus/1/ops")))
+    with pytest.raises(EidolaError) as err:
+        read_profile(p)
+    _assert_one_line(err.value, "field 'gpus/1/ops'", "1-D dataset of op records")
+
     with h5py.File(tmp_path / "plain.h5", "w") as f:
         f["x"] = [1, 2, 3]
     with pytest.raises(EidolaError) as err:
