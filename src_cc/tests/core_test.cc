@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <map>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "core/replay/binned_series.hh"
@@ -230,6 +232,52 @@ TEST(EventQueue, LanesPopInTheOrderOfOneHeap) {
     EXPECT_GT(out_of_order, 100u);  // both lane paths were exercised
     EXPECT_GT(popped, 5000u);
     EXPECT_LT(laned.heap_size(), laned.size());  // and lanes did hold events back
+}
+
+// The calendar must pop exactly in (time, push order), whatever the spacing of events: phases
+// of dense ties, of sparse far-apart events, of events far past the window, and of pushes
+// earlier than what a bucket holds; the bucket width must adapt both ways on the way.
+TEST(EventQueue, CalendarPopsInTimeThenPushOrderAsWidthsAdapt) {
+    EventQueue q;
+    std::set<std::pair<Tick, uint64_t>> reference;  // (when, push number)
+    Tick now = 0;
+    uint64_t pushed = 0;
+    Tick narrowest = q.bucket_ps(), widest = q.bucket_ps();
+    for (uint64_t step = 0; step < 3'000'000; ++step) {
+        const uint64_t phase = (step / 200'000) % 5;
+        const uint64_t r = static_cast<uint64_t>(unit_uniform(11, step, phase) * 4e9);
+        const bool push = reference.empty() || r % 2 == 0;
+        if (push) {
+            Tick delay = 0;
+            switch (phase) {
+            case 0: delay = r % 4 == 0 ? 0 : r % 3000; break;                 // dense, many ties
+            case 1: delay = r % 50'000'000; break;                           // sparse, far apart
+            case 2: delay = (r % 8 == 0) ? uint64_t(1) << 40 : r % 200; break;  // some far past the window
+            case 3: delay = 0; break;                                         // one time, all ties
+            default: delay = r % 100'000; break;                              // in between
+            }
+            q.push(now + delay, 1, static_cast<uint32_t>(pushed), pushed);
+            reference.insert({now + delay, pushed});
+            ++pushed;
+        } else {
+            const Event e = q.pop();
+            const auto expected = *reference.begin();
+            reference.erase(reference.begin());
+            ASSERT_EQ(e.when, expected.first);
+            ASSERT_EQ(e.b, expected.second);
+            now = e.when;
+        }
+        ASSERT_EQ(q.size(), reference.size());
+        narrowest = std::min(narrowest, q.bucket_ps());
+        widest = std::max(widest, q.bucket_ps());
+    }
+    while (!reference.empty()) {
+        const Event e = q.pop();
+        ASSERT_EQ(e.b, reference.begin()->second);
+        reference.erase(reference.begin());
+    }
+    EXPECT_TRUE(q.empty());
+    EXPECT_LT(narrowest, widest);  // the width did adapt
 }
 
 TEST(HugePages, VectorsOfEverySizeKeepTheirContents) {
