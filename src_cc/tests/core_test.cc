@@ -235,10 +235,11 @@ TEST(EventQueue, LanesPopInTheOrderOfOneHeap) {
 }
 
 // The calendar must pop exactly in (time, push order), whatever the spacing of events: phases
-// of dense ties, of sparse far-apart events, of events far past the window, and of pushes
-// earlier than what a bucket holds; the bucket width must adapt both ways on the way.
+// of dense ties, of sparse far-apart events, of events far past the window, and of lane events
+// entering late with old sequence numbers; the bucket width must adapt on the way.
 TEST(EventQueue, CalendarPopsInTimeThenPushOrderAsWidthsAdapt) {
     EventQueue q;
+    q.set_lanes(3);
     std::set<std::pair<Tick, uint64_t>> reference;  // (when, push number)
     Tick now = 0;
     uint64_t pushed = 0;
@@ -256,7 +257,10 @@ TEST(EventQueue, CalendarPopsInTimeThenPushOrderAsWidthsAdapt) {
             case 3: delay = 0; break;                                         // one time, all ties
             default: delay = r % 100'000; break;                              // in between
             }
-            q.push(now + delay, 1, static_cast<uint32_t>(pushed), pushed);
+            if (r % 5 < 2)  // through a lane: its next event enters with its old sequence number
+                q.push(now + delay, 1, static_cast<uint32_t>(pushed), pushed, static_cast<uint32_t>(r % 3));
+            else
+                q.push(now + delay, 1, static_cast<uint32_t>(pushed), pushed);
             reference.insert({now + delay, pushed});
             ++pushed;
         } else {
