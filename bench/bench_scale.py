@@ -9,13 +9,15 @@ Each size runs in a fresh process (its peak RSS is its own): the profile is hand
 a slice of GPUs at a time (`streaming.lazy_synthesized`, the generator of `eidola profile synth
 allreduce --algo nvls-tree --library nccl --gpus-per-node 8`), 1 GiB per GPU in 4 MiB chunks,
 1 MiB packets, on `rail_optimized` with 256-port switches (64-port ones cannot reach 16384
-NICs in two tiers), NVLink 18 x 20.6 GB/s, one 50 GB/s NIC per GPU. Results go to
+NICs in two tiers), NVLink 18 x 20.6 GB/s, one 50 GB/s NIC per GPU; the child runs with the
+malloc tunables `eidola run` sets (eidola/hugepages.py). Results go to
 bench/results/scale.json (atomically) and a table is printed. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -61,11 +63,16 @@ def main() -> int:
     else:
         runs = [(n, 1 << 20) for n in [1024, 4096] + ([16384] if "--full" in sys.argv else [])]
         out = OUT
+    # The malloc tunables `eidola run` restarts itself with (eidola/hugepages.py), so the
+    # child's memory behaves as a user's run does.
+    from eidola.hugepages import relaunch_env
+
+    child_env = relaunch_env(["eidola", "run"], dict(os.environ)) or dict(os.environ)
     rows = []
     for n, packet_bytes in runs:
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--child", str(n), str(packet_bytes)],
-                              capture_output=True, text=True, cwd=REPO)
+                              capture_output=True, text=True, cwd=REPO, env=child_env)
         if proc.returncode != 0:
             print(f"{n} GPUs failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
             continue
