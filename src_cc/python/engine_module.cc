@@ -222,22 +222,12 @@ py::dict run(const py::iterable& gpu_ops, const py::dict& net, const py::dict& c
             r["mem_channel_series"] = raw::series_rows(ts, engine->mem_row0(), engine->mem_series_rows());
         r["time_bin_ns"] = ps_to_ns(ts.bin_ps());
     }
-    std::vector<uint32_t> sg, ss, sh;
-    std::vector<int32_t> sf;
-    std::vector<int64_t> sa;
-    for (const auto& s : out.stuck) {
-        sg.push_back(s.gpu);
-        ss.push_back(s.stream);
-        sh.push_back(s.home);
-        sf.push_back(s.flag);
-        sa.push_back(s.awaited);
-    }
     py::dict stuck;
-    stuck["gpu"] = to_array(sg);
-    stuck["stream"] = to_array(ss);
-    stuck["home"] = to_array(sh);
-    stuck["flag"] = to_array(sf);
-    stuck["awaited"] = to_array(sa);
+    stuck["gpu"] = raw::column(out.stuck, &StuckWait::gpu);
+    stuck["stream"] = raw::column(out.stuck, &StuckWait::stream);
+    stuck["home"] = raw::column(out.stuck, &StuckWait::home);
+    stuck["flag"] = raw::column(out.stuck, &StuckWait::flag);
+    stuck["awaited"] = raw::column(out.stuck, &StuckWait::awaited);
     stuck["value"] = to_array(out.stuck_values);
     r["stuck"] = stuck;
     return r;
@@ -297,27 +287,14 @@ py::dict failed_waits(OpsChecker& checker) {
         py::gil_scoped_release unlocked;
         failed = &checker.failed_waits();
     }
-    std::vector<uint32_t> home, stream, iteration;
-    std::vector<uint64_t> op;
-    std::vector<int32_t> flag;
-    std::vector<int64_t> need, have;
-    for (const FailedWait& w : *failed) {
-        home.push_back(w.home);
-        stream.push_back(w.stream);
-        op.push_back(w.op);
-        flag.push_back(w.flag);
-        iteration.push_back(w.iteration);
-        need.push_back(w.need);
-        have.push_back(w.have);
-    }
     py::dict d;
-    d["gpu"] = to_array(home);
-    d["stream"] = to_array(stream);
-    d["op"] = to_array(op);
-    d["flag"] = to_array(flag);
-    d["iteration"] = to_array(iteration);
-    d["need"] = to_array(need);
-    d["have"] = to_array(have);
+    d["gpu"] = raw::column(*failed, &FailedWait::home);
+    d["stream"] = raw::column(*failed, &FailedWait::stream);
+    d["op"] = raw::column(*failed, &FailedWait::op);
+    d["flag"] = raw::column(*failed, &FailedWait::flag);
+    d["iteration"] = raw::column(*failed, &FailedWait::iteration);
+    d["need"] = raw::column(*failed, &FailedWait::need);
+    d["have"] = raw::column(*failed, &FailedWait::have);
     return d;
 }
 

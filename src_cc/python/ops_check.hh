@@ -76,7 +76,6 @@ class OpsChecker {
         bits.clear();
         const uint32_t chunk = chunks_++;
         const int64_t num_gpus = lim_.num_gpus;
-        chunk_last_t_.clear();
         uint64_t mono_key = ~uint64_t(0);
         MonoState* mono = nullptr;
         for (size_t i = 0; i < n; ++i) {
@@ -106,11 +105,20 @@ class OpsChecker {
             const uint64_t key = (uint64_t(o.stream) << 16) | o.iteration;
             if (key != mono_key) {
                 mono_key = key;
-                mono = &chunk_state(gpu, key);
+                mono = &last_t_[gpu][key];  // references to map values stay valid
             }
-            const bool back = mono->seen ? o.t_ns < mono->prev : (mono->has_earlier && o.t_ns < mono->earlier);
+            bool back;
+            if (mono->chunk != chunk) {  // its first op in this chunk: against earlier chunks
+                if (mono->chunk != kNoChunk && std::isfinite(mono->prev)) {
+                    mono->has_earlier = true;
+                    mono->earlier = mono->prev;
+                }
+                mono->chunk = chunk;
+                back = mono->has_earlier && o.t_ns < mono->earlier;
+            } else {
+                back = o.t_ns < mono->prev;
+            }
             if (back) b |= kCheckMono;
-            mono->seen = true;
             mono->prev = o.t_ns;
 
             if (b != 0) {
@@ -127,13 +135,6 @@ class OpsChecker {
                 const uint32_t home = o.peer >= 0 ? static_cast<uint32_t>(o.peer) : gpu;
                 add_wait(waits_[home], chunk, o.iteration, o.stream, o.flag, o.value, base + i);
             }
-        }
-        for (auto& [key, state] : chunk_last_t_) {
-            if (std::isfinite(state->prev)) {
-                state->has_earlier = true;
-                state->earlier = state->prev;
-            }
-            state->seen = false;
         }
         return !bits.empty();
     }
@@ -199,10 +200,13 @@ class OpsChecker {
         uint32_t chunk;
         FailedWait wait;
     };
+    static constexpr uint32_t kNoChunk = ~uint32_t(0);
+    // One (GPU, stream, iteration)'s start times. An earlier chunk's last time is folded into
+    // `earlier` when a later chunk first meets it (only a finite one counts).
     struct MonoState {
-        bool seen = false;         // an op of this chunk had this (stream, iteration)
-        double prev = 0.0;         // its t_ns (last such op so far)
-        bool has_earlier = false;  // an earlier chunk left a finite last t_ns
+        uint32_t chunk = kNoChunk;  // the chunk of its latest op
+        double prev = 0.0;          // that op's t_ns
+        bool has_earlier = false;   // a finite last t_ns of an earlier chunk
         double earlier = 0.0;
     };
 
@@ -215,13 +219,6 @@ class OpsChecker {
     }
     template <typename T>
     static void release(std::vector<T>& v) { std::vector<T>().swap(v); }
-
-    MonoState& chunk_state(uint32_t gpu, uint64_t key) {
-        auto& per_gpu = last_t_[gpu];
-        MonoState& s = per_gpu[key];
-        chunk_last_t_.emplace(key, &s);  // pointers into unordered_map values stay valid
-        return s;
-    }
 
     static void add_signal(std::vector<SignalRun>& runs, uint32_t iteration, int32_t flag, int64_t value) {
         if (!runs.empty()) {
@@ -290,7 +287,6 @@ class OpsChecker {
     uint32_t chunks_ = 0;
     // last t_ns per GPU and (stream << 16 | iteration)
     std::unordered_map<uint32_t, std::unordered_map<uint64_t, MonoState>> last_t_;
-    std::unordered_map<uint64_t, MonoState*> chunk_last_t_;  // the ones this chunk touched
     std::vector<std::vector<SignalRun>> signals_;  // per home GPU
     std::vector<SignalRun> multicast_;             // to every GPU
     std::vector<std::vector<WaitRun>> waits_;      // per home GPU

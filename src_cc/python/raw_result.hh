@@ -50,6 +50,15 @@ py::object to_array(const std::vector<T>& v) {
     return to_numpy(v.data(), v.size());
 }
 
+// One field of every row, as a numpy array: column(rows, &Row::field).
+template <class Row, class T>
+py::object column(const std::vector<Row>& rows, T Row::*field) {
+    std::vector<T> values;
+    values.reserve(rows.size());
+    for (const Row& row : rows) values.push_back(row.*field);
+    return to_array(values);
+}
+
 // Rows [row0, row0 + count) of a time series, the bins used so far (at least one).
 inline py::object series_rows(const BinnedSeries& ts, uint32_t row0, uint32_t count) {
     const uint32_t bins = std::max<uint32_t>(ts.bins_used(), 1);

@@ -147,6 +147,9 @@ class EventQueue {
     void reset_window(Tick start) {
         base_ = (start >> shift_) << shift_;
         cur_ = static_cast<uint32_t>((base_ >> shift_) & kMask);
+        set_window_end();
+    }
+    void set_window_end() {
         end_ = base_ + (Tick(kBuckets) << shift_);
         if (end_ < base_) end_ = kMaxTick;  // the window reaches the end of time
     }
@@ -242,8 +245,7 @@ class EventQueue {
             if (b != cur_) {  // the window slides over empty buckets
                 base_ += Tick((b - cur_) & kMask) << shift_;
                 cur_ = b;
-                end_ = base_ + (Tick(kBuckets) << shift_);
-                if (end_ < base_) end_ = kMaxTick;
+                set_window_end();
                 take_in_far();
             }
         }
